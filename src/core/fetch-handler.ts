@@ -1,0 +1,102 @@
+import { JobsError } from './errors.js';
+import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions, type JobsResponse } from './http.js';
+import type { JobRegistry } from './registry.js';
+
+export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptions<Context> {
+  /** Where the routes live. Requests outside it get `404`. @default '/api/admin/jobs' */
+  prefix?: string;
+}
+
+/**
+ * A fetch handler: give it a `Request`, get a `Response`. `context` (default: the request itself) is
+ * what `authorize` receives, for hosts whose session lives elsewhere.
+ */
+export interface JobsHandler<Context = Request> {
+  (request: Request, context?: Context): Promise<Response>;
+  /** Ends every open stream; call it when the server shuts down. */
+  closeStreams(): void;
+  readonly openStreams: number;
+}
+
+/** Normalizes a prefix to `/a/b` form (no trailing slash; `''` for the root). */
+export function normalizePrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.startsWith('/'))) {
+    throw new JobsError('invalid_options', '`prefix` must be a path starting with `/`', { field: 'prefix' });
+  }
+  return prefix.replace(/\/+$/, '');
+}
+
+/**
+ * Serves the job routes on any runtime with web `Request` / `Response`: Hono, Next.js route handlers,
+ * Bun, Deno, Cloudflare-style workers.
+ *
+ * @example
+ * const handle = createJobsHandler(jobs, { authorize: (request) => userFrom(request) });
+ * Bun.serve({ fetch: (request) => handle(request) });
+ */
+export function createJobsHandler<Context = Request>(
+  registry: JobRegistry,
+  options: FetchHandlerOptions<Context>,
+): JobsHandler<Context> {
+  const prefix = normalizePrefix(options?.prefix ?? '/api/admin/jobs');
+  const endpoint: JobsEndpoint<Context> = createJobsEndpoint(registry, options);
+
+  const handle = async (request: Request, context?: Context): Promise<Response> => {
+    const url = new URL(request.url);
+    let path: string;
+    if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) path = url.pathname.slice(prefix.length);
+    else path = '/not-found/';
+    const response = await endpoint.handle(
+      {
+        method: request.method,
+        path,
+        query: url.searchParams,
+        header: (name) => request.headers.get(name) ?? undefined,
+      },
+      context === undefined ? (request as Context) : context,
+    );
+    return toResponse(response, request);
+  };
+  return Object.assign(handle, {
+    closeStreams: () => endpoint.closeStreams(),
+    get openStreams() {
+      return endpoint.openStreams;
+    },
+  });
+}
+
+function toResponse(response: JobsResponse, request: Request): Response {
+  if (!response.stream) {
+    const empty = response.status === 304 || request.method.toUpperCase() === 'HEAD';
+    return new Response(empty ? null : response.body, { status: response.status, headers: response.headers });
+  }
+  const stream = response.stream;
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        stream.start({
+          write(chunk) {
+            controller.enqueue(chunk);
+            return (controller.desiredSize ?? 1) > 0;
+          },
+          end() {
+            try {
+              controller.close();
+            } catch {
+              // Already closed or cancelled by the reader.
+            }
+          },
+        });
+      },
+      pull() {
+        stream.resume();
+      },
+      cancel() {
+        stream.close('client-closed');
+      },
+    },
+    { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+  );
+  request.signal?.addEventListener('abort', () => stream.close('client-closed'), { once: true });
+  return new Response(body, { status: 200, headers: response.headers });
+}

@@ -1,0 +1,89 @@
+import { JobsError } from './errors.js';
+import { JOB_ID_PATTERN, JOB_STATES, type Job, type JobState, NAME_PATTERN } from './job.js';
+
+/**
+ * Which jobs a list, subscription or stream wants. Values of one field OR; different fields AND.
+ * An absent or empty field matches everything.
+ */
+export interface JobFilter {
+  jobId?: readonly string[];
+  category?: readonly string[];
+  /** `{ peer: 'peer-a' }` or `{ peer: ['peer-a', 'peer-b'] }`. */
+  target?: Readonly<Record<string, string | readonly string[]>>;
+  state?: readonly JobState[];
+  /** Only jobs whose scope is one of these (what an authorized principal may see). */
+  scopes?: readonly string[];
+}
+
+/** At most this many `jobId` values in one filter. */
+export const MAX_JOB_IDS = 100;
+
+/** Checks a filter and returns a predicate for it. Throws a {@link JobsError} naming the bad field. */
+export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
+    throw new JobsError('invalid_input', 'filter: must be an object', { field: 'filter' });
+  }
+  for (const key of Object.keys(filter)) {
+    if (!['jobId', 'category', 'target', 'state', 'scopes'].includes(key)) {
+      throw new JobsError('invalid_input', `filter: \`${key}\` is not a filter`, { field: key });
+    }
+  }
+  const jobIds = strings(filter.jobId, 'jobId', (value) => JOB_ID_PATTERN.test(value), 'a job id');
+  if (jobIds && jobIds.size > MAX_JOB_IDS) {
+    throw new JobsError('invalid_input', `filter: \`jobId\` holds more than ${MAX_JOB_IDS} ids`, { field: 'jobId' });
+  }
+  const categories = strings(filter.category, 'category', (value) => NAME_PATTERN.test(value), 'a category');
+  const states = strings(
+    filter.state,
+    'state',
+    (value) => (JOB_STATES as readonly string[]).includes(value),
+    'a state',
+  );
+  const scopes = strings(filter.scopes, 'scopes', (value) => value.length > 0, 'a scope');
+  const targets: Array<[string, Set<string>]> = [];
+  if (filter.target !== undefined) {
+    if (typeof filter.target !== 'object' || filter.target === null || Array.isArray(filter.target)) {
+      throw new JobsError('invalid_input', 'filter: `target` must be an object', { field: 'target' });
+    }
+    for (const [field, value] of Object.entries(filter.target)) {
+      if (!NAME_PATTERN.test(field)) {
+        throw new JobsError('invalid_input', `filter: \`target.${field}\` is not a valid target field`, {
+          field: `target.${field}`,
+        });
+      }
+      const values = strings(typeof value === 'string' ? [value] : value, `target.${field}`, () => true, 'a value');
+      if (values) targets.push([field, values]);
+    }
+  }
+
+  return (job) =>
+    (!jobIds || jobIds.has(job.id)) &&
+    (!categories || categories.has(job.category)) &&
+    (!states || states.has(job.state)) &&
+    // An empty scopes list sees nothing: a principal without scopes is forbidden everything.
+    (!scopes || scopes.has(job.scope)) &&
+    targets.every(([field, values]) => {
+      const actual = job.target[field];
+      return actual !== undefined && values.has(actual);
+    });
+}
+
+function strings(
+  value: readonly string[] | undefined,
+  field: string,
+  valid: (value: string) => boolean,
+  what: string,
+): Set<string> | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value)) throw new JobsError('invalid_input', `filter: \`${field}\` must be an array`, { field });
+  for (const item of value) {
+    if (typeof item !== 'string' || !valid(item)) {
+      throw new JobsError('invalid_input', `filter: \`${field}\` holds ${JSON.stringify(item)}, which is not ${what}`, {
+        field,
+      });
+    }
+  }
+  // `scopes: []` must match nothing, so it is kept; other empty lists mean "no filter".
+  if (value.length === 0 && field !== 'scopes') return null;
+  return new Set(value);
+}

@@ -1,0 +1,361 @@
+import { errorMessage, JobsError } from './errors.js';
+import { type JobFilter, MAX_JOB_IDS } from './filter.js';
+import { JOB_ID_PATTERN, JOB_STATES, type JobState, NAME_PATTERN } from './job.js';
+import type { JobRegistry } from './registry.js';
+import { encodeSseMessage } from './sse.js';
+import { JobStream } from './stream.js';
+
+/** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
+export interface Principal {
+  id: string;
+  scopes: readonly string[];
+}
+
+/**
+ * Decides who is asking, from the framework's own request object (Express `req`, Fastify `request`,
+ * a fetch `Request`). Returns null when nobody is logged in (→ 401).
+ */
+export type Authorize<Context> = (
+  context: Context,
+) => Principal | null | undefined | Promise<Principal | null | undefined>;
+
+export interface JobsHandlerOptions<Context = Request> {
+  /** Required, unless `allowAnonymous: true` is given on purpose. */
+  authorize?: Authorize<Context>;
+  /** Serves every job to everybody when no `authorize` is given. Only for demos and trusted networks. @default false */
+  allowAnonymous?: boolean;
+  /** Heartbeat interval on streams. @default 15000 */
+  heartbeatMs?: number;
+  /** The `retry:` a stream asks clients to wait before reconnecting. @default 3000 */
+  retryMs?: number;
+  /** Open streams one principal may hold; a stream counts until its connection has closed. @default 16 */
+  maxStreamsPerPrincipal?: number;
+  /** Bytes a stalled stream reader may have waiting before it is disconnected. @default 1048576 */
+  maxBufferedBytes?: number;
+  /** Where unexpected failures (a throwing `authorize`) are reported. @default console.error */
+  onError?: (error: Error) => void;
+}
+
+/** A request reduced to what the routes read. Adapters build it from their framework's request. */
+export interface JobsRequest {
+  method: string;
+  /** The path below the routes' prefix: `''`, `/events` or `/<id>`; still percent-encoded. */
+  path: string;
+  query: URLSearchParams;
+  header(name: string): string | undefined;
+}
+
+/** A route's answer: a JSON body, or a stream for the adapter to connect to its connection. */
+export type JobsResponse =
+  | { status: number; headers: Record<string, string>; body: string; stream?: undefined }
+  | { status: 200; headers: Record<string, string>; body?: undefined; stream: JobStream };
+
+/** The routes, independent of any framework: what `createJobsHandler` and the adapters serve. */
+export interface JobsEndpoint<Context> {
+  handle(request: JobsRequest, context: Context): Promise<JobsResponse>;
+  /** Ends every open stream (server shutdown). */
+  closeStreams(): void;
+  /** Streams open right now. */
+  readonly openStreams: number;
+}
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'too_many_requests'
+  | 'internal_error';
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'private, no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+/** Headers of a stream. `Connection: keep-alive` is added by the Node bridge on HTTP/1.1 only. */
+export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'private, no-store, no-transform',
+  'x-accel-buffering': 'no',
+  'x-content-type-options': 'nosniff',
+});
+
+const SNAPSHOT_LIMIT = 100;
+const MAX_EVENT_ID_LENGTH = 200;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function errorResponse(status: number, code: ErrorCode, message: string, field?: string): JobsResponse {
+  const error = field === undefined ? { code, message } : { code, message, field };
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
+}
+
+function integerOption(value: unknown, fallback: number, field: string, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || (value as number) < min) {
+    throw new JobsError('invalid_options', `\`${field}\` must be an integer ≥ ${min}`, { field });
+  }
+  return value as number;
+}
+
+/**
+ * Builds the job routes over a registry, for any framework. Most users want
+ * {@link createJobsHandler} (fetch) or an adapter; this is what they all share.
+ */
+export function createJobsEndpoint<Context>(
+  registry: JobRegistry,
+  options: JobsHandlerOptions<Context>,
+): JobsEndpoint<Context> {
+  if (!registry || typeof registry.subscribe !== 'function' || typeof registry.list !== 'function') {
+    throw new JobsError(
+      'invalid_options',
+      'realtime-jobs: the first argument must be a job registry (createJobRegistry())',
+      {
+        field: 'registry',
+      },
+    );
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new JobsError('invalid_options', 'realtime-jobs: options must be an object with `authorize`', {
+      field: 'options',
+    });
+  }
+  const { authorize, allowAnonymous = false } = options;
+  if (authorize !== undefined && typeof authorize !== 'function') {
+    throw new JobsError('invalid_options', 'realtime-jobs: `authorize` must be a function', { field: 'authorize' });
+  }
+  if (authorize === undefined && allowAnonymous !== true) {
+    throw new JobsError(
+      'invalid_options',
+      'realtime-jobs: `authorize` is required: it decides who may see jobs. Pass `allowAnonymous: true` to serve every job to everybody on purpose.',
+      { field: 'authorize' },
+    );
+  }
+  const heartbeatMs = integerOption(options.heartbeatMs, 15_000, 'heartbeatMs', 1);
+  const retryMs = integerOption(options.retryMs, 3_000, 'retryMs', 0);
+  const maxStreams = integerOption(options.maxStreamsPerPrincipal, 16, 'maxStreamsPerPrincipal', 1);
+  const maxBufferedBytes = integerOption(options.maxBufferedBytes, 1 << 20, 'maxBufferedBytes', 1024);
+  const onError = options.onError ?? ((error: Error) => console.error(`[realtime-jobs] ${error.message}`));
+
+  const streams = new Set<JobStream>();
+  const streamsByPrincipal = new Map<string, number>();
+  // One timer for every stream of this endpoint, running only while a stream is open.
+  let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  const beat = () => {
+    const frame = encodeSseMessage({ event: 'heartbeat', data: JSON.stringify({ at: new Date().toISOString() }) });
+    for (const stream of streams) stream.heartbeat(frame);
+  };
+
+  async function principalFor(context: Context): Promise<Principal | null> {
+    if (!authorize) return null;
+    const principal = await authorize(context);
+    if (principal === null || principal === undefined) throw new HttpError(401, 'unauthorized', 'Log in to see jobs');
+    if (
+      typeof principal !== 'object' ||
+      typeof principal.id !== 'string' ||
+      principal.id === '' ||
+      !Array.isArray(principal.scopes) ||
+      !principal.scopes.every((scope) => typeof scope === 'string')
+    ) {
+      throw new Error('authorize() must return null or { id: string, scopes: string[] }');
+    }
+    if (principal.scopes.length === 0) throw new HttpError(403, 'forbidden', 'You may not see jobs');
+    return principal;
+  }
+
+  function openStream(request: JobsRequest, principal: Principal | null): JobsResponse {
+    const filter = parseFilter(request.query, false);
+    if (principal) filter.scopes = principal.scopes;
+    const key = principal?.id ?? '';
+    const open = streamsByPrincipal.get(key) ?? 0;
+    if (open >= maxStreams) {
+      return errorResponse(429, 'too_many_requests', `At most ${maxStreams} open streams per user; close one first`);
+    }
+    const header = request.header('last-event-id');
+    let lastEventId = header !== undefined && header !== '' ? header : (request.query.get('lastEventId') ?? undefined);
+    if (lastEventId === '') lastEventId = undefined;
+    if (lastEventId !== undefined && lastEventId.length > MAX_EVENT_ID_LENGTH) lastEventId = 'malformed';
+
+    const stream = new JobStream(registry, {
+      filter,
+      lastEventId,
+      retryMs,
+      maxBufferedBytes,
+      snapshotLimit: SNAPSHOT_LIMIT,
+    });
+    streams.add(stream);
+    streamsByPrincipal.set(key, open + 1);
+    if (!heartbeatTimer) {
+      heartbeatTimer = setInterval(beat, heartbeatMs);
+      heartbeatTimer.unref?.();
+    }
+    stream.onClose(() => {
+      streams.delete(stream);
+      const left = (streamsByPrincipal.get(key) ?? 1) - 1;
+      if (left > 0) streamsByPrincipal.set(key, left);
+      else streamsByPrincipal.delete(key);
+      if (streams.size === 0 && heartbeatTimer) {
+        clearInterval(heartbeatTimer);
+        heartbeatTimer = null;
+      }
+    });
+    return { status: 200, headers: { ...STREAM_HEADERS }, stream };
+  }
+
+  function list(request: JobsRequest, principal: Principal | null): JobsResponse {
+    const filter = parseFilter(request.query, true);
+    if (principal) filter.scopes = principal.scopes;
+    const limitText = request.query.get('limit');
+    let limit = 50;
+    if (limitText !== null) {
+      limit = /^[0-9]{1,3}$/.test(limitText) ? Number(limitText) : Number.NaN;
+      if (!(limit >= 1 && limit <= 500)) {
+        throw new HttpError(400, 'bad_request', '`limit` must be an integer from 1 to 500', 'limit');
+      }
+    }
+    const body = JSON.stringify({ jobs: registry.list({ ...filter, limit }) });
+    const etag = `W/"${hash(body)}"`;
+    const headers = { ...JSON_HEADERS, etag };
+    if (etagMatches(request.header('if-none-match'), etag)) return { status: 304, headers, body: '' };
+    return { status: 200, headers, body };
+  }
+
+  function getOne(rawId: string, principal: Principal | null): JobsResponse {
+    let id: string;
+    try {
+      id = decodeURIComponent(rawId);
+    } catch {
+      throw new HttpError(400, 'bad_request', 'The job id in the path is not valid percent-encoding', 'id');
+    }
+    const job = JOB_ID_PATTERN.test(id) ? registry.get(id) : undefined;
+    if (!job) throw new HttpError(404, 'not_found', 'No such job (it may have expired)');
+    if (principal && !principal.scopes.includes(job.scope)) {
+      throw new HttpError(403, 'forbidden', 'You may not see this job');
+    }
+    return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(job) };
+  }
+
+  return {
+    get openStreams() {
+      return streams.size;
+    },
+    closeStreams() {
+      for (const stream of [...streams]) stream.close('server-closed');
+    },
+    async handle(request, context) {
+      try {
+        const path = request.path === '/' ? '' : request.path;
+        const route = path === '' ? 'list' : path === '/events' ? 'events' : /^\/[^/]+$/.test(path) ? 'job' : null;
+        if (route === null) throw new HttpError(404, 'not_found', 'No such route');
+        const method = request.method.toUpperCase();
+        const allowed = route === 'events' ? ['GET'] : ['GET', 'HEAD'];
+        if (!allowed.includes(method)) {
+          const response = errorResponse(405, 'method_not_allowed', `Use ${allowed.join(' or ')} here`);
+          response.headers.allow = allowed.join(', ');
+          return response;
+        }
+        const principal = await principalFor(context);
+        if (route === 'events') return openStream(request, principal);
+        if (route === 'list') return list(request, principal);
+        return getOne(path.slice(1), principal);
+      } catch (error) {
+        if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.field);
+        onError(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
+        return errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
+      }
+    },
+  };
+}
+
+/** Reads `job_id`, `category`, `target.<field>` and (lists only) `state`; unknown parameters are ignored. */
+function parseFilter(query: URLSearchParams, allowState: boolean): JobFilter {
+  const filter: JobFilter = {};
+  const jobIds = query.getAll('job_id');
+  if (jobIds.length > MAX_JOB_IDS) {
+    throw new HttpError(400, 'bad_request', `\`job_id\` may be given at most ${MAX_JOB_IDS} times`, 'job_id');
+  }
+  for (const id of jobIds) {
+    if (!JOB_ID_PATTERN.test(id)) throw new HttpError(400, 'bad_request', '`job_id` must be a job id', 'job_id');
+  }
+  if (jobIds.length > 0) filter.jobId = jobIds;
+
+  const categories = query.getAll('category');
+  for (const category of categories) {
+    if (!NAME_PATTERN.test(category) || category.length > 100) {
+      throw new HttpError(400, 'bad_request', '`category` must be 1–100 characters of A–Z a–z 0–9 . _ : -', 'category');
+    }
+  }
+  if (categories.length > 0) filter.category = categories;
+
+  const states = query.getAll('state');
+  if (states.length > 0 && !allowState) {
+    throw new HttpError(
+      400,
+      'bad_request',
+      '`state` filters lists only: a stream sends every change of state',
+      'state',
+    );
+  }
+  for (const state of states) {
+    if (!(JOB_STATES as readonly string[]).includes(state)) {
+      throw new HttpError(400, 'bad_request', `\`state\` must be one of ${JOB_STATES.join(', ')}`, 'state');
+    }
+  }
+  if (states.length > 0) filter.state = states as JobState[];
+
+  const target: Record<string, string[]> = {};
+  let targetCount = 0;
+  for (const [name, value] of query) {
+    if (!name.startsWith('target.')) continue;
+    const field = name.slice('target.'.length);
+    if (!NAME_PATTERN.test(field) || field.length > 64) {
+      throw new HttpError(
+        400,
+        'bad_request',
+        `\`${name.slice(0, 80)}\` does not name a valid target field`,
+        name.slice(0, 80),
+      );
+    }
+    if (value.length > 256) {
+      throw new HttpError(400, 'bad_request', `\`${name}\` must be at most 256 characters`, name);
+    }
+    if (++targetCount > 100) throw new HttpError(400, 'bad_request', 'Too many `target.` filters', 'target');
+    const values = target[field] ?? [];
+    values.push(value);
+    target[field] = values;
+  }
+  if (targetCount > 0) filter.target = target;
+  return filter;
+}
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const opaque = etag.replace(/^W\//, '');
+  return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === opaque);
+}
+
+/** cyrb53: a fast 53-bit string hash; enough for an ETag, and it runs wherever core runs. */
+function hash(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return `${(4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36)}-${text.length.toString(36)}`;
+}

@@ -1,0 +1,341 @@
+import { z } from 'zod';
+import { JobsError } from './errors.js';
+
+/** Every state a job can be in. `pending` means waiting for a person (an approval). */
+export const JOB_STATES = ['queued', 'pending', 'running', 'success', 'warning', 'error', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** States in which work is still to happen. */
+export const BUSY_STATES: readonly JobState[] = ['queued', 'pending', 'running'];
+/** States a job never leaves. */
+export const TERMINAL_STATES: readonly JobState[] = ['success', 'warning', 'error', 'cancelled'];
+
+export function isBusy(state: JobState): boolean {
+  return state === 'queued' || state === 'pending' || state === 'running';
+}
+
+export function isTerminal(state: JobState): boolean {
+  return !isBusy(state);
+}
+
+/**
+ * Which state may follow which. A terminal job never changes; a started job cannot go back to
+ * `queued` (that would lose `startedAt`), but a `pending` one can, when its approval re-queues it.
+ */
+const NEXT_STATES: Record<JobState, readonly JobState[]> = {
+  queued: ['queued', 'pending', 'running', 'success', 'warning', 'error', 'cancelled'],
+  pending: ['pending', 'queued', 'running', 'success', 'warning', 'error', 'cancelled'],
+  running: ['running', 'pending', 'success', 'warning', 'error', 'cancelled'],
+  success: [],
+  warning: [],
+  error: [],
+  cancelled: [],
+};
+
+export function canTransition(from: JobState, to: JobState): boolean {
+  return NEXT_STATES[from].includes(to);
+}
+
+/** A JSON object: what `data` holds. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/** A job as the registry holds it and the wire carries it. Snapshots are frozen: never mutate one. */
+export interface Job {
+  /** Unguessable, URL-safe id (nanoid). */
+  readonly id: string;
+  /** The kind of work, e.g. `sync-push`. */
+  readonly category: string;
+  /** What it works on, e.g. `{ peer: 'peer-a' }`. */
+  readonly target: Readonly<Record<string, string>>;
+  /** Who may see it: a principal needs this scope. */
+  readonly scope: string;
+  readonly state: JobState;
+  /** Short step name (`connecting`, `transferring`), or null. */
+  readonly phase: string | null;
+  /** 0..1, or null when indeterminate. */
+  readonly progress: number | null;
+  /** Human text. Always rendered as text, never as HTML. */
+  readonly message: string | null;
+  /** Structured result or details. */
+  readonly data: Readonly<JsonObject>;
+  readonly queuedAt: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly updatedAt: string;
+  /** +1 on every change; a client drops anything not newer than what it holds. */
+  readonly version: number;
+}
+
+/** Size limits on job fields. Each can be raised or lowered per registry. */
+export interface JobLimits {
+  /** @default 100 */
+  categoryLength: number;
+  /** @default 16 */
+  targetEntries: number;
+  /** @default 64 */
+  targetKeyLength: number;
+  /** @default 256 */
+  targetValueLength: number;
+  /** @default 100 */
+  scopeLength: number;
+  /** @default 100 */
+  phaseLength: number;
+  /** @default 4000 */
+  messageLength: number;
+  /** Bytes of `data` as JSON. @default 65536 */
+  dataBytes: number;
+  /** @default 200 */
+  keyLength: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<JobLimits> = Object.freeze({
+  categoryLength: 100,
+  targetEntries: 16,
+  targetKeyLength: 64,
+  targetValueLength: 256,
+  scopeLength: 100,
+  phaseLength: 100,
+  messageLength: 4000,
+  dataBytes: 64 * 1024,
+  keyLength: 200,
+});
+
+/** Characters allowed in a category, a scope and a target key. */
+export const NAME_PATTERN = /^[A-Za-z0-9._:-]+$/;
+/** Job ids: nanoid's URL-safe alphabet. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const MAX_DATA_DEPTH = 32;
+
+/** Checks a value is plain JSON (no cycles, functions, class instances, non-finite numbers). */
+function jsonProblem(value: unknown, depth: number): string | null {
+  if (depth > MAX_DATA_DEPTH) return `nests deeper than ${MAX_DATA_DEPTH} levels`;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? null : 'holds a number that is not finite';
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const problem = jsonProblem(item, depth + 1);
+      if (problem) return problem;
+    }
+    return null;
+  }
+  if (typeof value === 'object' && isPlainObject(value)) {
+    for (const item of Object.values(value)) {
+      const problem = jsonProblem(item, depth + 1);
+      if (problem) return problem;
+    }
+    return null;
+  }
+  return `holds a ${typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value}, which is not JSON`;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function schemas(limits: JobLimits) {
+  const name = (what: string, max: number) =>
+    z
+      .string({ error: `must be a string` })
+      .min(1, { error: `must not be empty` })
+      .max(max, { error: `must be at most ${max} characters` })
+      .regex(NAME_PATTERN, { error: `may only hold letters, digits and . _ : - (${what})` });
+
+  const target = z
+    .record(
+      z
+        .string()
+        .min(1, { error: 'keys must not be empty' })
+        .max(limits.targetKeyLength, { error: `keys must be at most ${limits.targetKeyLength} characters` })
+        .regex(NAME_PATTERN, { error: 'keys may only hold letters, digits and . _ : -' }),
+      z
+        .string({ error: 'values must be strings' })
+        .max(limits.targetValueLength, { error: `values must be at most ${limits.targetValueLength} characters` }),
+      { error: 'must be an object of strings' },
+    )
+    .refine((value) => Object.keys(value).length <= limits.targetEntries, {
+      error: `must have at most ${limits.targetEntries} entries`,
+    });
+
+  const data = z.custom<JsonObject>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value) && isPlainObject(value),
+    { error: 'must be a plain JSON object' },
+  );
+
+  const fields = {
+    state: z.enum(JOB_STATES, { error: `must be one of ${JOB_STATES.join(', ')}` }),
+    phase: z
+      .string({ error: 'must be a string or null' })
+      .max(limits.phaseLength, { error: `must be at most ${limits.phaseLength} characters` })
+      .nullable(),
+    progress: z
+      .number({ error: 'must be a number or null' })
+      .min(0, { error: 'must be between 0 and 1' })
+      .max(1, { error: 'must be between 0 and 1' })
+      .nullable(),
+    message: z
+      .string({ error: 'must be a string or null' })
+      .max(limits.messageLength, { error: `must be at most ${limits.messageLength} characters` })
+      .nullable(),
+    data,
+  };
+
+  const enqueue = z.strictObject(
+    {
+      category: name('category', limits.categoryLength),
+      target: target.optional(),
+      scope: name('scope', limits.scopeLength).optional(),
+      key: z
+        .string({ error: 'must be a string' })
+        .min(1, { error: 'must not be empty' })
+        .max(limits.keyLength, { error: `must be at most ${limits.keyLength} characters` })
+        .optional(),
+      state: z.enum(['queued', 'pending', 'running'], { error: 'must be queued, pending or running' }).optional(),
+      phase: fields.phase.optional(),
+      progress: fields.progress.optional(),
+      message: fields.message.optional(),
+      data: data.optional(),
+    },
+    { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a job field' : 'must be an object') },
+  );
+
+  const update = z.strictObject(
+    {
+      state: fields.state.optional(),
+      phase: fields.phase.optional(),
+      progress: fields.progress.optional(),
+      message: fields.message.optional(),
+      data: data.optional(),
+    },
+    {
+      error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a field an update may set' : 'must be an object'),
+    },
+  );
+
+  const timestamp = z.iso.datetime({ error: 'must be an ISO-8601 UTC time' });
+  const job = z.strictObject({
+    id: z.string().regex(JOB_ID_PATTERN, { error: 'must be a URL-safe id' }),
+    category: name('category', limits.categoryLength),
+    target,
+    scope: name('scope', limits.scopeLength),
+    state: fields.state,
+    phase: fields.phase,
+    progress: fields.progress,
+    message: fields.message,
+    data,
+    queuedAt: timestamp,
+    startedAt: timestamp.nullable(),
+    finishedAt: timestamp.nullable(),
+    updatedAt: timestamp,
+    version: z.number().int().min(1),
+  });
+
+  return { enqueue, update, job };
+}
+
+/** What `enqueue` takes. */
+export interface EnqueueInput {
+  category: string;
+  target?: Record<string, string>;
+  /** @default 'admin' */
+  scope?: string;
+  /** Idempotency key: a busy job with the same category, target and key is returned instead of a new one. */
+  key?: string;
+  /** @default 'queued' */
+  state?: 'queued' | 'pending' | 'running';
+  phase?: string | null;
+  progress?: number | null;
+  message?: string | null;
+  data?: JsonObject;
+}
+
+/** What `update` takes: every field optional, nothing else allowed. */
+export interface JobPatch {
+  state?: JobState;
+  phase?: string | null;
+  progress?: number | null;
+  message?: string | null;
+  /** Replaces `data` as a whole. */
+  data?: JsonObject;
+}
+
+function fail(error: z.ZodError, what: string, jobId?: string): never {
+  const issue = error.issues[0];
+  if (!issue) throw new JobsError('invalid_input', `${what}: invalid input`, { jobId });
+  let path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') path = [path, issue.keys[0]].filter(Boolean).join('.');
+  const field = path || undefined;
+  const message = `${what}: ${field ? `\`${field}\` ` : ''}${issue.message}`;
+  throw new JobsError('invalid_input', message, { field, jobId });
+}
+
+export interface JobValidator {
+  readonly limits: Readonly<JobLimits>;
+  enqueueInput(input: unknown): EnqueueInput;
+  patch(jobId: string, patch: unknown): JobPatch;
+  /** Parses a stored snapshot; throws a {@link JobsError} naming the field when it is not a job. */
+  storedJob(value: unknown): Job;
+}
+
+/** Validation for one set of limits. `data` is returned as a private deep copy. */
+export function createJobValidator(overrides: Partial<JobLimits> = {}): JobValidator {
+  const limits = resolveLimits(overrides);
+  const s = schemas(limits);
+
+  const checkData = <T extends { data?: unknown }>(value: T, what: string, jobId?: string): T => {
+    if (value.data === undefined) return value;
+    const problem = jsonProblem(value.data, 0);
+    if (problem) throw new JobsError('invalid_input', `${what}: \`data\` ${problem}`, { field: 'data', jobId });
+    const json = JSON.stringify(value.data);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > limits.dataBytes) {
+      throw new JobsError(
+        'invalid_input',
+        `${what}: \`data\` is ${bytes} bytes as JSON, over the limit of ${limits.dataBytes}`,
+        { field: 'data', jobId },
+      );
+    }
+    return { ...value, data: JSON.parse(json) };
+  };
+
+  return {
+    limits,
+    enqueueInput(input) {
+      const result = s.enqueue.safeParse(input);
+      if (!result.success) fail(result.error, 'enqueue');
+      return checkData(result.data as EnqueueInput, 'enqueue');
+    },
+    patch(jobId, patch) {
+      const result = s.update.safeParse(patch);
+      if (!result.success) fail(result.error, `update of job ${jobId}`, jobId);
+      return checkData(result.data as JobPatch, `update of job ${jobId}`, jobId);
+    },
+    storedJob(value) {
+      const result = s.job.safeParse(value);
+      if (!result.success) fail(result.error, 'stored job');
+      return result.data as Job;
+    },
+  };
+}
+
+function resolveLimits(overrides: Partial<JobLimits>): JobLimits {
+  if (typeof overrides !== 'object' || overrides === null) {
+    throw new JobsError('invalid_options', '`limits` must be an object', { field: 'limits' });
+  }
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new JobsError('invalid_options', `\`limits.${key}\` is not a limit`, { field: `limits.${key}` });
+    }
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new JobsError('invalid_options', `\`limits.${key}\` must be a positive integer`, {
+        field: `limits.${key}`,
+      });
+    }
+    limits[key as keyof JobLimits] = value as number;
+  }
+  return limits;
+}
