@@ -145,15 +145,16 @@ function schemas(limits: JobLimits) {
 
   const target = z
     .record(
-      z
-        .string()
-        .min(1, { error: 'keys must not be empty' })
-        .max(limits.targetKeyLength, { error: `keys must be at most ${limits.targetKeyLength} characters` })
-        .regex(NAME_PATTERN, { error: 'keys may only hold letters, digits and . _ : -' }),
+      z.string().max(limits.targetKeyLength).regex(NAME_PATTERN),
       z
         .string({ error: 'values must be strings' })
         .max(limits.targetValueLength, { error: `values must be at most ${limits.targetValueLength} characters` }),
-      { error: 'must be an object of strings' },
+      {
+        error: (issue) =>
+          issue.code === 'invalid_key'
+            ? `keys may only hold letters, digits and . _ : - (at most ${limits.targetKeyLength})`
+            : 'must be an object of strings',
+      },
     )
     .refine((value) => Object.keys(value).length <= limits.targetEntries, {
       error: `must have at most ${limits.targetEntries} entries`,

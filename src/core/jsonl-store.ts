@@ -58,12 +58,17 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
   let writing: Promise<void> | null = null;
   let scheduled = false;
   let closed = false;
+  /** Jobs removed since the last compaction: their lines are still in the file. */
+  let removedSinceCompaction = 0;
 
+  const describe = (error: unknown, what: string) =>
+    new Error(`jsonlStore(${path}): ${what}: ${errorMessage(error)}`, { cause: error });
   const report = (error: unknown, what: string) => {
-    const wrapped = new Error(`jsonlStore(${path}): ${what}: ${errorMessage(error)}`, { cause: error });
-    context?.onError(wrapped);
-    return wrapped;
+    const described = describe(error, what);
+    context?.onError(described);
+    return described;
   };
+  const WRITE_FAILED = 'write failed; jobs are kept in memory and the log will be rewritten';
 
   /** Writes the newest snapshot of every job to a temporary file and renames it over the log. */
   async function compact(): Promise<void> {
@@ -81,6 +86,7 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     handle = await open(path, 'a');
     lines = latest.size;
     queue = [];
+    removedSinceCompaction = 0;
   }
 
   async function writeQueued(): Promise<void> {
@@ -101,7 +107,7 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
   function fail(error: unknown) {
     // `latest` already holds everything that was queued: recovery rewrites it whole.
     queue = [];
-    fault = report(error, 'write failed; jobs are kept in memory and the log will be rewritten');
+    fault = report(error, WRITE_FAILED);
     scheduleRetry();
   }
 
@@ -119,7 +125,8 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       await compact();
       fault = null;
     } catch (error) {
-      fault = error instanceof Error ? error : new Error(errorMessage(error));
+      // Still failing: keep the fault current without reporting every retry.
+      fault = describe(error, WRITE_FAILED);
       await unlink(tempPath).catch(() => {});
       scheduleRetry();
     }
@@ -178,8 +185,9 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       return ids.next();
     },
     remove(removed) {
-      // Pruned jobs leave the file at the next compaction.
-      for (const id of removed) latest.delete(id);
+      // Pruned jobs leave the file at the next compaction (at the latest, on close). Were the process
+      // to die first, the registry prunes them again when it loads them.
+      for (const id of removed) if (latest.delete(id)) removedSinceCompaction++;
     },
     head() {
       if (!ids) throw new JobsError('closed', `jsonlStore(${path}) is not open`);
@@ -195,6 +203,7 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     async close() {
       if (closed || !context) return;
       await this.flush();
+      if (removedSinceCompaction > 0 && !fault) await runWriter(compact).catch((error) => fail(error));
       closed = true;
       if (retryTimer) clearTimeout(retryTimer);
       retryTimer = null;

@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { jsonlStore } from './jsonl-store.js';
+import { createJobRegistry, RESTART_MESSAGE } from './registry.js';
+
+let dir: string;
+let path: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'realtime-jobs-jsonl-'));
+  path = join(dir, 'jobs.jsonl');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const lines = async () => (await readFile(path, 'utf8')).split('\n').filter(Boolean);
+
+describe('jsonlStore', () => {
+  it('appends one line per change, batched off the caller, and restores after a restart', async () => {
+    const jobs = await createJobRegistry({ store: jsonlStore({ path }) });
+    const job = jobs.enqueue({ category: 'sync-push', target: { peer: 'b' } });
+    jobs.update(job.id, { state: 'running', progress: 0.5 });
+    const done = jobs.update(job.id, { state: 'success' });
+    // Nothing is written synchronously: the caller never waits on the disk.
+    expect(readFileSync(path, 'utf8')).toBe('');
+    await jobs.close();
+    expect((await lines()).map((line) => JSON.parse(line).version)).toEqual([1, 2, 3]);
+
+    const again = await createJobRegistry({ store: jsonlStore({ path }) });
+    expect(again.get(job.id)).toEqual(done);
+    await again.close();
+  });
+
+  it('compacts past maxLines through a temporary file, keeping the newest snapshot of each job', async () => {
+    const jobs = await createJobRegistry({ store: jsonlStore({ path, maxLines: 20 }) });
+    const a = jobs.enqueue({ category: 'c' });
+    const b = jobs.enqueue({ category: 'c' });
+    for (let i = 1; i <= 60; i++) {
+      jobs.update(i % 2 ? a.id : b.id, { progress: i / 100 });
+      if (i % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await vi.waitFor(async () => expect((await lines()).length).toBeLessThanOrEqual(20));
+    await jobs.close();
+    expect(await readdir(dir)).toEqual(['jobs.jsonl']);
+    const again = await createJobRegistry({ store: jsonlStore({ path }) });
+    expect(again.get(a.id)?.progress).toBe(0.59);
+    expect(again.get(b.id)?.progress).toBe(0.6);
+    await again.close();
+  });
+
+  it('skips torn and invalid lines, reports how many, and repairs the tail', async () => {
+    const good = await createJobRegistry({ store: jsonlStore({ path }) });
+    const kept = good.enqueue({ category: 'c', state: 'pending' });
+    await good.close();
+    const text = await readFile(path, 'utf8');
+    await writeFile(path, `not json\n${text}{"id":"x","category":"c"}\n\n{"id":"torn","cat`);
+
+    const errors: Error[] = [];
+    const jobs = await createJobRegistry({ store: jsonlStore({ path }), onError: (error) => errors.push(error) });
+    expect(jobs.get(kept.id)?.state).toBe('pending');
+    expect(jobs.health().store.skipped).toBe(3);
+    expect(errors.map((error) => error.message).join()).toMatch(/3 unreadable line\(s\) skipped/);
+    // Repaired: only whole lines remain, so the next append starts on a fresh line.
+    const repaired = await readFile(path, 'utf8');
+    expect(repaired.endsWith('\n')).toBe(true);
+    expect(
+      repaired
+        .split('\n')
+        .filter(Boolean)
+        .every((line) => JSON.parse(line).id === kept.id),
+    ).toBe(true);
+    jobs.enqueue({ category: 'after', state: 'pending' });
+    await jobs.close();
+    expect((await lines()).map((line) => JSON.parse(line).category)).toEqual(['c', 'after']);
+  });
+
+  it('finishes the busy jobs of a dead process as error, and keeps pending ones', async () => {
+    await writeFile(path, '');
+    const crashed = await createJobRegistry({ store: jsonlStore({ path }) });
+    const running = crashed.enqueue({ category: 'c', state: 'running' });
+    const pending = crashed.enqueue({ category: 'c', state: 'pending' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Simulate a dead owner: a lock whose PID no longer runs.
+    await writeFile(`${path}.lock`, '999999999\n');
+    const jobs = await createJobRegistry({ store: jsonlStore({ path }) });
+    expect(jobs.get(running.id)).toMatchObject({ state: 'error', message: RESTART_MESSAGE });
+    expect(jobs.get(pending.id)?.state).toBe('pending');
+    await jobs.close();
+  });
+
+  it('refuses a log held by a live process, naming it, and takes over from a dead one', async () => {
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      await writeFile(`${path}.lock`, `${sleeper.pid}\n`);
+      await expect(createJobRegistry({ store: jsonlStore({ path }) })).rejects.toThrow(
+        new RegExp(`in use by process ${sleeper.pid}`),
+      );
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+    await new Promise((resolve) => sleeper.once('exit', resolve));
+    const jobs = await createJobRegistry({ store: jsonlStore({ path }) });
+    expect((await readFile(`${path}.lock`, 'utf8')).trim()).toBe(String(process.pid));
+    await expect(createJobRegistry({ store: jsonlStore({ path }) })).rejects.toThrow(/in use by this process/);
+    await jobs.close();
+    expect(await readdir(dir)).toEqual(['jobs.jsonl']);
+  });
+
+  it('keeps working in memory while the disk fails, reports it, and rewrites the log on recovery', async () => {
+    const errors: Error[] = [];
+    const jobs = await createJobRegistry({
+      store: jsonlStore({ path, maxLines: 5, retryMs: 20 }),
+      onError: (error) => errors.push(error),
+    });
+    // A directory where compaction writes its temporary file makes the next compaction fail for real.
+    const blocker = `${path}.${process.pid}.tmp`;
+    await mkdir(blocker);
+    const job = jobs.enqueue({ category: 'c', state: 'running' });
+    for (let i = 1; i <= 10; i++) {
+      jobs.update(job.id, { progress: i / 10 });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await vi.waitFor(() => expect(jobs.health().ok).toBe(false));
+    expect(jobs.health().store.error).toMatch(/write failed/);
+    expect(errors.length).toBeGreaterThan(0);
+    // Callers are unaffected while the disk is down.
+    const later = jobs.update(job.id, { state: 'success', message: 'done while the disk was down' });
+    expect(jobs.get(job.id)).toBe(later);
+
+    await rmdir(blocker);
+    await vi.waitFor(() => expect(jobs.health().ok).toBe(true), { timeout: 3000 });
+    const other = jobs.enqueue({ category: 'after-recovery' });
+    await jobs.close();
+    const again = await createJobRegistry({ store: jsonlStore({ path }) });
+    expect(again.get(job.id)).toEqual(later);
+    expect(again.get(other.id)?.category).toBe('after-recovery');
+    await again.close();
+  });
+
+  it('validates its options', () => {
+    expect(() => jsonlStore({ path: '' })).toThrow(/`path` must be a non-empty string/);
+    expect(() => jsonlStore({ path, maxLines: 0 })).toThrow(/`maxLines`/);
+    expect(() => jsonlStore(undefined as never)).toThrow(/options must be an object/);
+  });
+});

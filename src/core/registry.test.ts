@@ -1,0 +1,352 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { JobsError } from './errors.js';
+import type { Job } from './job.js';
+import { createJobRegistry, type JobEvent, type JobRegistry, RESTART_MESSAGE, SHUTDOWN_MESSAGE } from './registry.js';
+import { memoryStore } from './store.js';
+
+const open: JobRegistry[] = [];
+async function registry(options: Parameters<typeof createJobRegistry>[0] = {}) {
+  const jobs = await createJobRegistry(options);
+  open.push(jobs);
+  return jobs;
+}
+afterEach(async () => {
+  for (const jobs of open.splice(0)) await jobs.close();
+});
+
+function until(jobs: JobRegistry, id: string, done: (job: Job) => boolean): Promise<Job> {
+  return vi.waitFor(
+    () => {
+      const job = jobs.get(id);
+      if (!job || !done(job)) throw new Error(`job ${id} is ${job?.state}`);
+      return job;
+    },
+    { timeout: 5000, interval: 5 },
+  );
+}
+
+describe('enqueue and update', () => {
+  it('creates a queued, frozen snapshot with registry-owned fields', async () => {
+    const jobs = await registry();
+    const job = jobs.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
+    expect(job).toMatchObject({
+      category: 'sync-push',
+      target: { peer: 'peer-a' },
+      scope: 'admin',
+      state: 'queued',
+      phase: null,
+      progress: null,
+      message: null,
+      data: {},
+      startedAt: null,
+      finishedAt: null,
+      version: 1,
+    });
+    expect(job.id).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    expect(job.queuedAt).toBe(job.updatedAt);
+    expect(Object.isFrozen(job)).toBe(true);
+    expect(jobs.get(job.id)).toBe(job);
+  });
+
+  it('moves through states, bumping the version and setting timestamps', async () => {
+    const jobs = await registry();
+    const { id } = jobs.enqueue({ category: 'c' });
+    const running = jobs.update(id, { state: 'running', phase: 'connecting', progress: 0.1, message: 'Connecting…' });
+    expect(running).toMatchObject({ state: 'running', phase: 'connecting', progress: 0.1, version: 2 });
+    expect(running.startedAt).not.toBeNull();
+    const progressed = jobs.update(id, { progress: 0.5 });
+    expect(progressed).toMatchObject({ phase: 'connecting', message: 'Connecting…', progress: 0.5, version: 3 });
+    expect(progressed.startedAt).toBe(running.startedAt);
+    const done = jobs.update(id, { state: 'success', data: { records: 3 } });
+    expect(done).toMatchObject({ state: 'success', progress: 1, data: { records: 3 }, version: 4 });
+    expect(done.finishedAt).not.toBeNull();
+  });
+
+  it('refuses any change to a finished job, naming the job and its state', async () => {
+    const jobs = await registry();
+    const { id } = jobs.enqueue({ category: 'c' });
+    jobs.update(id, { state: 'error', message: 'boom' });
+    expect(() => jobs.update(id, { message: 'again' })).toThrow(`Job ${id} is error and a finished job never changes`);
+    try {
+      jobs.update(id, { state: 'running' });
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'invalid_transition', jobId: id });
+    }
+  });
+
+  it('refuses a transition the state machine does not allow', async () => {
+    const jobs = await registry();
+    const { id } = jobs.enqueue({ category: 'c', state: 'running' });
+    expect(() => jobs.update(id, { state: 'queued' })).toThrow(/cannot go from running to queued/);
+  });
+
+  it('throws not_found for an unknown id', async () => {
+    const jobs = await registry();
+    expect(() => jobs.update('nope', { progress: 0.2 })).toThrow(JobsError);
+    expect(() => jobs.update('nope', { progress: 0.2 })).toThrow(/No job with id "nope"/);
+  });
+
+  it('refuses bad input without changing anything', async () => {
+    const jobs = await registry();
+    const job = jobs.enqueue({ category: 'c' });
+    expect(() => jobs.update(job.id, { progress: 2 })).toThrow(/`progress` must be between 0 and 1/);
+    expect(jobs.get(job.id)).toBe(job);
+  });
+});
+
+describe('list and subscribe', () => {
+  it('lists newest first, filtered and limited', async () => {
+    const jobs = await registry();
+    const a = jobs.enqueue({ category: 'sync-push', target: { peer: 'a' } });
+    const b = jobs.enqueue({ category: 'sync-pull', target: { peer: 'a' } });
+    const c = jobs.enqueue({ category: 'sync-push', target: { peer: 'b' } });
+    jobs.update(a.id, { state: 'success' });
+    expect(jobs.list().map((job) => job.id)).toEqual([c.id, b.id, a.id]);
+    expect(jobs.list({ limit: 1 }).map((job) => job.id)).toEqual([c.id]);
+    expect(jobs.list({ category: ['sync-push'] }).map((job) => job.id)).toEqual([c.id, a.id]);
+    expect(jobs.list({ category: ['sync-push'], target: { peer: 'a' } }).map((job) => job.id)).toEqual([a.id]);
+    expect(jobs.list({ target: { peer: ['a', 'b'] }, state: ['queued'] }).map((job) => job.id)).toEqual([c.id, b.id]);
+    expect(jobs.list({ jobId: [a.id, c.id] }).map((job) => job.id)).toEqual([c.id, a.id]);
+    expect(jobs.list({ scopes: [] })).toEqual([]);
+    expect(() => jobs.list({ limit: 0 })).toThrow(/`limit` must be an integer from 1 to 500/);
+    expect(() => jobs.list({ state: ['done' as never] })).toThrow(/`state`/);
+  });
+
+  it('delivers matching events in order and stops after unsubscribe', async () => {
+    const jobs = await registry();
+    const seen: JobEvent[] = [];
+    const off = jobs.subscribe({ category: ['wanted'] }, (event) => seen.push(event));
+    const job = jobs.enqueue({ category: 'wanted' });
+    jobs.enqueue({ category: 'other' });
+    jobs.update(job.id, { state: 'running' });
+    off();
+    jobs.update(job.id, { state: 'success' });
+    expect(seen.map((event) => event.job.version)).toEqual([1, 2]);
+    const [first, second] = seen.map((event) => Number(event.id.split('-')[1]));
+    expect(second).toBeGreaterThan(first as number);
+    expect(jobs.health().subscribers).toBe(0);
+  });
+
+  it('reports a throwing listener and keeps going', async () => {
+    const errors: Error[] = [];
+    const jobs = await registry({ onError: (error) => errors.push(error) });
+    const seen: number[] = [];
+    jobs.subscribe({}, () => {
+      throw new Error('listener broke');
+    });
+    jobs.subscribe({}, (event) => seen.push(event.job.version));
+    jobs.enqueue({ category: 'c' });
+    expect(seen).toEqual([1]);
+    expect(errors[0]?.message).toMatch(/listener broke/);
+  });
+});
+
+describe('run', () => {
+  it('reports progress through ctx and ends as success with the returned data', async () => {
+    const jobs = await registry();
+    const versions: string[] = [];
+    jobs.subscribe({}, (event) => versions.push(`${event.job.state}:${event.job.progress}`));
+    const job = jobs.run({ category: 'dedalus-verify' }, async (ctx) => {
+      ctx.progress(0.5, { phase: 'calling', message: 'Calling Dedalus…' });
+      return { models: 3 };
+    });
+    expect(job.state).toBe('queued');
+    const done = await until(jobs, job.id, (j) => j.state === 'success');
+    expect(done).toMatchObject({ phase: 'calling', message: 'Calling Dedalus…', data: { models: 3 }, progress: 1 });
+    expect(versions).toEqual(['queued:null', 'running:null', 'running:0.5', 'success:1']);
+  });
+
+  it('ends as warning after ctx.warn, pending after ctx.awaitApproval, error on a throw', async () => {
+    const jobs = await registry();
+    const warned = jobs.run({ category: 'c' }, (ctx) => ctx.warn('Applied an unsigned bundle'));
+    const held = jobs.run({ category: 'c' }, (ctx) => ctx.awaitApproval('Unsigned bundle: approve or reject'));
+    const failed = jobs.run({ category: 'c' }, async () => {
+      throw new Error('peer-b is down');
+    });
+    expect(await until(jobs, warned.id, (j) => j.state === 'warning')).toMatchObject({
+      message: 'Applied an unsigned bundle',
+    });
+    expect(await until(jobs, held.id, (j) => j.state === 'pending')).toMatchObject({
+      message: 'Unsigned bundle: approve or reject',
+    });
+    expect(await until(jobs, failed.id, (j) => j.state === 'error')).toMatchObject({ message: 'peer-b is down' });
+  });
+
+  it('ends as error when the work returns something that is not a JSON object', async () => {
+    const jobs = await registry();
+    const job = jobs.run({ category: 'c' }, () => ({ when: new Date() }) as never);
+    expect((await until(jobs, job.id, (j) => j.state === 'error')).message).toMatch(/`data`/);
+  });
+
+  it('times out: error, and the signal aborts', async () => {
+    const jobs = await registry();
+    let signal: AbortSignal | undefined;
+    const job = jobs.run(
+      { category: 'c' },
+      (ctx) =>
+        new Promise<void>((resolve) => {
+          signal = ctx.signal;
+          ctx.signal.addEventListener('abort', () => resolve());
+        }),
+      { timeoutMs: 30 },
+    );
+    expect((await until(jobs, job.id, (j) => j.state === 'error')).message).toBe('Timed out after 30 ms');
+    expect(signal?.aborted).toBe(true);
+    expect(() => jobs.run({ category: 'c' }, () => {}, { timeoutMs: -1 })).toThrow(/`timeoutMs`/);
+  });
+
+  it('returns the busy job for the same category, target and key instead of a duplicate', async () => {
+    const jobs = await registry();
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const work = async () => {
+      runs++;
+      await gate;
+    };
+    const first = jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
+    const second = jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
+    const otherPeer = jobs.run({ category: 'sync-push', target: { peer: 'c' }, key: 'default' }, work);
+    expect(second.id).toBe(first.id);
+    expect(otherPeer.id).not.toBe(first.id);
+    await until(jobs, first.id, (j) => j.state === 'running');
+    expect(jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work).id).toBe(first.id);
+    release();
+    await until(jobs, first.id, (j) => j.state === 'success');
+    await until(jobs, otherPeer.id, (j) => j.state === 'success');
+    expect(runs).toBe(2);
+    const third = jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
+    expect(third.id).not.toBe(first.id);
+  });
+
+  it('cancel ends a busy job, aborts its work, and ignores later progress', async () => {
+    const jobs = await registry();
+    let ctxSignal: AbortSignal | undefined;
+    const job = jobs.run({ category: 'c' }, async (ctx) => {
+      ctxSignal = ctx.signal;
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      ctx.progress(0.9);
+      return { late: true };
+    });
+    await until(jobs, job.id, (j) => j.state === 'running');
+    const cancelled = jobs.cancel(job.id);
+    expect(cancelled.state).toBe('cancelled');
+    await vi.waitFor(() => expect(ctxSignal?.aborted).toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(jobs.get(job.id)).toBe(cancelled);
+    expect(jobs.cancel(job.id)).toBe(cancelled);
+  });
+
+  it('validates its arguments', async () => {
+    const jobs = await registry();
+    expect(() => jobs.run({ category: 'c' }, 'work' as never)).toThrow(/work must be a function/);
+    expect(() => jobs.run({ category: '' }, () => {})).toThrow(/`category`/);
+  });
+});
+
+describe('replay', () => {
+  it('replays exactly the missed events, and resyncs when it cannot', async () => {
+    const jobs = await registry({ replayBufferSize: 3 });
+    const seen: JobEvent[] = [];
+    jobs.subscribe({}, (event) => seen.push(event));
+    const { id } = jobs.enqueue({ category: 'c' });
+    jobs.update(id, { progress: 0.1 });
+    jobs.update(id, { progress: 0.2 });
+    jobs.update(id, { progress: 0.3 });
+    const [, second, third] = seen;
+    const replay = jobs.eventsSince(second?.id as string);
+    expect(replay).toEqual({ kind: 'replay', events: seen.slice(2) });
+    expect(jobs.eventsSince(jobs.head())).toEqual({ kind: 'replay', events: [] });
+    // The buffer holds events 2..4: resuming after 1 still misses nothing, after 0 it would.
+    expect(jobs.eventsSince(seen[0]?.id as string)).toEqual({ kind: 'replay', events: seen.slice(1) });
+    const epoch = jobs.head().split('-')[0];
+    expect(jobs.eventsSince(`${epoch}-0`)).toMatchObject({ kind: 'resync', reason: /older/ });
+    expect(jobs.eventsSince(third?.id as string).kind).toBe('replay');
+    expect(jobs.eventsSince('zzzz-1')).toMatchObject({ kind: 'resync', reason: /another epoch/ });
+    expect(jobs.eventsSince(`${jobs.head().split('-')[0]}-99`)).toMatchObject({ kind: 'resync', reason: /newer/ });
+    for (const bad of ['', 'garbage', '1-2-3', 'abc-', '-1', 'abc-01', 'x\ny-1']) {
+      expect(jobs.eventsSince(bad)).toMatchObject({ kind: 'resync', reason: 'malformed event id' });
+    }
+  });
+});
+
+describe('close and restart', () => {
+  it('finishes queued and running jobs on close, keeps pending ones, and refuses new work', async () => {
+    const store = memoryStore();
+    const jobs = await createJobRegistry({ store });
+    const queued = jobs.enqueue({ category: 'c' });
+    const running = jobs.enqueue({ category: 'c', state: 'running' });
+    const pending = jobs.enqueue({ category: 'c', state: 'pending', message: 'Approve?' });
+    let aborted = false;
+    jobs.run(
+      { category: 'c' },
+      (ctx) =>
+        new Promise<void>((resolve) =>
+          ctx.signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve();
+          }),
+        ),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    let closedCalls = 0;
+    jobs.onClose(() => closedCalls++);
+    await jobs.close();
+    expect(aborted).toBe(true);
+    expect(closedCalls).toBe(1);
+    expect(jobs.get(queued.id)).toMatchObject({ state: 'error', message: SHUTDOWN_MESSAGE });
+    expect(jobs.get(running.id)).toMatchObject({ state: 'error', message: SHUTDOWN_MESSAGE });
+    expect(jobs.get(pending.id)?.state).toBe('pending');
+    expect(() => jobs.enqueue({ category: 'c' })).toThrow(/closed/);
+    await jobs.close();
+
+    const again = await createJobRegistry({ store });
+    open.push(again);
+    expect(again.get(pending.id)).toMatchObject({ state: 'pending', message: 'Approve?' });
+    expect(again.update(pending.id, { state: 'running' }).state).toBe('running');
+  });
+
+  it('finishes the busy jobs of a process that died as error with the restart message', async () => {
+    const store = memoryStore();
+    const crashed = await createJobRegistry({ store });
+    const running = crashed.enqueue({ category: 'c', state: 'running', progress: 0.4 });
+    const pending = crashed.enqueue({ category: 'c', state: 'pending' });
+    // No close(): the process "died". A new registry on the same store loads what it saved.
+    await store.close();
+    const jobs = await registry({ store });
+    expect(jobs.get(running.id)).toMatchObject({ state: 'error', message: RESTART_MESSAGE, progress: 0.4, version: 2 });
+    expect(jobs.get(pending.id)?.state).toBe('pending');
+    expect(jobs.list().map((job) => job.id)).toEqual([pending.id, running.id]);
+  });
+
+  it('prunes finished jobs after the retention period', async () => {
+    const jobs = await registry({ retentionMs: 30 });
+    const done = jobs.enqueue({ category: 'c' });
+    jobs.update(done.id, { state: 'success' });
+    const busy = jobs.enqueue({ category: 'c' });
+    await vi.waitFor(() => expect(jobs.get(done.id)).toBeUndefined(), { timeout: 2000 });
+    expect(jobs.get(busy.id)).toBeDefined();
+  });
+
+  it('never keeps the process alive with its timers', async () => {
+    const script = `
+      const { createJobRegistry } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+      const jobs = await createJobRegistry();
+      jobs.enqueue({ category: 'c' });
+      console.log('started');`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      timeout: 10_000,
+    });
+    expect(stdout.trim()).toBe('started');
+  });
+
+  it('validates its options', async () => {
+    await expect(createJobRegistry({ retentionMs: 0 })).rejects.toThrow(/`retentionMs`/);
+    await expect(createJobRegistry({ store: {} as never })).rejects.toThrow(/`store` must be a JobStore/);
+    await expect(createJobRegistry({ limits: { messageLength: -1 } })).rejects.toThrow(/limits.messageLength/);
+  });
+});

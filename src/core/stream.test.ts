@@ -1,0 +1,159 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createJobRegistry, type JobRegistry } from './registry.js';
+import { JobStream, type StreamSink } from './stream.js';
+
+/** A sink that parses what it is given and can pretend its reader fell behind. */
+function recordingSink() {
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  const decoder = new TextDecoder();
+  const sink: StreamSink & { accepting: boolean; ended: boolean; bytes: number } = {
+    accepting: true,
+    ended: false,
+    bytes: 0,
+    write(chunk: Uint8Array) {
+      sink.bytes += chunk.byteLength;
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      return sink.accepting;
+    },
+    end() {
+      sink.ended = true;
+    },
+  };
+  return { sink, events };
+}
+
+const registries: JobRegistry[] = [];
+async function registry() {
+  const jobs = await createJobRegistry();
+  registries.push(jobs);
+  return jobs;
+}
+afterEach(async () => {
+  for (const jobs of registries.splice(0)) await jobs.close();
+});
+
+const options = { filter: {}, lastEventId: undefined, retryMs: 1000, maxBufferedBytes: 1 << 20, snapshotLimit: 100 };
+
+describe('JobStream', () => {
+  it('sends a snapshot newest first carrying the head id, then ready, then live events', async () => {
+    const jobs = await registry();
+    const older = jobs.enqueue({ category: 'c' });
+    const newer = jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    new JobStream(jobs, options).start(sink);
+    const head = jobs.head();
+    expect(events.map((event) => [event.event, event.id])).toEqual([
+      ['job-update', head],
+      ['job-update', head],
+      ['ready', undefined],
+    ]);
+    expect(events.slice(0, 2).map((event) => JSON.parse(event.data).id)).toEqual([newer.id, older.id]);
+    expect(JSON.parse(events[2]?.data as string)).toEqual({ head });
+    jobs.update(older.id, { progress: 0.5 });
+    expect(events.at(-1)).toMatchObject({ event: 'job-update', id: jobs.head() });
+  });
+
+  it('replays exactly the missed events with no snapshot', async () => {
+    const jobs = await registry();
+    const job = jobs.enqueue({ category: 'c' });
+    const resumeFrom = jobs.head();
+    jobs.update(job.id, { progress: 0.1 });
+    jobs.update(job.id, { progress: 0.2 });
+    const { sink, events } = recordingSink();
+    new JobStream(jobs, { ...options, lastEventId: resumeFrom }).start(sink);
+    expect(events.map((event) => event.event)).toEqual(['job-update', 'job-update', 'ready']);
+    expect(events.slice(0, 2).map((event) => JSON.parse(event.data).progress)).toEqual([0.1, 0.2]);
+  });
+
+  it('sends resync and a fresh snapshot for an id it cannot replay', async () => {
+    const jobs = await registry();
+    jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    new JobStream(jobs, { ...options, lastEventId: 'old0epoch-5' }).start(sink);
+    expect(events.map((event) => event.event)).toEqual(['resync', 'job-update', 'ready']);
+  });
+
+  it('while the reader is behind, keeps the newest snapshot per job and state, never losing a state a job went through', async () => {
+    const jobs = await registry();
+    const a = jobs.enqueue({ category: 'c' });
+    const b = jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    const stream = new JobStream(jobs, options);
+    stream.start(sink);
+    const before = events.length;
+    sink.accepting = false;
+    jobs.update(a.id, { state: 'running' }); // written (the write that reports "full"), then queueing starts
+    jobs.update(b.id, { state: 'pending' });
+    jobs.update(b.id, { state: 'running' });
+    jobs.update(b.id, { state: 'pending' });
+    for (let i = 1; i <= 50; i++) jobs.update(a.id, { progress: i / 100 });
+    jobs.update(b.id, { state: 'running' });
+    for (let i = 1; i <= 50; i++) jobs.update(b.id, { progress: i / 100 });
+    jobs.update(a.id, { state: 'success' });
+    jobs.update(b.id, { progress: 0.99 });
+    sink.accepting = true;
+    stream.resume();
+    const received = events.slice(before).map((event) => {
+      const job = JSON.parse(event.data);
+      return `${job.id === a.id ? 'a' : 'b'}:${job.state}:${job.progress}`;
+    });
+    // Every state each job went through arrives, in order; only snapshots superseded by a newer one in
+    // the same state are dropped (b's last entry into `running` gives way to its 0.99 snapshot).
+    expect(received).toEqual([
+      'a:running:null',
+      'b:pending:null',
+      'b:running:null',
+      'b:pending:null',
+      'a:running:0.5',
+      'a:success:1',
+      'b:running:0.99',
+    ]);
+    const ids = events.slice(before).map((event) => Number(event.id?.split('-')[1]));
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+  });
+
+  it('disconnects a reader stuck past the byte limit and releases everything', async () => {
+    const jobs = await registry();
+    const job = jobs.enqueue({ category: 'c' });
+    const { sink } = recordingSink();
+    const stream = new JobStream(jobs, { ...options, maxBufferedBytes: 4096 });
+    let cleaned = false;
+    stream.onClose(() => {
+      cleaned = true;
+    });
+    stream.start(sink);
+    expect(jobs.health().subscribers).toBe(1);
+    sink.accepting = false;
+    // State changes cannot be coalesced, so they pile up until the limit.
+    for (let i = 0; i < 40; i++)
+      jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
+    expect(stream.closed).toBe(true);
+    expect(stream.closeReason).toBe('evicted');
+    expect(sink.ended).toBe(true);
+    expect(cleaned).toBe(true);
+    expect(jobs.health().subscribers).toBe(0);
+  });
+
+  it('ends when the registry closes', async () => {
+    const jobs = await createJobRegistry();
+    const { sink } = recordingSink();
+    const stream = new JobStream(jobs, options);
+    stream.start(sink);
+    await jobs.close();
+    expect(stream.closeReason).toBe('registry-closed');
+    expect(sink.ended).toBe(true);
+  });
+
+  it('filters by scope, in the snapshot and live', async () => {
+    const jobs = await registry();
+    jobs.enqueue({ category: 'c', scope: 'ops' });
+    const visible = jobs.enqueue({ category: 'c', scope: 'admin' });
+    const { sink, events } = recordingSink();
+    new JobStream(jobs, { ...options, filter: { scopes: ['admin'] } }).start(sink);
+    jobs.enqueue({ category: 'c', scope: 'ops' });
+    const ids = events.filter((event) => event.event === 'job-update').map((event) => JSON.parse(event.data).id);
+    expect(ids).toEqual([visible.id]);
+  });
+});
