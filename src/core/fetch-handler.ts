@@ -1,5 +1,11 @@
 import { JobsError } from './errors.js';
-import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions, type JobsResponse } from './http.js';
+import {
+  createJobsEndpoint,
+  errorResponse,
+  type JobsEndpoint,
+  type JobsHandlerOptions,
+  type JobsResponse,
+} from './http.js';
 import type { JobRegistry } from './registry.js';
 
 export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptions<Context> {
@@ -43,13 +49,13 @@ export function createJobsHandler<Context = Request>(
 
   const handle = async (request: Request, context?: Context): Promise<Response> => {
     const url = new URL(request.url);
-    let path: string;
-    if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) path = url.pathname.slice(prefix.length);
-    else path = '/not-found/';
+    if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) {
+      return toResponse(errorResponse(404, 'not_found', 'No such route'), request);
+    }
     const response = await endpoint.handle(
       {
         method: request.method,
-        path,
+        path: url.pathname.slice(prefix.length),
         query: url.searchParams,
         header: (name) => request.headers.get(name) ?? undefined,
       },
@@ -57,12 +63,11 @@ export function createJobsHandler<Context = Request>(
     );
     return toResponse(response, request);
   };
-  return Object.assign(handle, {
-    closeStreams: () => endpoint.closeStreams(),
-    get openStreams() {
-      return endpoint.openStreams;
-    },
-  });
+  // defineProperties, not Object.assign: assign would copy the getter's value once (0) instead of the getter.
+  return Object.defineProperties(handle, {
+    closeStreams: { value: () => endpoint.closeStreams() },
+    openStreams: { get: () => endpoint.openStreams },
+  }) as JobsHandler<Context>;
 }
 
 function toResponse(response: JobsResponse, request: Request): Response {

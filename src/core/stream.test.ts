@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createJobRegistry, type JobRegistry } from './registry.js';
 import { JobStream, type StreamSink } from './stream.js';
 
@@ -129,11 +129,29 @@ describe('JobStream', () => {
     // State changes cannot be coalesced, so they pile up until the limit.
     for (let i = 0; i < 40; i++)
       jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
-    expect(stream.closed).toBe(true);
+    // A reader still behind once the event loop turns is stuck.
+    await vi.waitFor(() => expect(stream.closed).toBe(true));
     expect(stream.closeReason).toBe('evicted');
     expect(sink.ended).toBe(true);
     expect(cleaned).toBe(true);
     expect(jobs.health().subscribers).toBe(0);
+  });
+
+  it('keeps a reader that falls behind during one burst but catches up in the same tick', async () => {
+    const jobs = await registry();
+    const job = jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    const stream = new JobStream(jobs, { ...options, maxBufferedBytes: 4096 });
+    stream.start(sink);
+    sink.accepting = false;
+    for (let i = 0; i < 40; i++) {
+      jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
+    }
+    sink.accepting = true;
+    stream.resume();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.closed).toBe(false);
+    expect(JSON.parse(events.at(-1)?.data as string).version).toBe(41);
   });
 
   it('ends when the registry closes', async () => {
