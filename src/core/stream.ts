@@ -58,6 +58,7 @@ export class JobStream {
   readonly #queuedByJob = new Map<string, Pending>();
   #queuedBytes = 0;
   #blocked = false;
+  #evictionCheck = false;
   #closed = false;
   readonly #cleanups: Array<() => void> = [];
   /** Why the stream closed, when the server closed it. */
@@ -173,7 +174,21 @@ export class JobStream {
     this.#queue.push(entry);
     if (job) this.#queuedByJob.set(job.id, entry);
     this.#queuedBytes += frame.byteLength;
-    if (this.#queuedBytes > this.#options.maxBufferedBytes) this.close('evicted');
+    if (this.#queuedBytes > this.#options.maxBufferedBytes) this.#checkEviction();
+  }
+
+  /**
+   * A burst bigger than the limit within one tick (a large snapshot or replay, many jobs changing at
+   * once) queues up even for a fast reader: Node reports a socket as full until the end of the tick.
+   * Only a reader still over the limit once the event loop has turned is stuck.
+   */
+  #checkEviction(): void {
+    if (this.#evictionCheck) return;
+    this.#evictionCheck = true;
+    setImmediate(() => {
+      this.#evictionCheck = false;
+      if (this.#blocked && this.#queuedBytes > this.#options.maxBufferedBytes) this.close('evicted');
+    });
   }
 
   #write(frame: Uint8Array): boolean {

@@ -1,0 +1,141 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJobRegistry, type JobRegistry } from '../../src/index.js';
+import { connectMany, connectSse, type SseClient, startServer, type TestServer, until } from './helpers.js';
+
+// A reader that never reads, among 200 that do. Loopback TCP buffers about 4 MB per connection before
+// a write blocks, which would mean pushing gigabytes through 200 readers; a Unix socket blocks after
+// about 200 KB. So the staller connects over a Unix socket to a second listener of the same routes
+// (same endpoint, same registry, same code path), and the readers use TCP.
+const READERS = 200;
+const JOBS = 40;
+const ROUNDS = 4;
+const MAX_BUFFERED = 64 * 1024;
+
+describe('a slow reader among 200 fast ones', () => {
+  let registry: JobRegistry;
+  let server: TestServer;
+  let dir: string;
+  let stallerSide: http.Server;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rj-slow-'));
+    registry = await createJobRegistry({ onError: () => {} });
+    server = await startServer(registry, { maxBufferedBytes: MAX_BUFFERED, heartbeatMs: 60_000 });
+    stallerSide = await server.listenAlso(join(dir, 'jobs.sock'));
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await registry.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('evicts the stalled one, keeps memory bounded and delivers everything to the others', async () => {
+    const readers = await connectMany(READERS, () => connectSseReady(`${server.url}/events`));
+
+    // The staller's response as the server holds it: what Node buffers for it is server memory.
+    let stallerResponse: http.ServerResponse | undefined;
+    stallerSide.once('request', (_req, res) => {
+      stallerResponse = res;
+    });
+    const staller = net.connect(join(dir, 'jobs.sock'));
+    let stallerHeaders = '';
+    await new Promise<void>((resolve) => staller.once('connect', resolve));
+    staller.write('GET /jobs/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n');
+    // Read only the response head, then never again.
+    await new Promise<void>((resolve) => {
+      staller.on('data', function head(chunk: Buffer) {
+        stallerHeaders += chunk.toString('latin1');
+        if (stallerHeaders.includes('\r\n\r\n')) {
+          staller.off('data', head);
+          staller.pause();
+          resolve();
+        }
+      });
+    });
+    expect(stallerHeaders).toMatch(/^HTTP\/1\.1 200/);
+    await until(() => server.endpoint.openStreams === READERS + 1, 'every stream to open');
+    let mostBuffered = 0;
+
+    // Each job is 4 KB of data: the staller's kernel buffer fills, then its queue passes 64 KB.
+    const filler = 'x'.repeat(4000);
+    const ids: string[] = [];
+    for (let i = 0; i < JOBS; i++) {
+      ids.push(registry.enqueue({ category: 'bulk', target: { n: String(i) }, data: { filler } }).id);
+    }
+    const caughtUp = (reader: SseClient) =>
+      ids.every((id) => reader.jobs.get(id)?.version === registry.get(id)?.version);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const id of ids) registry.update(id, { progress: (round + 1) / (ROUNDS + 1), data: { filler, round } });
+      // Let the readers (in this same process) drain between rounds, as real clients would.
+      mostBuffered = Math.max(mostBuffered, stallerResponse?.writableLength ?? 0);
+      await until(() => readers.every(caughtUp), `round ${round} delivered`);
+    }
+    for (const id of ids) registry.update(id, { state: 'success' });
+
+    await until(() => server.endpoint.openStreams === READERS, 'the stalled stream to be evicted');
+    expect(registry.health().subscribers).toBe(READERS);
+
+    await until(() => readers.every(caughtUp), 'final states delivered');
+    for (const reader of readers) {
+      expect(reader.stale).toEqual([]);
+      for (const id of ids) {
+        expect(reader.jobs.get(id)?.version).toBe(registry.get(id)?.version);
+        expect(reader.jobs.get(id)?.state).toBe('success');
+      }
+    }
+    // It was sent far more than it read, yet Node never held more than one socket buffer's worth for
+    // it, and its queue (bounded by maxBufferedBytes) went away with the eviction.
+    const sentPerReader = JOBS * (ROUNDS + 1) * 4000;
+    expect(sentPerReader).toBeGreaterThan(2 * (MAX_BUFFERED + 230_000));
+    expect(mostBuffered).toBeLessThan(MAX_BUFFERED);
+
+    // The server ended the staller's response; once it reads again it sees the end.
+    const ended = new Promise<void>((resolve) => staller.on('end', resolve));
+    staller.on('data', () => {});
+    staller.resume();
+    await ended;
+    staller.destroy();
+    for (const reader of readers) reader.close();
+  });
+});
+
+describe('a burst bigger than maxBufferedBytes within one tick', () => {
+  it('reaches a fast reader whole: snapshot, replay and live, without eviction', async () => {
+    const registry = await createJobRegistry({ onError: () => {} });
+    const server = await startServer(registry, { maxBufferedBytes: MAX_BUFFERED });
+    try {
+      const filler = 'y'.repeat(8000);
+      // 100 jobs of 8 KB: an 800 KB snapshot, twelve times the limit, sent in one tick.
+      for (let i = 0; i < 100; i++) registry.enqueue({ category: 'big', data: { filler, i } });
+      const first = await connectSseReady(`${server.url}/events`);
+      expect(first.jobs.size).toBe(100);
+      const resumeFrom = first.lastEventId as string;
+      first.close();
+
+      const ids = [...first.jobs.keys()];
+      for (const id of ids) registry.update(id, { progress: 0.5, data: { filler, again: true } });
+      const resumed = await connectSseReady(`${server.url}/events`, { 'last-event-id': resumeFrom });
+      expect(resumed.events.some((event) => event.event === 'resync')).toBe(false);
+      expect(resumed.jobs.size).toBe(100);
+      for (const id of ids) registry.update(id, { state: 'success' });
+      await until(() => ids.every((id) => resumed.jobs.get(id)?.state === 'success'), 'live burst delivered');
+      expect(server.endpoint.openStreams).toBe(1);
+      resumed.close();
+    } finally {
+      await server.close();
+      await registry.close();
+    }
+  });
+});
+
+async function connectSseReady(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+  const client = await connectSse(url, { headers });
+  await client.waitFor('ready');
+  return client;
+}
