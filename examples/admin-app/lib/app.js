@@ -1,0 +1,404 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import cookieParser from 'cookie-parser';
+import { doubleCsrf } from 'csrf-csrf';
+import { Eta } from 'eta';
+import express from 'express';
+import rateLimit from 'express-rate-limit';
+import session from 'express-session';
+import helmet from 'helmet';
+import { isBusy, JOB_STATES } from 'realtime-jobs';
+import { authenticate } from './accounts.js';
+import { checkKey, DEDALUS_CATEGORIES, DEDALUS_TARGET } from './dedalus.js';
+import { jobsApi } from './jobs-api.js';
+import { activity, dedalusRuns } from './logs.js';
+import { SqliteSessionStore } from './session-store.js';
+import { SYNC_CATEGORIES } from './sync.js';
+import { tile, tileStyles } from './tiles.js';
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const CATEGORIES = [...SYNC_CATEGORIES, ...DEDALUS_CATEGORIES];
+
+/** The browser bundle, through the package's public export when the build has it. */
+function browserBundlePath() {
+  for (const specifier of ['realtime-jobs/browser.js', 'realtime-jobs/browser']) {
+    try {
+      const path = fileURLToPath(import.meta.resolve(specifier));
+      if (existsSync(path)) return path;
+    } catch {
+      // not exported (yet)
+    }
+  }
+  return null;
+}
+
+class HttpError extends Error {
+  constructor(status, message, field) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+/**
+ * The admin app of one instance: pages, forms, the job API and the peer API.
+ * Pages are rendered on the server and work without JavaScript; `public/app.js` upgrades the forms.
+ */
+export function createApp({ config, db, settings, jobs, sync, dedalus }) {
+  const app = express();
+  app.set('trust proxy', false);
+  app.disable('x-powered-by');
+  const eta = new Eta({ views: here('../views'), cache: true, autoEscape: true });
+  const secret = settings.get('app_secret') ?? randomBytes(32).toString('base64url');
+  settings.set('app_secret', secret);
+  // Cookies are scoped by host, not port: both local instances share 127.0.0.1, so names carry the instance.
+  const cookieSuffix = config.name.replace(/[^a-z0-9]/g, '_');
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'script-src': ["'self'"],
+          'connect-src': ["'self'"],
+          // Plain http on loopback must stay http: only ask for https when cookies are Secure.
+          'upgrade-insecure-requests': config.cookieSecure ? [] : null,
+        },
+      },
+      strictTransportSecurity: config.cookieSecure,
+    }),
+  );
+  app.use('/assets', express.static(here('../public'), { maxAge: '1h' }));
+  const bundle = browserBundlePath();
+  app.get('/assets/realtime-jobs.js', (_req, res) => {
+    if (!bundle) return res.status(404).type('text/plain').send('The browser bundle is not built: run npx tsup');
+    res.sendFile(bundle);
+  });
+
+  // The peer API: machine to machine, authenticated per call by the pair's key, no session or CSRF.
+  app.use('/sync/api', sync.peerApi());
+
+  const store = new SqliteSessionStore(db);
+  app.locals.sessionStore = store;
+  app.use(
+    session({
+      name: `sid_${cookieSuffix}`,
+      secret,
+      store,
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: config.cookieSecure, maxAge: 8 * 60 * 60 * 1000 },
+    }),
+  );
+  app.use(cookieParser());
+  app.use(express.urlencoded({ extended: false, limit: '32kb' }));
+
+  const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
+    getSecret: () => secret,
+    getSessionIdentifier: (req) => req.session.id,
+    cookieName: `csrf_${cookieSuffix}`,
+    cookieOptions: { sameSite: 'strict', secure: config.cookieSecure, httpOnly: true, path: '/' },
+    // Forms send the token as a field, fetch sends it as a header: each request uses exactly one.
+    getCsrfTokenFromRequest: (req) =>
+      req.get('x-csrf-token') !== undefined ? req.get('x-csrf-token') : req.body?._csrf,
+  });
+  app.use(doubleCsrfProtection);
+
+  const user = (req) => req.session.user ?? null;
+  app.use((req, res, next) => {
+    res.locals.user = user(req);
+    res.locals.instance = config.name;
+    res.locals.peers = config.peers;
+    if (req.method === 'GET') {
+      // Saving something keeps a logged-out visitor's session (and so the CSRF token) stable.
+      if (!req.session.user && req.path === '/login') req.session.visitor = true;
+      res.locals.csrfToken = generateCsrfToken(req, res);
+    }
+    res.locals.flash = req.session.flash ?? null;
+    delete req.session.flash;
+    next();
+  });
+
+  const render = (res, view, data = {}, status = 200) => {
+    res
+      .status(status)
+      .type('html')
+      .send(eta.render(view, { ...res.locals, ...data, tile, tileStyles }));
+  };
+  const wantsJson = (req) => (req.get('accept') ?? '').includes('application/json');
+  const back = (req, res, path, flash) => {
+    if (flash) req.session.flash = flash;
+    res.redirect(303, path);
+  };
+  /** A started (or found) job: 202 with the job for fetch, 303 back to the page for a plain form. */
+  const started = (req, res, job, path) => {
+    if (wantsJson(req)) return res.status(202).json({ job });
+    back(req, res, path);
+  };
+
+  // --- accounts -------------------------------------------------------------------------------
+  app.get('/login', (req, res) => {
+    if (user(req)) return res.redirect(303, home(user(req)));
+    render(res, 'login', { next: safeNext(req.query.next), error: null, username: '' });
+  });
+  const loginLimiter = rateLimit({
+    windowMs: 15 * 60 * 1000,
+    limit: config.loginAttempts,
+    skipSuccessfulRequests: true,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (_req, res) =>
+      render(res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429),
+  });
+  app.post('/login', loginLimiter, async (req, res, next) => {
+    const { username, password } = req.body ?? {};
+    const found = await authenticate(db, username, password);
+    if (!found) {
+      res.locals.csrfToken = generateCsrfToken(req, res);
+      return render(
+        res,
+        'login',
+        { next: safeNext(req.body?.next), error: 'Wrong username or password.', username: String(username ?? '') },
+        401,
+      );
+    }
+    // A new session id on login: a session fixed before login is worth nothing after it.
+    req.session.regenerate((error) => {
+      if (error) return next(error);
+      req.session.user = found;
+      req.session.save((saveError) =>
+        saveError ? next(saveError) : res.redirect(303, safeNext(req.body?.next) || home(found)),
+      );
+    });
+  });
+  app.post('/logout', (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.redirect(303, '/login')));
+  });
+  app.get('/', (req, res) => res.redirect(303, user(req) ? home(user(req)) : '/login'));
+  app.get('/account', (req, res) => {
+    if (!user(req)) return res.redirect(303, '/login?next=/account');
+    render(res, 'account');
+  });
+
+  // --- the job API: 401 logged out, 403 without the admin scope --------------------------------
+  const authorize = (req) => {
+    const who = req.session?.user;
+    if (!who) return null;
+    return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
+  };
+  app.use('/api/admin/jobs', jobsApi(jobs, { authorize }));
+
+  // --- admin pages ------------------------------------------------------------------------------
+  app.use('/admin', (req, res, next) => {
+    const who = user(req);
+    if (!who) {
+      if (wantsJson(req) || req.method !== 'GET') throw new HttpError(401, 'Log in first');
+      return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+    }
+    if (who.role !== 'admin') throw new HttpError(403, 'This page is for administrators.');
+    next();
+  });
+
+  const latest = (category, target) => jobs.list({ category: [category], target, limit: 1 })[0] ?? null;
+  const busy = (job) => job !== null && isBusy(job.state);
+  const peerOf = (req) => {
+    const peer = sync.peer(req.params.peer);
+    if (!peer) throw new HttpError(404, `No peer named ${JSON.stringify(req.params.peer)}`, 'peer');
+    return peer;
+  };
+
+  const syncLive = () => ({
+    waiting: jobs.list({ category: SYNC_CATEGORIES, state: ['pending'], limit: 20 }),
+    activity: activity(db, 15),
+  });
+
+  app.get('/admin/sync-control', (_req, res) => {
+    const cards = config.peers.map((peer) => {
+      const target = { peer: peer.name };
+      const push = latest('sync-push', target);
+      const pull = latest('sync-pull', target);
+      return { peer, push, pull, pushBusy: busy(push), pullBusy: busy(pull) };
+    });
+    render(res, 'sync-control', { cards, signing: sync.signing(), records: sync.count(), ...syncLive() });
+  });
+  app.get('/admin/sync-control/live', (_req, res) => render(res, 'sync-live', syncLive()));
+
+  for (const direction of ['push', 'pull']) {
+    app.post(`/admin/sync-control/:peer/${direction}`, (req, res) => {
+      const peer = peerOf(req);
+      const allowUnsigned = req.body?.allow_unsigned === 'on';
+      const category = `sync-${direction}`;
+      const target = { peer: peer.name };
+      // A job waiting for approval from before a restart holds no idempotency key in memory: look it up too.
+      const waiting = jobs.list({ category: [category], target, state: ['pending'], limit: 1 })[0];
+      const job =
+        waiting ??
+        jobs.run(
+          { category, target, key: 'sync', data: { allowUnsigned, by: user(req).username } },
+          (ctx) => sync[direction](ctx, peer, { allowUnsigned }),
+          { timeoutMs: 5 * 60 * 1000 },
+        );
+      started(req, res, job, '/admin/sync-control');
+    });
+  }
+
+  const pendingSyncJob = (req) => {
+    const job = jobs.get(req.params.id);
+    if (!job || !SYNC_CATEGORIES.includes(job.category)) throw new HttpError(404, 'No such sync job', 'id');
+    if (job.state !== 'pending') throw new HttpError(409, `This job is ${job.state}, not waiting for approval`, 'id');
+    return job;
+  };
+
+  app.post('/admin/sync-control/jobs/:id/approve', (req, res) => {
+    const job = pendingSyncJob(req);
+    const by = user(req).username;
+    const running = jobs.update(job.id, {
+      state: 'running',
+      phase: 'applying',
+      progress: 0.95,
+      message: `Approved by ${by}: applying the unsigned bundle…`,
+    });
+    void (async () => {
+      try {
+        const added = await sync.applyApproved(job, AbortSignal.timeout(15_000));
+        const where = job.category === 'sync-push' ? ` on ${job.target.peer}` : '';
+        jobs.update(job.id, {
+          state: 'warning',
+          message: `Applied an UNSIGNED bundle (${job.data.records ?? '?'} records, ${added} new${where}), approved by ${by}.`,
+          data: { ...job.data, added, approvedBy: by },
+        });
+      } catch (error) {
+        if (jobs.get(job.id)?.state === 'running' && !jobs.closed) {
+          jobs.update(job.id, { state: 'error', message: `Approved, but applying failed: ${error.message}` });
+        }
+      }
+    })();
+    started(req, res, running, '/admin/sync-control');
+  });
+
+  app.post('/admin/sync-control/jobs/:id/reject', async (req, res) => {
+    const job = pendingSyncJob(req);
+    const rejected = jobs.update(job.id, {
+      state: 'cancelled',
+      message: `Rejected by ${user(req).username}: the unsigned bundle was discarded.`,
+    });
+    await sync.discard(job);
+    started(req, res, rejected, '/admin/sync-control');
+  });
+
+  app.get('/admin/records', (_req, res) => {
+    render(res, 'records', { records: sync.records().slice(0, 100), count: sync.count(), signing: sync.signing() });
+  });
+  app.post('/admin/records', (req, res) => {
+    const title = String(req.body?.title ?? '').trim();
+    const body = String(req.body?.body ?? '').trim();
+    if (title === '' || title.length > 200) throw new HttpError(400, 'Title: enter 1 to 200 characters', 'title');
+    if (body.length > 2000) throw new HttpError(400, 'Text: at most 2000 characters', 'body');
+    sync.addRecord(title, body || '(no text)');
+    back(req, res, '/admin/records', `Added "${title}".`);
+  });
+  app.post('/admin/records/signing', (req, res) => {
+    const on = req.body?.sign === 'on';
+    sync.setSigning(on);
+    back(req, res, '/admin/records', on ? 'Outgoing bundles are signed.' : 'Outgoing bundles are now sent UNSIGNED.');
+  });
+
+  app.get('/admin/dedalus', (_req, res) => {
+    const save = latest('dedalus-save', DEDALUS_TARGET);
+    const verify = latest('dedalus-verify', DEDALUS_TARGET);
+    render(res, 'dedalus', {
+      settings: dedalus.state(),
+      baseURL: dedalus.baseURL,
+      standIn: !config.dedalusBaseUrl,
+      save,
+      verify,
+      saveBusy: busy(save),
+      verifyBusy: busy(verify),
+    });
+  });
+  app.post('/admin/dedalus/key', (req, res) => {
+    const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
+    const problem = checkKey(apiKey);
+    if (problem) throw new HttpError(400, problem, 'api_key');
+    const job = jobs.run({ category: 'dedalus-save', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
+      dedalus.save(ctx, apiKey),
+    );
+    started(req, res, job, '/admin/dedalus');
+  });
+  app.post('/admin/dedalus/key/clear', (req, res) => {
+    dedalus.clear();
+    back(req, res, '/admin/dedalus', 'The API key was removed.');
+  });
+  app.post('/admin/dedalus/verify', (req, res) => {
+    const job = jobs.run({ category: 'dedalus-verify', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
+      dedalus.verify(ctx),
+    );
+    started(req, res, job, '/admin/dedalus');
+  });
+  app.get('/admin/dedalus/logs', (_req, res) => render(res, 'dedalus-logs', { runs: dedalusRuns(db) }));
+
+  const jobFilters = (query) => {
+    const state = JOB_STATES.includes(query.state) ? query.state : '';
+    const category = CATEGORIES.includes(query.category) ? query.category : '';
+    return { state, category };
+  };
+  const jobList = (filters) =>
+    jobs.list({
+      limit: 100,
+      ...(filters.state ? { state: [filters.state] } : {}),
+      ...(filters.category ? { category: [filters.category] } : {}),
+    });
+  app.get('/admin/jobs', (req, res) => {
+    const filters = jobFilters(req.query);
+    render(res, 'jobs', { filters, states: JOB_STATES, categories: CATEGORIES, list: jobList(filters) });
+  });
+  app.get('/admin/jobs/list', (req, res) => render(res, 'jobs-list', { list: jobList(jobFilters(req.query)) }));
+
+  // --- errors -----------------------------------------------------------------------------------
+  app.use((_req, _res, next) => next(new HttpError(404, 'Not found')));
+  app.use((error, req, res, _next) => {
+    const status = error.code === 'EBADCSRFTOKEN' ? 403 : (error.status ?? error.statusCode ?? 500);
+    const message =
+      error.code === 'EBADCSRFTOKEN'
+        ? 'The form expired or did not come from this site (invalid CSRF token). Reload the page and try again.'
+        : status >= 500
+          ? 'Something went wrong on the server.'
+          : error.message;
+    if (status >= 500) console.error(`[${config.name}]`, error);
+    if (wantsJson(req) || req.originalUrl.startsWith('/api/')) {
+      const code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict' }[
+        status
+      ];
+      return res
+        .status(status)
+        .json({ error: { code: code ?? 'internal_error', message, ...(error.field ? { field: error.field } : {}) } });
+    }
+    // A plain form with a bad field goes back to its page with the reason; anything else gets a page.
+    const referer = sameOriginPath(req);
+    if (status === 400 && req.method === 'POST' && referer) return back(req, res, referer, message);
+    if (!res.locals.csrfToken && req.session) res.locals.csrfToken = generateCsrfToken(req, res);
+    render(res, 'error', { status, message }, status);
+  });
+  return app;
+}
+
+function home(user) {
+  return user.role === 'admin' ? '/admin/sync-control' : '/account';
+}
+
+/** Only a local path: `next=//evil.example` or `next=https://…` would be an open redirect. */
+function safeNext(value) {
+  return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '';
+}
+
+function sameOriginPath(req) {
+  const referer = req.get('referer');
+  if (!referer) return null;
+  try {
+    const url = new URL(referer);
+    return url.host === req.get('host') ? url.pathname : null;
+  } catch {
+    return null;
+  }
+}

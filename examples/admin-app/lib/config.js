@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+function integer(env, name, fallback, min, max) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** `peer-b=http://127.0.0.1:3001,peer-c=http://10.0.0.3:3000` → [{ name, url }]. */
+export function parsePeers(raw) {
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [name, url] = entry.split('=');
+      if (!NAME.test(name ?? '')) throw new Error(`PEERS: ${JSON.stringify(name)} is not a peer name (a-z, 0-9, -)`);
+      let parsed;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new Error(`PEERS: the URL of ${name} (${JSON.stringify(url)}) is not a URL`);
+      }
+      if (!/^https?:$/.test(parsed.protocol)) throw new Error(`PEERS: the URL of ${name} must be http or https`);
+      return { name, url: parsed.origin };
+    });
+}
+
+/**
+ * The secret both instances derive their per-peer keys from: `SYNC_SECRET`, or a file shared under
+ * `DATA_DIR` (created with mode 0600 on first start), which is how the two local instances agree.
+ */
+function syncSecret(env, dataRoot) {
+  if (env.SYNC_SECRET) {
+    if (env.SYNC_SECRET.length < 16) throw new Error('SYNC_SECRET must be at least 16 characters');
+    return env.SYNC_SECRET;
+  }
+  const path = join(dataRoot, 'sync-secret');
+  mkdirSync(dataRoot, { recursive: true });
+  try {
+    writeFileSync(path, randomBytes(32).toString('base64url'), { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if (error.code !== 'EEXIST') throw error;
+  }
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** One instance's configuration, from the environment; every value has a default that needs nothing else. */
+export function readConfig(env = process.env) {
+  const name = env.INSTANCE_NAME || 'peer-a';
+  if (!NAME.test(name)) throw new Error(`INSTANCE_NAME must be a-z, 0-9 and -, got ${JSON.stringify(name)}`);
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const dataRoot = resolve(env.DATA_DIR || 'data');
+  const peers = parsePeers(env.PEERS ?? `peer-b=http://127.0.0.1:${integer(env, 'PEER_PORT', 3001, 1, 65535)}`);
+  if (peers.some((peer) => peer.name === name)) throw new Error(`PEERS must not list this instance (${name})`);
+  let dedalusBaseUrl = env.DEDALUS_BASE_URL || null;
+  if (dedalusBaseUrl) {
+    try {
+      dedalusBaseUrl = new URL(dedalusBaseUrl).href.replace(/\/+$/, '');
+    } catch {
+      throw new Error(`DEDALUS_BASE_URL is not a URL: ${JSON.stringify(env.DEDALUS_BASE_URL)}`);
+    }
+  }
+  return {
+    name,
+    port,
+    host,
+    dataRoot,
+    dataDir: join(dataRoot, name),
+    peers,
+    dedalusBaseUrl,
+    standInKeys: (env.DEDALUS_STANDIN_KEYS || 'dsk-demo-0123456789abcdef').split(',').filter(Boolean),
+    syncSecret: syncSecret(env, dataRoot),
+    paceMs: integer(env, 'SYNC_PACE_MS', 300, 0, 60_000),
+    signByDefault: env.SYNC_SIGN !== '0',
+    seedRecords: integer(env, 'SEED_RECORDS', 12, 0, 1000),
+    cookieSecure: env.COOKIE_SECURE === '1',
+    loginAttempts: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    passwords: { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null },
+  };
+}

@@ -1,0 +1,94 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+/**
+ * The app's own tables. Jobs are not here: the job registry keeps them in its JSONL log. This database
+ * holds what the app owns: accounts, sessions, settings, the synced dataset and the two logs.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  username TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'viewer'))
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  sid TEXT PRIMARY KEY,
+  data TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS settings (
+  name TEXT PRIMARY KEY,
+  value TEXT
+);
+CREATE TABLE IF NOT EXISTS records (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+  transfer_id TEXT PRIMARY KEY,
+  from_peer TEXT NOT NULL,
+  chunks INTEGER NOT NULL,
+  records TEXT NOT NULL DEFAULT '[]',
+  signature TEXT,
+  verified TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staged_bundles (
+  job_id TEXT PRIMARY KEY,
+  peer TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  transfer_id TEXT,
+  records TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_activity (
+  job_id TEXT PRIMARY KEY,
+  direction TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  state TEXT NOT NULL,
+  message TEXT,
+  records INTEGER,
+  finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS dedalus_runs (
+  job_id TEXT PRIMARY KEY,
+  trigger TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  duration_ms INTEGER,
+  models INTEGER,
+  error TEXT
+);
+`;
+
+/** Opens (and creates) the instance's SQLite database. WAL keeps readers off the writer's back. */
+export function openDatabase(path) {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 2000');
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Small typed accessors on the `settings` table. */
+export function settings(db) {
+  const get = db.prepare('SELECT value FROM settings WHERE name = ?');
+  const put = db.prepare(
+    'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+  );
+  const del = db.prepare('DELETE FROM settings WHERE name = ?');
+  return {
+    get: (name) => get.get(name)?.value ?? null,
+    set: (name, value) => {
+      if (value === null || value === undefined) del.run(name);
+      else put.run(name, String(value));
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// One instance of the reference admin app. `npm start` runs two of these (see start.js); run one alone
+// with `node examples/admin-app/server.js` and the environment described in docs/reference-app.md.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createJobRegistry, jsonlStore } from 'realtime-jobs';
+import { ensureAccounts } from './lib/accounts.js';
+import { createApp } from './lib/app.js';
+import { readConfig } from './lib/config.js';
+import { openDatabase, settings as settingsOf } from './lib/db.js';
+import { createDedalus } from './lib/dedalus.js';
+import { startDedalusStandIn } from './lib/dedalus-standin.js';
+import { recordLogs } from './lib/logs.js';
+import { createSync } from './lib/sync.js';
+
+/**
+ * Starts one instance and resolves once it listens.
+ * @returns {Promise<{ url: string, config: object, generatedPasswords: object, close(): Promise<void> }>}
+ */
+export async function startInstance(config = readConfig()) {
+  const db = openDatabase(join(config.dataDir, 'app.db'));
+  const settings = settingsOf(db);
+  const generatedPasswords = await ensureAccounts(db, config.passwords);
+  const jobs = await createJobRegistry({
+    store: jsonlStore({ path: join(config.dataDir, 'jobs.jsonl') }),
+    onError: (error) => console.error(`[${config.name}] realtime-jobs: ${error.message}`),
+  });
+  const stopLogs = recordLogs(db, jobs);
+  const sync = createSync({
+    db,
+    name: config.name,
+    peers: config.peers,
+    secret: config.syncSecret,
+    paceMs: config.paceMs,
+    signByDefault: config.signByDefault,
+    settings,
+  });
+  sync.seed(config.seedRecords);
+  const standIn = config.dedalusBaseUrl ? null : await startDedalusStandIn({ keys: config.standInKeys });
+  const dedalus = createDedalus({ settings, baseURL: config.dedalusBaseUrl ?? standIn.url });
+  const app = createApp({ config, db, settings, jobs, sync, dedalus });
+
+  const server = await new Promise((resolve, reject) => {
+    const listening = app.listen(config.port, config.host, (error) => (error ? reject(error) : resolve(listening)));
+  });
+  const url = `http://${config.host}:${server.address().port}`;
+  let closing = null;
+  return {
+    url,
+    config,
+    standInUrl: standIn?.url ?? null,
+    generatedPasswords,
+    close() {
+      closing ??= (async () => {
+        server.close();
+        // registry.close() ends the job streams and finishes running work as "shut down".
+        await jobs.close();
+        server.closeAllConnections();
+        stopLogs();
+        app.locals.sessionStore.close();
+        db.close();
+        await standIn?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const instance = await startInstance();
+  console.log(`[${instance.config.name}] listening on ${instance.url}`);
+  for (const [user, password] of Object.entries(instance.generatedPasswords)) {
+    console.log(`[${instance.config.name}] generated password for ${user}: ${password} (shown once)`);
+  }
+  if (process.send) process.send({ ready: instance.url });
+  const stop = async () => {
+    await instance.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
+import {
+  freePort,
+  type Instance,
+  logIn,
+  startDedalusStandIn,
+  startInstance,
+  tempDir,
+  VIEWER_PASSWORD,
+} from './harness.js';
+
+// Accounts, sessions, CSRF and headers of the reference app, in real Chromium against a real instance.
+describe('reference app: accounts and protection', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let app: Instance;
+  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
+    app = await startInstance({
+      name: 'peer-a',
+      port: await freePort(),
+      dataDir: dir.path,
+      peers: { 'peer-b': await freePort() },
+      dedalusUrl: standIn.url,
+    });
+    chromium = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await app?.stop();
+    await standIn?.close();
+    await dir?.remove();
+  });
+
+  it('sends a logged-out visitor to the login page, and the job API answers 401', async () => {
+    const page = await chromium.context.newPage();
+    const response = await page.goto(`${app.url}/admin/sync-control`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+    expect(new URL(page.url()).searchParams.get('next')).toBe('/admin/sync-control');
+    expect(response?.status()).toBe(200);
+    const api = await page.request.get(`${app.url}/api/admin/jobs`);
+    expect(api.status()).toBe(401);
+    expect((await api.json()).error.code).toBe('unauthorized');
+    await page.close();
+  });
+
+  it('refuses a wrong password and lets the admin in with the right one, back to the page asked for', async () => {
+    const page = await chromium.context.newPage();
+    await page.goto(`${app.url}/admin/jobs`);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill('not the password');
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Log in' }).click(),
+    ]);
+    expect(refused.status()).toBe(401);
+    await page.getByText('Wrong username or password.').waitFor();
+    await page.getByLabel('Password').fill('e2e-admin-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${app.url}/admin/jobs`);
+    await page.getByRole('heading', { name: 'Job history' }).waitFor();
+
+    const cookies = await chromium.context.cookies(app.url);
+    const sessionCookie = cookies.find((cookie) => cookie.name === 'sid_peer_a');
+    expect(sessionCookie?.httpOnly).toBe(true);
+    expect(sessionCookie?.sameSite).toBe('Lax');
+    const csrfCookie = cookies.find((cookie) => cookie.name === 'csrf_peer_a');
+    expect(csrfCookie?.sameSite).toBe('Strict');
+    await page.close();
+  });
+
+  it('sends security headers on pages', async () => {
+    const page = await chromium.context.newPage();
+    const response = await page.goto(`${app.url}/login`);
+    const headers = response?.headers() ?? {};
+    expect(headers['content-security-policy']).toContain("script-src 'self'");
+    expect(headers['x-content-type-options']).toBe('nosniff');
+    expect(headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(headers['x-powered-by']).toBeUndefined();
+    await page.close();
+  });
+
+  it('refuses a POST without the CSRF token with 403, and accepts it with the token', async () => {
+    const page = await chromium.context.newPage();
+    await logIn(page, app.url);
+    await page.goto(`${app.url}/admin/dedalus`);
+    const results = await page.evaluate(async () => {
+      const post = (headers: Record<string, string>) =>
+        fetch('/admin/dedalus/verify', { method: 'POST', headers: { accept: 'application/json', ...headers } });
+      const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
+      const without = await post({});
+      const forged = await post({ 'x-csrf-token': `${token.slice(0, -4)}beef` });
+      const withToken = await post({ 'x-csrf-token': token });
+      return {
+        without: without.status,
+        body: await without.json(),
+        forged: forged.status,
+        withToken: withToken.status,
+      };
+    });
+    expect(results.without).toBe(403);
+    expect(results.body.error.message).toContain('CSRF');
+    expect(results.forged).toBe(403);
+    expect(results.withToken).toBe(202);
+
+    // A plain form post from a page that lost its token gets the 403 page, not the action.
+    const form = await page.request.post(`${app.url}/admin/records`, { form: { title: 'forged' } });
+    expect(form.status()).toBe(403);
+    await page.goto(`${app.url}/admin/records`);
+    expect(await page.getByText('forged', { exact: true }).count()).toBe(0);
+    await page.close();
+  });
+
+  it('gives the non-admin user 403 on admin pages and on the job API', async () => {
+    const page = await chromium.context.newPage();
+    await logIn(page, app.url, 'viewer', VIEWER_PASSWORD);
+    expect(new URL(page.url()).pathname).toBe('/account');
+    for (const path of ['/admin/sync-control', '/admin/dedalus', '/admin/jobs', '/admin/records']) {
+      const response = await page.goto(`${app.url}${path}`);
+      expect(response?.status(), path).toBe(403);
+      await page.getByRole('heading', { name: /Forbidden/ }).waitFor();
+    }
+    const api = await page.request.get(`${app.url}/api/admin/jobs`);
+    expect(api.status()).toBe(403);
+    const stream = await page.request.get(`${app.url}/api/admin/jobs/events`);
+    expect(stream.status()).toBe(403);
+    const post = await page.evaluate(async () => {
+      const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
+      const r = await fetch('/admin/sync-control/peer-b/push', {
+        method: 'POST',
+        headers: { accept: 'application/json', 'x-csrf-token': token },
+      });
+      return r.status;
+    });
+    expect(post).toBe(403);
+    await page.close();
+  });
+});

@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { startDedalusStandIn } from '../../examples/admin-app/lib/dedalus-standin.js';
+
+export { startDedalusStandIn };
+
+const SERVER = fileURLToPath(new URL('../../examples/admin-app/server.js', import.meta.url));
+export const ADMIN_PASSWORD = 'e2e-admin-password';
+export const VIEWER_PASSWORD = 'e2e-viewer-password';
+export const GOOD_KEY = 'dsk-e2e-good-key-0123456789';
+
+/** A port nobody listens on right now (bound, read, released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function tempDir(): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'realtime-jobs-e2e-'));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface Instance {
+  name: string;
+  url: string;
+  port: number;
+  /** Graceful stop (SIGTERM, as Ctrl-C does). */
+  stop(): Promise<void>;
+  /** A crash: SIGKILL, nothing flushed or finished. */
+  kill(): Promise<void>;
+  output(): string;
+}
+
+export interface InstanceOptions {
+  name: string;
+  port: number;
+  dataDir: string;
+  peers: Record<string, number>;
+  dedalusUrl: string;
+  paceMs?: number;
+  sign?: boolean;
+}
+
+/** Starts one instance of the reference app as its own process, the way `npm start` does. */
+export async function startInstance(options: InstanceOptions): Promise<Instance> {
+  const env = {
+    ...process.env,
+    INSTANCE_NAME: options.name,
+    PORT: String(options.port),
+    HOST: '127.0.0.1',
+    DATA_DIR: options.dataDir,
+    PEERS: Object.entries(options.peers)
+      .map(([name, port]) => `${name}=http://127.0.0.1:${port}`)
+      .join(','),
+    DEDALUS_BASE_URL: options.dedalusUrl,
+    ADMIN_PASSWORD,
+    VIEWER_PASSWORD,
+    SYNC_SECRET: 'e2e-sync-secret-shared-by-both-instances',
+    SYNC_PACE_MS: String(options.paceMs ?? 40),
+    SYNC_SIGN: options.sign === false ? '0' : '1',
+    SEED_RECORDS: '8',
+  };
+  const child: ChildProcess = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${options.name} did not start:\n${output}`)), 15_000);
+    const check = () => {
+      if (output.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${options.name} exited with ${code}:\n${output}`));
+    });
+  });
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+    await exited;
+  };
+  return {
+    name: options.name,
+    port: options.port,
+    url: `http://127.0.0.1:${options.port}`,
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+    output: () => output,
+  };
+}
+
+/** Logs in through the real form, labelled "Username" and "Password". */
+export async function logIn(page: Page, base: string, username = 'admin', password = ADMIN_PASSWORD) {
+  await page.goto(`${base}/login`);
+  if (!new URL(page.url()).pathname.startsWith('/login')) {
+    // Already logged in on this instance (one browser profile per suite): log out through the form first.
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${base}/login`);
+  }
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL((url) => !url.pathname.startsWith('/login'));
+}
+
+/** The selector of the `<job-status>` tile following one action (category) for one target. */
+export function tileSelector(action: string, targetField: string, target: string): string {
+  return `job-status[action="${action}"][target-field="${targetField}"][target="${target}"]`;
+}
+
+/** Waits until the tile reflects this state (the element sets `state` live, the server renders it). */
+export async function waitForTileState(page: Page, selector: string, states: string | string[], timeout = 15_000) {
+  const wanted = Array.isArray(states) ? states : [states];
+  try {
+    await page.waitForFunction(
+      ([sel, list]) => (list as string[]).includes(document.querySelector(sel as string)?.getAttribute('state') ?? ''),
+      [selector, wanted] as const,
+      { timeout, polling: 50 },
+    );
+  } catch (error) {
+    const actual = await page
+      .locator(selector)
+      .getAttribute('state')
+      .catch(() => null);
+    throw new Error(`${selector} never reached ${wanted.join('/')} (it is ${actual})`, { cause: error });
+  }
+}
+
+/** The newest job of a category, through the job API with the page's own session. */
+export async function latestJob(page: Page, base: string, category: string, target?: [string, string]) {
+  const query = new URLSearchParams({ category, limit: '1' });
+  if (target) query.set(`target.${target[0]}`, target[1]);
+  const response = await page.request.get(`${base}/api/admin/jobs?${query}`);
+  if (!response.ok()) throw new Error(`GET /api/admin/jobs answered ${response.status()}`);
+  const { jobs } = (await response.json()) as {
+    jobs: Array<Record<string, unknown> & { id: string; state: string; message: string | null }>;
+  };
+  return jobs[0] ?? null;
+}
