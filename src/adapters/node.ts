@@ -1,8 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JobsEndpoint } from '../core/http.js';
+import type { JobsEndpoint, JobsRequest, JobsResponse } from '../core/http.js';
 
 export interface NodeHandlerOptions {
-  /** Stripped from the start of `req.url` when present (Fastify sees full URLs; Express mount-relative ones). */
+  /**
+   * Stripped from the start of `req.url` when present: Fastify sees full URLs, Express mount-relative ones.
+   * @default ''
+   * @example toNodeHandler(endpoint, { prefix: '/api/admin/jobs' })
+   */
   prefix?: string;
 }
 
@@ -17,49 +21,62 @@ export type NodeJobsHandler<Context> = (
 ) => Promise<void>;
 
 /**
- * Serves a {@link JobsEndpoint} on a Node `req` / `res` pair. Streams write straight to the socket
- * (no web-stream hop), pause on backpressure and resume on `drain`, and close with the connection.
+ * Reads a Node request as the routes see it: the path below `prefix` (still percent-encoded), the
+ * query and the headers.
+ *
+ * @example
+ * const response = await endpoint.handle(fromNodeRequest(req, '/api/admin/jobs'), req);
  */
-export function toNodeHandler<Context>(
-  endpoint: JobsEndpoint<Context>,
-  options: NodeHandlerOptions = {},
-): NodeJobsHandler<Context> {
-  const prefix = (options.prefix ?? '').replace(/\/+$/, '');
-  return async (req, res, context, extraHeaders = {}) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    let path = url.pathname;
-    if (prefix && (path === prefix || path.startsWith(`${prefix}/`))) path = path.slice(prefix.length);
-    const response = await endpoint.handle(
-      {
-        method: req.method ?? 'GET',
-        path,
-        query: url.searchParams,
-        header: (name) => {
-          const value = req.headers[name.toLowerCase()];
-          return Array.isArray(value) ? value.join(', ') : value;
-        },
-      },
-      context,
-    );
-    if (res.headersSent || res.destroyed) {
-      response.stream?.close('client-closed');
-      return;
-    }
-    const headers: ExtraHeaders = { ...extraHeaders, ...response.headers };
-    if (!response.stream) {
-      res.writeHead(response.status, headers as Record<string, string>);
-      res.end(response.status === 304 ? undefined : response.body);
-      return;
-    }
-    const stream = response.stream;
-    if (req.httpVersionMajor === 1) headers.connection = 'keep-alive';
-    res.writeHead(200, headers as Record<string, string>);
-    res.flushHeaders();
-    // A compression middleware (which skips `no-transform` bodies) may still buffer until flushed.
-    const flushable = res as ServerResponse & { flush?: () => void };
-    res.on('drain', () => stream.resume());
-    res.on('close', () => stream.close('client-closed'));
-    res.on('error', () => stream.close('client-closed'));
+export function fromNodeRequest(req: IncomingMessage, prefix = ''): JobsRequest {
+  const base = prefix.replace(/\/+$/, '');
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  let path = url.pathname;
+  if (base && (path === base || path.startsWith(`${base}/`))) path = path.slice(base.length);
+  return {
+    method: req.method ?? 'GET',
+    path,
+    query: url.searchParams,
+    header: (name) => {
+      const value = req.headers[name.toLowerCase()];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
+
+/**
+ * Writes a route's answer to a Node response. Streams write straight to the socket (no web-stream
+ * hop), pause on backpressure and resume on `drain`, and close with the connection.
+ *
+ * @example
+ * writeNodeResponse(req, res, await endpoint.handle(fromNodeRequest(req), req));
+ */
+export function writeNodeResponse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  response: JobsResponse,
+  extraHeaders: ExtraHeaders = {},
+): void {
+  if (res.headersSent || res.destroyed) {
+    // The client left (or something else answered) while the route was deciding.
+    response.stream?.close('client-closed');
+    return;
+  }
+  const headers: ExtraHeaders = { ...extraHeaders, ...response.headers };
+  if (!response.stream) {
+    res.writeHead(response.status, headers as Record<string, string>);
+    res.end(response.status === 304 ? undefined : response.body);
+    return;
+  }
+  const stream = response.stream;
+  if (req.httpVersionMajor === 1) headers.connection = 'keep-alive';
+  res.writeHead(200, headers as Record<string, string>);
+  res.flushHeaders();
+  // A compression middleware (which skips `no-transform` bodies) may still buffer until flushed.
+  const flushable = res as ServerResponse & { flush?: () => void };
+  res.on('drain', () => stream.resume());
+  res.on('close', () => stream.close('client-closed'));
+  res.on('error', () => stream.close('client-closed'));
+  try {
     stream.start({
       write(chunk) {
         const ok = res.write(chunk);
@@ -70,5 +87,30 @@ export function toNodeHandler<Context>(
         if (!res.writableEnded) res.end();
       },
     });
+  } catch (error) {
+    // Headers are out: the only honest answer left is to drop the connection (the client resumes).
+    stream.close('server-closed');
+    res.destroy();
+    throw error;
+  }
+}
+
+/**
+ * Serves a {@link JobsEndpoint} on a Node `req` / `res` pair: {@link fromNodeRequest}, the routes,
+ * then {@link writeNodeResponse}. Rejects only when the stream failed after its headers were sent; the
+ * connection is then already dropped.
+ *
+ * @example
+ * const handle = toNodeHandler(createJobsEndpoint(jobs, { authorize }), { prefix: '/api/admin/jobs' });
+ * http.createServer((req, res) => void handle(req, res, req));
+ */
+export function toNodeHandler<Context>(
+  endpoint: JobsEndpoint<Context>,
+  options: NodeHandlerOptions = {},
+): NodeJobsHandler<Context> {
+  const prefix = options.prefix ?? '';
+  return async (req, res, context, extraHeaders = {}) => {
+    const response = await endpoint.handle(fromNodeRequest(req, prefix), context);
+    writeNodeResponse(req, res, response, extraHeaders);
   };
 }

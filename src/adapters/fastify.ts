@@ -1,0 +1,84 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { JobsError } from '../core/errors.js';
+import { normalizePrefix } from '../core/fetch-handler.js';
+import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http.js';
+import type { JobRegistry } from '../core/registry.js';
+import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
+
+/**
+ * Options of {@link jobsPlugin}: `authorize` receives the Fastify `request`.
+ *
+ * @example
+ * await app.register(jobsPlugin, { registry: jobs, authorize: (request) => request.session.user ?? null });
+ */
+export interface JobsPluginOptions extends JobsHandlerOptions<FastifyRequest> {
+  /** The registry whose jobs are served (from `createJobRegistry()`). Required. */
+  registry: JobRegistry;
+  /**
+   * Where the routes live. The plugin applies it itself: a fastify-plugin plugin does not get
+   * Fastify's register prefix.
+   * @default '/api/admin/jobs'
+   * @example { prefix: '/admin/api/jobs' }
+   */
+  prefix?: string;
+}
+
+/** What {@link jobsPlugin} decorates the Fastify instance with, as `app.realtimeJobs`. */
+export interface RealtimeJobs {
+  /** Where the routes live, e.g. `/api/admin/jobs`. */
+  readonly prefix: string;
+  /** Streams open right now. */
+  readonly openStreams: number;
+  /** Ends every open stream; the plugin's `preClose` hook calls it, so `app.close()` returns promptly. */
+  closeStreams(): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The job routes registered by `jobsPlugin` from `realtime-jobs/fastify`. */
+    realtimeJobs: RealtimeJobs;
+  }
+}
+
+const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) => {
+  if (!options?.registry) {
+    throw new JobsError(
+      'invalid_options',
+      'realtime-jobs/fastify: the `registry` option is required: register(jobsPlugin, { registry: await createJobRegistry(), authorize })',
+      { field: 'registry' },
+    );
+  }
+  const prefix = normalizePrefix(options.prefix ?? '/api/admin/jobs');
+  const endpoint = createJobsEndpoint<FastifyRequest>(options.registry, options);
+
+  async function handler(request: FastifyRequest, reply: FastifyReply) {
+    const response = await endpoint.handle(fromNodeRequest(request.raw, prefix), request);
+    if (!response.stream) return reply.code(response.status).headers(response.headers).send(response.body);
+    // Hijacked replies skip `onSend`: headers the app's hooks set so far go out with the stream.
+    reply.hijack();
+    writeNodeResponse(request.raw, reply.raw, response, reply.getHeaders() as ExtraHeaders);
+  }
+  // GET only (HEAD follows): other methods stay free for the app's own routes under the prefix.
+  fastify.get(prefix || '/', handler);
+  fastify.get(`${prefix}/*`, handler);
+
+  fastify.decorate('realtimeJobs', {
+    prefix,
+    get openStreams() {
+      return endpoint.openStreams;
+    },
+    closeStreams: () => endpoint.closeStreams(),
+  } satisfies RealtimeJobs);
+  // Open streams would keep `app.close()` waiting for their connections.
+  fastify.addHook('preClose', async () => endpoint.closeStreams());
+};
+
+/**
+ * The job routes (`GET {prefix}`, `GET {prefix}/events`, `GET {prefix}/{id}`) as a Fastify 5 plugin.
+ * Options are checked when it is registered: a missing `registry` or `authorize` fails `register`.
+ *
+ * @example
+ * await app.register(jobsPlugin, { registry: jobs, prefix: '/api/admin/jobs', authorize });
+ */
+export const jobsPlugin = fp(plugin, { fastify: '5.x', name: 'realtime-jobs' });

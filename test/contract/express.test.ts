@@ -1,0 +1,174 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import compression from 'compression';
+import express, { type ErrorRequestHandler, type Request } from 'express';
+import { describe, expect, onTestFinished, test } from 'vitest';
+import { jobsRouter } from '../../src/adapters/express.js';
+import { createJobRegistry, type JobRegistry, type JobsHandlerOptions } from '../../src/index.js';
+import { request, SseClient, waitFor } from './client.js';
+import { describeHttpContract, principalFor } from './http-contract.js';
+
+const authorize = (req: Request) => {
+  if (typeof req.get !== 'function' || !req.app) throw new Error('authorize must receive the Express req');
+  return principalFor(req.get('x-user'));
+};
+
+async function listen(app: express.Express): Promise<{ server: Server; origin: string }> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () =>
+      resolve({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    );
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+describeHttpContract('Express', {
+  async start(registry, options) {
+    const app = express();
+    const router = jobsRouter(registry, { ...options, authorize });
+    app.use('/api/admin/jobs', router);
+    const { server, origin } = await listen(app);
+    return {
+      url: `${origin}/api/admin/jobs`,
+      openStreams: () => router.openStreams,
+      async close() {
+        // The router cannot see its server close: the app ends the streams (or closes the registry).
+        router.closeStreams();
+        await closeServer(server);
+      },
+    };
+  },
+});
+
+describe('Express router', () => {
+  async function app(
+    configure: (app: express.Express, registry: JobRegistry) => void,
+    options: JobsHandlerOptions<Request> = {},
+  ) {
+    const registry = await createJobRegistry();
+    const application = express();
+    const router = jobsRouter(registry, { authorize, ...options });
+    configure(application, registry);
+    application.use('/api/admin/jobs', router);
+    const { server, origin } = await listen(application);
+    onTestFinished(async () => {
+      router.closeStreams();
+      await closeServer(server);
+      await registry.close();
+    });
+    return { registry, router, url: `${origin}/api/admin/jobs` };
+  }
+
+  test('refuses to be created without authorize, unless allowAnonymous is given on purpose', async () => {
+    const registry = await createJobRegistry();
+    expect(() => jobsRouter(registry, {})).toThrow(/`authorize` is required/);
+    expect(() => jobsRouter(registry, { authorize: 'yes' as never })).toThrow(/`authorize` must be a function/);
+    expect(() => jobsRouter(registry, { authorize, heartbeatMs: 0 })).toThrow(/`heartbeatMs`/);
+    expect(() => jobsRouter({} as JobRegistry, { authorize })).toThrow(/job registry/);
+    expect(typeof jobsRouter(registry, { allowAnonymous: true })).toBe('function');
+    await registry.close();
+  });
+
+  test('allowAnonymous serves every job without a principal', async () => {
+    const registry = await createJobRegistry();
+    const application = express();
+    application.use('/jobs', jobsRouter(registry, { allowAnonymous: true }));
+    const { server, origin } = await listen(application);
+    onTestFinished(async () => {
+      await closeServer(server);
+      await registry.close();
+    });
+    const job = registry.enqueue({ category: 'sync-push', scope: 'anything' });
+    expect((await request(`${origin}/jobs/${job.id}`)).status).toBe(200);
+  });
+
+  test('still streams promptly when the app compresses every response', async () => {
+    const { registry, url, router } = await app((application) => application.use(compression({ threshold: 0 })));
+    const job = registry.enqueue({ category: 'sync-push' });
+    const list = await request(url, { headers: { 'x-user': 'admin', 'accept-encoding': 'gzip' } });
+    expect(list.headers['content-encoding']).toBe('gzip');
+    expect(JSON.parse(gunzipSync(list.bytes).toString()).jobs).toHaveLength(1);
+
+    const client = await SseClient.open(`${url}/events`, { 'x-user': 'admin', 'accept-encoding': 'gzip' });
+    onTestFinished(() => client.close());
+    expect(client.headers['content-encoding']).toBeUndefined();
+    await client.ready();
+    const started = Date.now();
+    registry.update(job.id, { state: 'running' });
+    // An event held back by compression would only come out when the stream ends; this one comes
+    // while the stream is still open.
+    await client.until(() => client.jobs().length === 2, 'the live update');
+    console.info(`[Express + compression] live update arrived after ${Date.now() - started} ms`);
+    expect(client.ended).toBe(false);
+    expect(router.openStreams).toBe(1);
+  });
+
+  test('only GET and HEAD are served: other methods fall through to the app', async () => {
+    const { url } = await app((application) => {
+      application.post('/api/admin/jobs', (_req, res) => void res.status(202).json({ started: true }));
+    });
+    const post = await request(url, { method: 'POST', headers: { 'x-user': 'admin' } });
+    expect(post.status).toBe(202);
+    expect(post.json).toEqual({ started: true });
+  });
+
+  test('an authorize that throws answers 500 with the error JSON and reports to onError', async () => {
+    const errors: Error[] = [];
+    const { url } = await app(() => {}, {
+      authorize: () => {
+        throw new Error('session store down');
+      },
+      onError: (error) => errors.push(error),
+    });
+    const answer = await request(url);
+    expect(answer.status).toBe(500);
+    expect((answer.json as { error: { code: string } }).error.code).toBe('internal_error');
+    expect(errors[0]?.message).toContain('session store down');
+  });
+
+  test('a stream that fails after its headers were sent drops its connection, goes to next(err), and the process lives on', async () => {
+    const registry = await createJobRegistry();
+    // A registry whose snapshot read fails: the failure comes after the stream's headers are out.
+    const broken = new Proxy(registry, {
+      get(target, property) {
+        if (property === 'list') {
+          return () => {
+            throw new Error('store unavailable');
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const router = jobsRouter(broken, { authorize });
+    const seen: unknown[] = [];
+    const application = express();
+    application.use('/api/admin/jobs', router);
+    // A careless error handler that answers even though headers were sent.
+    const handler: ErrorRequestHandler = (error, _req, res, _next) => {
+      seen.push(error);
+      res.status(500).json({ error: 'oops' });
+    };
+    application.use(handler);
+    const { server, origin } = await listen(application);
+    onTestFinished(async () => {
+      await closeServer(server);
+      await registry.close();
+    });
+    const client = await SseClient.open(`${origin}/api/admin/jobs/events`, { 'x-user': 'admin' });
+    expect(client.status).toBe(200);
+    await client.closedByServer();
+    await waitFor(() => seen.length === 1, 'the error to reach the error handler');
+    expect(String(seen[0])).toContain('store unavailable');
+    expect(router.openStreams).toBe(0);
+    expect(registry.health().subscribers).toBe(0);
+    // The server still answers.
+    expect((await request(`${origin}/api/admin/jobs`, { headers: { 'x-user': 'admin' } })).status).toBe(500);
+    const ok = jobsRouter(registry, { authorize });
+    expect(typeof ok).toBe('function');
+  });
+});

@@ -1,0 +1,601 @@
+import { describe, expect, onTestFinished, test } from 'vitest';
+import { createJobRegistry, type JobRegistry, type JobRegistryOptions, type Principal } from '../../src/index.js';
+import { openStalledStream, request, SseClient, waitFor } from './client.js';
+
+/** Who the `x-user` header names. `nobody` is logged in but holds no scope (→ 403 everywhere). */
+const PRINCIPALS: Record<string, Principal> = {
+  admin: { id: 'admin', scopes: ['admin'] },
+  ops: { id: 'ops', scopes: ['ops'] },
+  nobody: { id: 'nobody', scopes: [] },
+};
+
+/** The test's identity rule; every runner calls it from its framework's own `authorize`. */
+export function principalFor(user: string | undefined): Principal | null {
+  return user === undefined ? null : (PRINCIPALS[user] ?? null);
+}
+
+/** What a runner passes on to its adapter (the adapter's own `authorize` reads `x-user` through `principalFor`). */
+export interface ContractOptions {
+  heartbeatMs: number;
+  retryMs?: number;
+  maxStreamsPerPrincipal?: number;
+  maxBufferedBytes?: number;
+}
+
+export interface ContractServer {
+  /** The routes' base URL, e.g. `http://127.0.0.1:40211/api/admin/jobs`. */
+  url: string;
+  /** The adapter's open stream count. */
+  openStreams(): number;
+  /** Shuts the server down the way an app using this adapter does. */
+  close(): Promise<void>;
+}
+
+export interface ContractTarget {
+  /** Serves the routes over `registry` on a real server listening on 127.0.0.1. */
+  start(registry: JobRegistry, options: ContractOptions): Promise<ContractServer>;
+  /**
+   * True when the framework's router refuses a URL with bad percent-encoding itself, before any
+   * route runs (Fastify: `400 FST_ERR_BAD_URL`), so the library's error JSON cannot be sent.
+   */
+  rejectsBadUrlItself?: boolean;
+}
+
+const ADMIN = { 'x-user': 'admin' };
+const OPS = { 'x-user': 'ops' };
+
+interface Setup {
+  registry: JobRegistry;
+  server: ContractServer;
+  url: string;
+  /** Opens a stream on `path` (e.g. `/events?category=x`) and registers its cleanup. */
+  stream(path?: string, headers?: Record<string, string>): Promise<SseClient>;
+}
+
+/**
+ * The HTTP contract and SSE wire format of DESIGN.md, written once and run over every way of serving
+ * the routes (fetch handler, Express, Fastify), each on a real server with real HTTP and SSE clients.
+ */
+export function describeHttpContract(name: string, target: ContractTarget): void {
+  async function setup(options: Partial<ContractOptions> = {}, registryOptions: JobRegistryOptions = {}) {
+    const registry = await createJobRegistry({ onError: () => {}, ...registryOptions });
+    const server = await target.start(registry, { heartbeatMs: 60_000, ...options });
+    const clients: SseClient[] = [];
+    onTestFinished(async () => {
+      for (const client of clients) client.close();
+      await server.close();
+      await registry.close();
+    });
+    const result: Setup = {
+      registry,
+      server,
+      url: server.url,
+      async stream(path = '/events', headers: Record<string, string> = ADMIN) {
+        const client = await SseClient.open(server.url + path, headers);
+        clients.push(client);
+        return client;
+      },
+    };
+    return result;
+  }
+
+  function expectError(answer: { status: number; headers: Record<string, unknown>; json: unknown }, status: number) {
+    const codes: Record<number, string> = {
+      400: 'bad_request',
+      401: 'unauthorized',
+      403: 'forbidden',
+      404: 'not_found',
+      429: 'too_many_requests',
+    };
+    expect(answer.status).toBe(status);
+    expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(answer.headers['cache-control']).toBe('private, no-store');
+    const { error } = answer.json as { error: { code: string; message: string } };
+    expect(error.code).toBe(codes[status]);
+    expect(typeof error.message).toBe('string');
+    expect(error.message.length).toBeGreaterThan(0);
+    return error;
+  }
+
+  const ids = (jobs: Array<{ id: string }>) => jobs.map((job) => job.id);
+  const listed = (answer: { json: unknown }) => ids((answer.json as { jobs: Array<{ id: string }> }).jobs);
+  const sequence = (id: string | undefined) => Number(id?.split('-')[1]);
+
+  describe(`HTTP contract over ${name}`, () => {
+    describe('auth and errors', () => {
+      test('no principal → 401 on every route, with the error JSON', async () => {
+        const { url, registry } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        for (const path of ['', `/${job.id}`, '/events']) expectError(await request(url + path), 401);
+      });
+
+      test('a principal without any scope → 403 on every route', async () => {
+        const { url, registry } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        for (const path of ['', `/${job.id}`, '/events']) {
+          expectError(await request(url + path, { headers: { 'x-user': 'nobody' } }), 403);
+        }
+      });
+
+      test('unknown or malformed job ids and unknown routes → 404', async () => {
+        const { url } = await setup();
+        expectError(await request(`${url}/V1StGXR8_Z5jdHi6B-myT`, { headers: ADMIN }), 404);
+        expectError(await request(`${url}/not*an*id`, { headers: ADMIN }), 404);
+        expectError(await request(`${url}/a/b`, { headers: ADMIN }), 404);
+      });
+
+      test('bad percent-encoding in an id never gets a 5xx', async () => {
+        const { url } = await setup();
+        for (const bad of ['%E0%A4%A', '%zz', '%FF']) {
+          const answer = await request(`${url}/${bad}`, { headers: ADMIN });
+          expect([400, 404]).toContain(answer.status);
+          expect(answer.headers['content-type']).toMatch(/^application\/json/);
+          if (target.rejectsBadUrlItself) expect(answer.json).toMatchObject({ statusCode: 400 });
+          else expectError(answer, answer.status);
+        }
+      });
+
+      test.each([
+        ['limit=0', 'limit'],
+        ['limit=501', 'limit'],
+        ['limit=abc', 'limit'],
+        ['limit=1.5', 'limit'],
+        ['limit=-1', 'limit'],
+        ['limit=', 'limit'],
+        ['job_id=not*an*id', 'job_id'],
+        [Array.from({ length: 101 }, (_, i) => `job_id=job${i}`).join('&'), 'job_id'],
+        ['category=bad%20category', 'category'],
+        ['state=sleeping', 'state'],
+        ['target.=x', 'target.'],
+        ['target.bad%20field=x', 'target.bad field'],
+      ])('bad list query %# → 400 naming the parameter', async (query, field) => {
+        const { url } = await setup();
+        const error = expectError(await request(`${url}?${query}`, { headers: ADMIN }), 400);
+        expect(error.message).toContain(`\`${field.split(' ')[0]}`);
+      });
+
+      test('bad stream query → 400 naming the parameter; `state` is refused on streams', async () => {
+        const { url, server } = await setup();
+        const state = expectError(await request(`${url}/events?state=running`, { headers: ADMIN }), 400);
+        expect(state.message).toContain('`state`');
+        const target = expectError(await request(`${url}/events?target.=x`, { headers: ADMIN }), 400);
+        expect(target.message).toContain('`target.');
+        const jobId = expectError(await request(`${url}/events?job_id=a*b`, { headers: ADMIN }), 400);
+        expect(jobId.message).toContain('`job_id`');
+        expect(server.openStreams()).toBe(0);
+      });
+
+      test('unknown query parameters are ignored', async () => {
+        const { url, registry, stream } = await setup();
+        registry.enqueue({ category: 'sync-push' });
+        const answer = await request(`${url}?utm_source=mail&limit=1&_=123`, { headers: ADMIN });
+        expect(answer.status).toBe(200);
+        expect(listed(answer)).toHaveLength(1);
+        const client = await stream('/events?utm_source=mail&_=123');
+        expect(client.status).toBe(200);
+        await client.ready();
+        expect(client.jobs()).toHaveLength(1);
+      });
+
+      test('too many open streams for one principal → 429; another principal is not affected', async () => {
+        const { server, stream } = await setup({ maxStreamsPerPrincipal: 2 });
+        const first = await stream();
+        const second = await stream();
+        await Promise.all([first.ready(), second.ready()]);
+        const third = await stream();
+        expect(third.status).toBe(429);
+        await third.closedByServer();
+        expect(JSON.parse(third.raw).error.code).toBe('too_many_requests');
+        expect(third.headers['content-type']).toBe('application/json; charset=utf-8');
+        const other = await stream('/events', OPS);
+        expect(other.status).toBe(200);
+        // A stream counts until its connection has really closed; then the slot is free again.
+        first.close();
+        await waitFor(() => server.openStreams() === 2, 'the closed stream to be released');
+        const again = await stream();
+        expect(again.status).toBe(200);
+        await again.ready();
+      });
+    });
+
+    describe('list and get', () => {
+      test('newest first, limit 1..500, default 50', async () => {
+        const { url, registry } = await setup();
+        const created = Array.from({ length: 60 }, (_, i) => registry.enqueue({ category: `c${i}` }));
+        const newestFirst = ids(created).reverse();
+        const all = await request(url, { headers: ADMIN });
+        expect(all.status).toBe(200);
+        expect(listed(all)).toEqual(newestFirst.slice(0, 50));
+        expect(listed(await request(`${url}?limit=1`, { headers: ADMIN }))).toEqual(newestFirst.slice(0, 1));
+        expect(listed(await request(`${url}?limit=500`, { headers: ADMIN }))).toEqual(newestFirst);
+        expect(listed(await request(`${url}/?limit=7`, { headers: ADMIN }))).toEqual(newestFirst.slice(0, 7));
+      });
+
+      test('filters: values of one filter OR, different filters AND', async () => {
+        const { url, registry } = await setup();
+        const a = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
+        const b = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-b' } });
+        const c = registry.enqueue({ category: 'sync-pull', target: { peer: 'peer-a' } });
+        const d = registry.enqueue({ category: 'dedalus-verify' });
+        registry.update(b.id, { state: 'running' });
+        registry.update(d.id, { state: 'success' });
+        const query = async (q: string) => listed(await request(`${url}?${q}`, { headers: ADMIN }));
+        expect(await query(`job_id=${a.id}&job_id=${d.id}`)).toEqual([d.id, a.id]);
+        expect(await query('category=sync-push&category=sync-pull')).toEqual([c.id, b.id, a.id]);
+        expect(await query('target.peer=peer-a')).toEqual([c.id, a.id]);
+        expect(await query('target.peer=peer-a&target.peer=peer-b')).toEqual([c.id, b.id, a.id]);
+        expect(await query('category=sync-push&target.peer=peer-a')).toEqual([a.id]);
+        expect(await query('state=running&state=success')).toEqual([d.id, b.id]);
+        expect(await query('state=queued&category=sync-pull&category=dedalus-verify')).toEqual([c.id]);
+        expect(await query('target.missing=x')).toEqual([]);
+        expect(await query(`job_id=${a.id}&category=sync-pull`)).toEqual([]);
+      });
+
+      test('GET /{id} answers the job; HEAD answers headers only', async () => {
+        const { url, registry } = await setup();
+        const job = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' }, message: '<b>text</b>' });
+        const answer = await request(`${url}/${job.id}`, { headers: ADMIN });
+        expect(answer.status).toBe(200);
+        expect(answer.json).toEqual(JSON.parse(JSON.stringify(registry.get(job.id))));
+        const head = await request(url, { method: 'HEAD', headers: ADMIN });
+        expect(head.status).toBe(200);
+        expect(head.body).toBe('');
+        expect(head.headers['content-type']).toBe('application/json; charset=utf-8');
+      });
+
+      test('JSON responses carry Cache-Control: private, no-store', async () => {
+        const { url, registry } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        for (const path of ['', `/${job.id}`]) {
+          const answer = await request(url + path, { headers: ADMIN });
+          expect(answer.status).toBe(200);
+          expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+          expect(answer.headers['cache-control']).toBe('private, no-store');
+        }
+      });
+
+      test('ETag, and 304 on If-None-Match until the list changes', async () => {
+        const { url, registry } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        const first = await request(url, { headers: ADMIN });
+        const etag = first.headers.etag as string;
+        expect(etag).toMatch(/^(W\/)?"[^"]+"$/);
+        const same = await request(url, { headers: { ...ADMIN, 'if-none-match': etag } });
+        expect(same.status).toBe(304);
+        expect(same.body).toBe('');
+        expect(same.headers.etag).toBe(etag);
+        expect(same.headers['cache-control']).toBe('private, no-store');
+        const listOf = await request(url, { headers: { ...ADMIN, 'if-none-match': `"other", ${etag}` } });
+        expect(listOf.status).toBe(304);
+        registry.update(job.id, { progress: 0.5 });
+        const changed = await request(url, { headers: { ...ADMIN, 'if-none-match': etag } });
+        expect(changed.status).toBe(200);
+        expect(changed.headers.etag).not.toBe(etag);
+        // The same ETag means the same body, for each filter.
+        const filtered = await request(`${url}?category=other`, { headers: { ...ADMIN, 'if-none-match': etag } });
+        expect(filtered.status).toBe(200);
+      });
+
+      test('scopes: lists leave out jobs of other scopes; GET of one → 403', async () => {
+        const { url, registry } = await setup();
+        const adminJob = registry.enqueue({ category: 'sync-push' });
+        const opsJob = registry.enqueue({ category: 'sync-push', scope: 'ops' });
+        expect(listed(await request(url, { headers: OPS }))).toEqual([opsJob.id]);
+        expect(listed(await request(url, { headers: ADMIN }))).toEqual([adminJob.id]);
+        expectError(await request(`${url}/${adminJob.id}`, { headers: OPS }), 403);
+        expect((await request(`${url}/${opsJob.id}`, { headers: OPS })).status).toBe(200);
+      });
+    });
+
+    describe('stream', () => {
+      test('headers, retry first, snapshot newest first with the head id, then ready', async () => {
+        const { registry, stream } = await setup({ retryMs: 1234 });
+        const jobs = [1, 2, 3].map((i) => registry.enqueue({ category: 'sync-push', target: { peer: `p${i}` } }));
+        registry.update(jobs[0]!.id, { state: 'running', progress: 0.25 });
+        const head = registry.head();
+        const client = await stream();
+        expect(client.status).toBe(200);
+        expect(client.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+        expect(client.headers['cache-control']).toBe('private, no-store, no-transform');
+        expect(client.headers['x-accel-buffering']).toBe('no');
+        expect(client.headers.connection).toBe('keep-alive');
+        expect(client.headers['content-encoding']).toBeUndefined();
+        expect(await client.ready()).toBe(head);
+        expect(client.raw.startsWith('retry: 1234\n\n')).toBe(true);
+        expect(client.retry).toBe(1234);
+        const updates = client.ofType('job-update');
+        expect(ids(client.jobs())).toEqual(ids(jobs).reverse());
+        expect(updates.every((event) => event.id === head)).toBe(true);
+        expect(client.jobs()[2]).toEqual(JSON.parse(JSON.stringify(registry.get(jobs[0]!.id))));
+        // Exact frames: one job-update frame, then ready as the last frame so far.
+        const snapshot = registry.get(jobs[2]!.id);
+        expect(client.raw).toContain(`id: ${head}\nevent: job-update\ndata: ${JSON.stringify(snapshot)}\n\n`);
+        expect(client.raw.endsWith(`event: ready\ndata: ${JSON.stringify({ head })}\n\n`)).toBe(true);
+        expect(client.events.map((event) => event.event)).toEqual(['job-update', 'job-update', 'job-update', 'ready']);
+      });
+
+      test('with no matching job the snapshot is empty and ready still comes', async () => {
+        const { registry, stream } = await setup();
+        registry.enqueue({ category: 'sync-push' });
+        const client = await stream('/events?category=nothing-matches');
+        expect(await client.ready()).toBe(registry.head());
+        expect(client.jobs()).toEqual([]);
+      });
+
+      test('the snapshot is capped at 100 jobs', async () => {
+        const { registry, stream } = await setup();
+        const created = Array.from({ length: 105 }, () => registry.enqueue({ category: 'sync-push' }));
+        const client = await stream();
+        await client.ready();
+        expect(ids(client.jobs())).toEqual(ids(created).reverse().slice(0, 100));
+      });
+
+      test('live updates arrive in order, each with a new increasing id', async () => {
+        const { registry, stream } = await setup();
+        const client = await stream();
+        await client.ready();
+        const job = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
+        registry.update(job.id, { state: 'running', phase: 'connecting', progress: 0.1 });
+        registry.update(job.id, { progress: 0.5, message: 'Half way\r\nthere' });
+        registry.update(job.id, { state: 'success', message: 'Done' });
+        await client.until(() => client.jobs().length === 4, 'four updates');
+        const jobs = client.jobs();
+        expect(jobs.map((j) => j.version)).toEqual([1, 2, 3, 4]);
+        expect(jobs.map((j) => j.state)).toEqual(['queued', 'running', 'running', 'success']);
+        expect(jobs[2]!.message).toBe('Half way\r\nthere');
+        expect(jobs[3]).toEqual(JSON.parse(JSON.stringify(registry.get(job.id))));
+        const eventIds = client.ofType('job-update').map((event) => sequence(event.id));
+        expect(eventIds).toEqual([...eventIds].sort((x, y) => x - y));
+        expect(new Set(eventIds).size).toBe(4);
+        expect(client.ofType('job-update').at(-1)!.id).toBe(registry.head());
+      });
+
+      test('stream filters: job_id, category and target.<field>, OR within, AND across', async () => {
+        const { registry, stream } = await setup();
+        const a = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
+        const b = registry.enqueue({ category: 'sync-pull', target: { peer: 'peer-a' } });
+        const c = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-b' } });
+        const byCategory = await stream('/events?category=sync-push&target.peer=peer-a&target.peer=peer-b');
+        const byId = await stream(`/events?job_id=${b.id}&job_id=${c.id}`);
+        await Promise.all([byCategory.ready(), byId.ready()]);
+        expect(ids(byCategory.jobs())).toEqual([c.id, a.id]);
+        expect(ids(byId.jobs())).toEqual([c.id, b.id]);
+        registry.update(b.id, { state: 'running' });
+        registry.update(a.id, { state: 'running' });
+        const d = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-c' } });
+        registry.update(c.id, { state: 'running' });
+        await byCategory.until(() => byCategory.jobs().length === 4, 'a and c live');
+        await byId.until(() => byId.jobs().length === 4, 'b and c live');
+        expect(ids(byCategory.jobs().slice(2))).toEqual([a.id, c.id]);
+        expect(ids(byId.jobs().slice(2))).toEqual([b.id, c.id]);
+        expect(ids([...byCategory.jobs(), ...byId.jobs()])).not.toContain(d.id);
+      });
+
+      test('scopes: snapshots and live updates leave out jobs of other scopes', async () => {
+        const { registry, stream } = await setup();
+        const adminJob = registry.enqueue({ category: 'sync-push' });
+        const opsJob = registry.enqueue({ category: 'sync-push', scope: 'ops' });
+        const client = await stream('/events', OPS);
+        await client.ready();
+        expect(ids(client.jobs())).toEqual([opsJob.id]);
+        registry.update(adminJob.id, { state: 'running' });
+        registry.update(opsJob.id, { state: 'running' });
+        await client.until(() => client.jobs().length === 2, 'the ops job update');
+        expect(ids(client.jobs())).toEqual([opsJob.id, opsJob.id]);
+      });
+
+      test('heartbeats come every heartbeatMs and carry no id', async () => {
+        const { stream } = await setup({ heartbeatMs: 40 });
+        const client = await stream();
+        await client.ready();
+        await client.until(() => client.ofType('heartbeat').length >= 2, 'two heartbeats');
+        const beat = client.ofType('heartbeat')[0]!;
+        expect(beat.id).toBeUndefined();
+        const { at } = JSON.parse(beat.data);
+        expect(new Date(at).toISOString()).toBe(at);
+        expect(client.raw).toMatch(/\n\nevent: heartbeat\ndata: \{"at":"[^"]+"\}\n\n/);
+      });
+
+      test('a real EventSource follows the stream', async () => {
+        const { EventSource } = await import('eventsource');
+        const { url, registry } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        const received: Array<{ type: string; id: string; data: string }> = [];
+        const source = new EventSource(`${url}/events`, {
+          fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...ADMIN } }),
+        });
+        onTestFinished(() => source.close());
+        const record = (event: MessageEvent) =>
+          received.push({ type: event.type, id: event.lastEventId, data: String(event.data) });
+        source.addEventListener('job-update', record);
+        source.addEventListener('ready', (event) => {
+          record(event);
+          registry.update(job.id, { state: 'running' });
+        });
+        await waitFor(() => received.length === 3, 'snapshot, ready and one update');
+        expect(received.map((event) => event.type)).toEqual(['job-update', 'ready', 'job-update']);
+        expect(JSON.parse(received[2]!.data).state).toBe('running');
+        expect(received[2]!.id).toBe(registry.head());
+      });
+    });
+
+    describe('resume', () => {
+      async function missedEvents(registry: JobRegistry) {
+        const a = registry.enqueue({ category: 'sync-push' });
+        const b = registry.enqueue({ category: 'sync-pull', scope: 'ops' });
+        registry.update(a.id, { state: 'running', progress: 0.2 });
+        registry.update(b.id, { state: 'running' });
+        registry.update(a.id, { state: 'success' });
+        return { a, b };
+      }
+
+      test('Last-Event-ID replays exactly the missed events, with no snapshot', async () => {
+        const { registry, stream } = await setup();
+        registry.enqueue({ category: 'before' });
+        const first = await stream();
+        const resumeFrom = await first.ready();
+        first.close();
+        const seen: string[] = [];
+        const off = registry.subscribe({ scopes: ['admin'] }, (event) => seen.push(event.id));
+        const { a } = await missedEvents(registry);
+        off();
+        const client = await stream('/events', { ...ADMIN, 'last-event-id': resumeFrom });
+        expect(await client.ready()).toBe(registry.head());
+        expect(client.ofType('resync')).toEqual([]);
+        const replayed = client.ofType('job-update');
+        expect(replayed.map((event) => event.id)).toEqual(seen);
+        expect(client.jobs().map((job) => [job.id, job.version])).toEqual([
+          [a.id, 1],
+          [a.id, 2],
+          [a.id, 3],
+        ]);
+        expect(client.events.map((event) => event.event)).toEqual(['job-update', 'job-update', 'job-update', 'ready']);
+      });
+
+      test('the lastEventId query parameter resumes the same way; an empty header counts as none', async () => {
+        const { registry, stream } = await setup();
+        const resumeFrom = registry.head();
+        const { a } = await missedEvents(registry);
+        const query = await stream(`/events?lastEventId=${encodeURIComponent(resumeFrom)}`, { ...ADMIN });
+        await query.ready();
+        expect(query.jobs().map((job) => job.version)).toEqual([1, 2, 3]);
+        expect(query.ofType('job-update').every((event) => sequence(event.id) > sequence(resumeFrom))).toBe(true);
+        const emptyHeader = await stream('/events', { ...ADMIN, 'last-event-id': '' });
+        await emptyHeader.ready();
+        expect(emptyHeader.ofType('resync')).toEqual([]);
+        expect(emptyHeader.jobs()).toEqual([JSON.parse(JSON.stringify(registry.get(a.id)))]);
+        expect(emptyHeader.ofType('job-update')[0]!.id).toBe(registry.head());
+      });
+
+      test('resuming from the head replays nothing and sends only ready', async () => {
+        const { registry, stream } = await setup();
+        registry.enqueue({ category: 'sync-push' });
+        const client = await stream('/events', { ...ADMIN, 'last-event-id': registry.head() });
+        await client.ready();
+        expect(client.events.map((event) => event.event)).toEqual(['ready']);
+      });
+
+      test('replay leaves out jobs of other scopes', async () => {
+        const { registry, stream } = await setup();
+        const resumeFrom = registry.head();
+        const { b } = await missedEvents(registry);
+        const client = await stream('/events', { ...OPS, 'last-event-id': resumeFrom });
+        await client.ready();
+        expect(client.jobs().map((job) => [job.id, job.state])).toEqual([
+          [b.id, 'queued'],
+          [b.id, 'running'],
+        ]);
+      });
+
+      test('replay then live: none missing, none twice', async () => {
+        const { registry, stream } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        const resumeFrom = registry.head();
+        registry.update(job.id, { state: 'running' });
+        const client = await stream('/events', { ...ADMIN, 'last-event-id': resumeFrom });
+        await client.ready();
+        for (let i = 1; i <= 5; i++) registry.update(job.id, { progress: i / 10 });
+        await client.until(() => client.jobs().length === 6, 'the replay and five live updates');
+        expect(client.jobs().map((j) => j.version)).toEqual([2, 3, 4, 5, 6, 7]);
+      });
+
+      test.each([
+        ['an id older than the replay buffer', (head: string) => `${head.split('-')[0]}-1`],
+        ['an id from another epoch', () => 'zzzzzzzzzz-1'],
+        ['a malformed id', () => 'not an event id'],
+        ['an overlong id', () => `x${'1'.repeat(300)}`],
+        ['an id newer than any sent', (head: string) => `${head.split('-')[0]}-${sequence(head) + 10}`],
+      ])('%s gets resync, then a fresh snapshot and ready', async (_what, idFor) => {
+        const { registry, stream } = await setup({}, { replayBufferSize: 3 });
+        const jobs = Array.from({ length: 4 }, (_, i) => registry.enqueue({ category: `c${i}` }));
+        registry.update(jobs[0]!.id, { state: 'running' });
+        registry.enqueue({ category: 'other', scope: 'ops' });
+        const head = registry.head();
+        const client = await stream('/events', { ...ADMIN, 'last-event-id': idFor(head) });
+        expect(await client.ready()).toBe(head);
+        const types = client.events.map((event) => event.event);
+        expect(types).toEqual(['resync', 'job-update', 'job-update', 'job-update', 'job-update', 'ready']);
+        expect(typeof JSON.parse(client.ofType('resync')[0]!.data).reason).toBe('string');
+        expect(ids(client.jobs())).toEqual(ids(jobs).reverse());
+        expect(client.ofType('job-update').every((event) => event.id === head)).toBe(true);
+      });
+
+      test('a resync from the lastEventId query parameter too', async () => {
+        const { stream, registry } = await setup();
+        registry.enqueue({ category: 'sync-push' });
+        const client = await stream('/events?lastEventId=zzzzzzzzzz-1');
+        await client.ready();
+        expect(client.events.map((event) => event.event)).toEqual(['resync', 'job-update', 'ready']);
+      });
+    });
+
+    describe('lifecycle', () => {
+      test('disconnecting frees every listener and the stream slot', async () => {
+        const { registry, server, stream } = await setup({ heartbeatMs: 30 });
+        const clients = await Promise.all([stream(), stream('/events?category=x'), stream('/events', OPS)]);
+        await Promise.all(clients.map((client) => client.ready()));
+        expect(registry.health().subscribers).toBe(3);
+        expect(server.openStreams()).toBe(3);
+        for (const client of clients) client.close();
+        await waitFor(
+          () => registry.health().subscribers === 0 && server.openStreams() === 0,
+          'listeners and streams to be released',
+        );
+        // The registry still serves new streams afterwards.
+        const again = await stream();
+        await again.ready();
+        expect(registry.health().subscribers).toBe(1);
+      });
+
+      test('registry.close() ends every stream, after the jobs it finished', async () => {
+        const { registry, server, stream } = await setup();
+        const job = registry.enqueue({ category: 'sync-push' });
+        const clients = await Promise.all([stream(), stream()]);
+        await Promise.all(clients.map((client) => client.ready()));
+        await registry.close();
+        for (const client of clients) {
+          await client.closedByServer();
+          expect(client.jobs().at(-1)).toMatchObject({ id: job.id, state: 'error' });
+        }
+        expect(server.openStreams()).toBe(0);
+        expect(registry.health().subscribers).toBe(0);
+      });
+
+      test('closing the server ends open streams promptly', async () => {
+        const { server, stream } = await setup();
+        const clients = await Promise.all([stream(), stream('/events', OPS)]);
+        await Promise.all(clients.map((client) => client.ready()));
+        await server.close();
+        for (const client of clients) await client.closedByServer();
+        expect(server.openStreams()).toBe(0);
+      });
+
+      test('a stalled reader is disconnected while a normal reader keeps receiving', async () => {
+        const maxBufferedBytes = 64 * 1024;
+        const { server, url, registry, stream } = await setup({ maxBufferedBytes });
+        const reader = await stream('/events', OPS);
+        await reader.ready();
+        const stalled = await openStalledStream(`${url}/events`, OPS);
+        onTestFinished(() => void stalled.destroy());
+        await waitFor(() => server.openStreams() === 2, 'the stalled stream to open');
+        const payload = { blob: 'x'.repeat(32 * 1024) };
+        let sent = 0;
+        // Distinct jobs, so coalescing cannot absorb the backlog: only eviction can bound it. The
+        // producer waits for the normal reader, as a normal reader on a normal network keeps up.
+        while (server.openStreams() === 2) {
+          if (sent >= 2000) throw new Error(`the stalled reader was never evicted after ${sent} jobs`);
+          registry.enqueue({ category: 'bulk', scope: 'ops', data: payload });
+          sent++;
+          await reader.until(() => reader.events.length === sent + 1, `job ${sent} at the normal reader`);
+        }
+        const last = registry.enqueue({ category: 'after-eviction', scope: 'ops' });
+        await reader.until(() => reader.events.length === sent + 2, 'the job after eviction');
+        expect(reader.jobs().at(-1)!.id).toBe(last.id);
+        expect(reader.jobs()).toHaveLength(sent + 1);
+        expect(reader.ended).toBe(false);
+        expect(server.openStreams()).toBe(1);
+        console.info(`[${name}] stalled reader evicted after ${sent} jobs of ~32 KB`);
+      });
+    });
+  });
+}
