@@ -38,7 +38,8 @@ export async function startServer(
     return server;
   };
   const main = create();
-  await new Promise<void>((resolve) => main.listen(0, '127.0.0.1', resolve));
+  // A reconnect storm opens hundreds of connections at once: a deep accept queue, as a real server has.
+  await new Promise<void>((resolve) => main.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, resolve));
   const { port } = main.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/jobs`,

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJobRegistry, type Job, type JobRegistry } from '../../src/index.js';
+import { connectMany, connectSse, type SseClient, startServer, type TestServer, until } from './helpers.js';
+
+const CLIENTS = 500;
+const JOBS = 5;
+
+describe('a reconnect storm', () => {
+  let registry: JobRegistry;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    registry = await createJobRegistry({ onError: () => {} });
+    server = await startServer(registry, { heartbeatMs: 60_000 });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await registry.close();
+  });
+
+  it('500 clients resume at once with Last-Event-ID: all converge, none sees a job go backwards', async () => {
+    const ids = Array.from(
+      { length: JOBS },
+      (_, i) => registry.enqueue({ category: 'storm', target: { n: `${i}` } }).id,
+    );
+    for (const id of ids) registry.update(id, { state: 'running' });
+
+    const first = await connectMany(CLIENTS, async () => {
+      const client = await connectSse(`${server.url}/events`);
+      await client.waitFor('ready');
+      return client;
+    });
+
+    // Updates keep flowing through the whole storm, as a busy server's would.
+    let step = 0;
+    const ticker = setInterval(() => {
+      const id = ids[step++ % JOBS] as string;
+      registry.update(id, { progress: (step % 1000) / 1000, message: `step ${step}` });
+    }, 25);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // Every connection drops at the same moment (a proxy restart, a network blip).
+    for (const client of first) client.close();
+    await until(() => server.endpoint.openStreams === 0, 'every stream to close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    // Most resume from where they were; some send a malformed id or one from another epoch.
+    const kinds = first.map((_, i) => (i % 10 === 0 ? 'malformed' : i % 10 === 1 ? 'foreign' : 'resume'));
+    const lastIds = first.map((client, i) =>
+      kinds[i] === 'malformed' ? 'not-an-id\u00ff' : kinds[i] === 'foreign' ? 'zzzzzzzzzz-3' : client.lastEventId,
+    );
+    const second = await Promise.all(
+      first.map(async (_, i) => {
+        // A header cannot carry every byte: the malformed ones use the `lastEventId` query parameter.
+        const client =
+          kinds[i] === 'malformed'
+            ? await connectSse(`${server.url}/events?lastEventId=${encodeURIComponent(lastIds[i] as string)}`)
+            : await connectSse(`${server.url}/events`, { headers: { 'last-event-id': lastIds[i] as string } });
+        await client.waitFor('ready');
+        return client;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    clearInterval(ticker);
+    for (const id of ids) registry.update(id, { state: 'success', message: 'done' });
+
+    const truth = new Map(ids.map((id) => [id, registry.get(id) as Job]));
+    await until(
+      () => second.every((client) => ids.every((id) => client.jobs.get(id)?.version === truth.get(id)?.version)),
+      'every client to converge on the final state',
+    );
+
+    // Collected, then asserted once: 500 clients × every event is too many single expectations.
+    const problems: string[] = [];
+    second.forEach((client, i) => {
+      const kind = kinds[i];
+      const resynced = client.events.some((event) => event.event === 'resync');
+      if (resynced !== (kind !== 'resume')) problems.push(`client ${i} (${kind}): resync ${resynced}`);
+      const held = new Map<string, number>();
+      for (const [id, job] of (first[i] as SseClient).jobs) held.set(id, job.version);
+      let lastSequence = 0;
+      for (const event of client.events) {
+        if (event.id !== undefined) {
+          const sequence = Number(event.id.split('-')[1]);
+          if (sequence < lastSequence)
+            problems.push(`client ${i}: event id ${event.id} after sequence ${lastSequence}`);
+          lastSequence = sequence;
+        }
+        if (event.event !== 'job-update') continue;
+        const job = JSON.parse(event.data) as Job;
+        const before = held.get(job.id) ?? 0;
+        // A replay carries only what was missed: strictly newer. A resync snapshot may repeat what
+        // the client holds, but never anything older.
+        if (kind === 'resume' ? job.version <= before : job.version < before) {
+          problems.push(`client ${i} (${kind}): job ${job.id} version ${job.version} after ${before}`);
+        }
+        held.set(job.id, job.version);
+      }
+      for (const id of ids) {
+        if (JSON.stringify(client.jobs.get(id)) !== JSON.stringify(truth.get(id))) {
+          problems.push(`client ${i}: job ${id} differs from the registry`);
+        }
+      }
+    });
+    expect(problems).toEqual([]);
+    expect(step).toBeGreaterThan(10);
+    for (const client of second) client.close();
+  });
+
+  it('a malformed Last-Event-ID in the query parameter gets resync and the snapshot', async () => {
+    const job = registry.enqueue({ category: 'storm' });
+    const client = await connectSse(`${server.url}/events?lastEventId=${encodeURIComponent('1-2-3\u0000x')}`);
+    await client.waitFor('ready');
+    expect(client.events.map((event) => event.event).slice(0, 1)).toEqual(['resync']);
+    expect(client.jobs.get(job.id)?.version).toBe(job.version);
+    client.close();
+  });
+});
