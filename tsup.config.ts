@@ -1,15 +1,40 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
-export default defineConfig({
+// The drop-in browser bundle: one self-contained ES module (Lit and the parser inside) for a plain
+// <script type="module">. Its own outDir, cleaned on its own; the package build leaves it alone.
+const browserBundle: Options = {
+  entry: { 'realtime-jobs': 'src/client/job-status/index.ts' },
+  format: ['esm'],
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  noExternal: [/.*/],
+  dts: false,
+  sourcemap: true,
+  clean: true,
+  outDir: 'dist/browser',
+};
+
+const packageBuild: Options = {
   entry: {
     index: 'src/index.ts',
     node: 'src/adapters/node.ts',
+    express: 'src/adapters/express.ts',
+    fastify: 'src/adapters/fastify.ts',
+    client: 'src/client/index.ts',
+    element: 'src/client/job-status/index.ts',
+    html: 'src/html/index.ts',
   },
   format: ['esm', 'cjs'],
+  // Shared chunks in CJS too: otherwise each entry bundles its own core, and `instanceof JobsError`
+  // fails for an error thrown by realtime-jobs/express when checked with realtime-jobs' JobsError.
+  splitting: true,
   dts: true,
-  clean: true,
+  clean: ['!browser/**'],
   sourcemap: true,
   target: 'node20',
   // nanoid 5 is ESM-only: bundling its few lines keeps the CJS build loadable everywhere.
   noExternal: ['nanoid'],
-});
+};
+
+export default defineConfig([packageBuild, browserBundle]);

@@ -1,0 +1,99 @@
+import type { Job } from '../core/job.js';
+import { createJobFeed, type JobFeed, type JobFeedFilter, type JobFeedOptions } from './feed.js';
+
+/** Where the job routes live when the page says nothing else. */
+export const DEFAULT_ENDPOINT = '/api/admin/jobs';
+
+/** Detail of the `job-feed-state` event dispatched on `document` whenever a shared feed changes state. */
+export interface JobFeedStateDetail {
+  url: string;
+  state: JobFeed['state'];
+  error: JobFeed['error'];
+}
+
+interface Watch {
+  filter: JobFeedFilter;
+  callback: (job: Job) => void;
+  off: () => void;
+}
+
+interface Entry {
+  feed: JobFeed;
+  watches: Set<Watch>;
+}
+
+const entries = new Map<string, Entry>();
+const settings = new Map<string, Omit<JobFeedOptions, 'url'>>();
+
+/** The page's endpoint: `<meta name="realtime-jobs-endpoint" content="…">`, else `/api/admin/jobs`. */
+export function pageEndpoint(): string {
+  const meta = globalThis.document?.querySelector<HTMLMetaElement>('meta[name="realtime-jobs-endpoint"]');
+  return meta?.content.trim() || DEFAULT_ENDPOINT;
+}
+
+function keyOf(url: string): string {
+  return new URL(url, globalThis.location?.href).href.replace(/\/+$/, '');
+}
+
+function open(key: string): JobFeed {
+  const feed = createJobFeed({
+    ...settings.get(key),
+    url: key,
+    onStateChange(state) {
+      settings.get(key)?.onStateChange?.(state);
+      const detail: JobFeedStateDetail = { url: key, state, error: feed.error };
+      globalThis.document?.dispatchEvent(new CustomEvent('job-feed-state', { detail }));
+    },
+  });
+  return feed;
+}
+
+function entryFor(url: string): [string, Entry] {
+  const key = keyOf(url);
+  let entry = entries.get(key);
+  if (!entry) {
+    entry = { feed: open(key), watches: new Set() };
+    entries.set(key, entry);
+  }
+  return [key, entry];
+}
+
+/**
+ * The one feed of this page for `url` (every tile and control on that endpoint shares it).
+ *
+ * @example
+ * sharedJobFeed().onStateChange((state) => { if (state === 'denied') showLoginBanner(); });
+ */
+export function sharedJobFeed(url: string = pageEndpoint()): JobFeed {
+  return entryFor(url)[1].feed;
+}
+
+/**
+ * Sets the options of the shared feed for `url` (headers, poll interval, callbacks). Call it early, in
+ * the same module that imports the element; called later, it reopens the feed and keeps every
+ * subscription.
+ *
+ * @example
+ * configureJobFeed('/api/admin/jobs', { headers: () => ({ 'x-csrf-token': token }), pollIntervalMs: 5000 });
+ */
+export function configureJobFeed(url: string, options: Omit<JobFeedOptions, 'url'>): void {
+  const key = keyOf(url);
+  settings.set(key, options);
+  const entry = entries.get(key);
+  if (!entry) return;
+  const old = entry.feed;
+  entry.feed = open(key);
+  for (const watch of entry.watches) watch.off = entry.feed.subscribe(watch.filter, watch.callback);
+  old.close();
+}
+
+/** Subscribes through the shared feed of `url`; returns the function that ends the subscription. */
+export function watchJobs(url: string, filter: JobFeedFilter, callback: (job: Job) => void): () => void {
+  const [, entry] = entryFor(url);
+  const watch: Watch = { filter, callback, off: entry.feed.subscribe(filter, callback) };
+  entry.watches.add(watch);
+  return () => {
+    entry.watches.delete(watch);
+    watch.off();
+  };
+}

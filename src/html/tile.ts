@@ -1,0 +1,109 @@
+import type { Job, JobState } from '../core/job.js';
+
+/**
+ * What a tile shows, worked out once for both renderers (`renderJobStatus()` on the server and
+ * `<job-status>` in the browser), so the two show the same words in the same box.
+ */
+
+/** A tile's state: the job's state, or `idle` when there is no job. */
+export type TileState = JobState | 'idle';
+
+/** The badge text of each state: the state in words. */
+export const STATE_WORDS: Readonly<Record<TileState, string>> = {
+  idle: 'Idle',
+  queued: 'Queued',
+  pending: 'Waiting for approval',
+  running: 'Running',
+  success: 'Succeeded',
+  warning: 'Finished with warnings',
+  error: 'Failed',
+  cancelled: 'Cancelled',
+};
+
+/** Shown by an idle tile when no `emptyMessage` is given. */
+export const DEFAULT_EMPTY_MESSAGE = 'No job has run yet.';
+
+export interface TileView {
+  state: TileState;
+  badge: string;
+  /** The job's message, or the empty message of an idle tile; `''` shows nothing. */
+  message: string;
+  phase: string | null;
+  /** Progress in percent; `null` for an indeterminate bar; `undefined` for no bar at all. */
+  progress: number | null | undefined;
+  times: Array<{ label: string; at: string }>;
+}
+
+/** Busy states: the work is still to happen. Kept here so the browser bundle needs nothing from core. */
+export function isBusyState(state: string): boolean {
+  return state === 'queued' || state === 'pending' || state === 'running';
+}
+
+export function tileView(job: Job | null, emptyMessage: string): TileView {
+  if (!job) {
+    return {
+      state: 'idle',
+      badge: STATE_WORDS.idle,
+      message: emptyMessage,
+      phase: null,
+      progress: undefined,
+      times: [],
+    };
+  }
+  const times: TileView['times'] = [{ label: 'Queued', at: job.queuedAt }];
+  if (job.startedAt) times.push({ label: 'Started', at: job.startedAt });
+  if (job.finishedAt) times.push({ label: 'Finished', at: job.finishedAt });
+  const showBar = job.state === 'running' || (isBusyState(job.state) && job.progress !== null);
+  return {
+    state: job.state,
+    badge: STATE_WORDS[job.state] ?? job.state,
+    message: job.message ?? '',
+    phase: job.phase || null,
+    progress: showBar ? (job.progress === null ? null : Math.round(job.progress * 100)) : undefined,
+    times,
+  };
+}
+
+/** `2026-11-28 12:00:15 UTC`: the server cannot know the reader's time zone, so it says which one it used. */
+export function formatUtc(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/**
+ * The tile's stylesheet. The element uses it in its shadow root (`light = false`); the server markup
+ * uses the same rules scoped to `job-status` (`light = true`), which is what keeps the box the same
+ * size before and after the element upgrades.
+ */
+export function tileCss(light: boolean): string {
+  const host = (attribute = '') => (light ? `job-status${attribute}` : attribute ? `:host(${attribute})` : ':host');
+  const s = light ? 'job-status ' : '';
+  const colors = (states: string[], name: string, bg: string, fg: string) =>
+    `${states.map((state) => host(`[state=${state}]`)).join(',')}{--_bg:var(--job-status-${name}-background,${bg});--_fg:var(--job-status-${name}-color,${fg})}`;
+  return [
+    `${host()}{display:block;box-sizing:border-box;color:var(--job-status-color,inherit);background:var(--job-status-background,#fff);border:var(--job-status-border,1px solid #d0d7de);border-radius:var(--job-status-radius,8px);padding:var(--job-status-padding,12px 14px);line-height:1.4;font-family:var(--job-status-font,inherit);--_bg:var(--job-status-idle-background,#eaeef2);--_fg:var(--job-status-idle-color,#424a53)}`,
+    colors(['queued', 'pending'], 'waiting', '#fff8c5', '#7d4e00'),
+    colors(['running'], 'running', '#ddf4ff', '#0550ae'),
+    colors(['success'], 'success', '#dafbe1', '#116329'),
+    colors(['warning'], 'warning', '#fff1e5', '#953800'),
+    colors(['error'], 'error', '#ffebe9', '#a40e26'),
+    `${host('[hidden]')}{display:none}`,
+    `${s}.rj-tile,${s}.rj-label,${s}.rj-description,${s}.rj-status,${s}.rj-meta,${s}.rj-meta>div{display:block;margin:0;padding:0;border:0}`,
+    `${s}.rj-label{font-weight:600}`,
+    `${s}.rj-description,${s}.rj-meta{color:var(--job-status-muted-color,#57606a);font-size:.875em}`,
+    `${s}.rj-status{display:flex;gap:8px;align-items:baseline;margin-top:8px}`,
+    `${s}.rj-badge{flex:none;margin:0;padding:0 8px;border-radius:999px;font-size:.75em;font-weight:600;line-height:1.8;background:var(--_bg);color:var(--_fg)}`,
+    `${s}.rj-message{margin:0;padding:0;min-width:0;overflow-wrap:anywhere;white-space:pre-line}`,
+    `${s}.rj-progress{display:block;box-sizing:border-box;width:100%;height:6px;margin:8px 0 0;padding:0;border:0;border-radius:3px;appearance:none;overflow:hidden;background:var(--job-status-track-color,#eaeef2);color:var(--job-status-bar-color,#0969da)}`,
+    `${s}.rj-progress::-webkit-progress-bar{background:transparent}`,
+    `${s}.rj-progress::-webkit-progress-value{background:var(--job-status-bar-color,#0969da)}`,
+    `${s}.rj-progress::-moz-progress-bar{background:var(--job-status-bar-color,#0969da)}`,
+    `${s}.rj-progress:indeterminate{background:linear-gradient(90deg,var(--job-status-track-color,#eaeef2) 30%,var(--job-status-bar-color,#0969da) 50%,var(--job-status-track-color,#eaeef2) 70%) 0 0/300% 100%;animation:rj-slide 1.5s linear infinite}`,
+    '@keyframes rj-slide{from{background-position:100% 0}to{background-position:0 0}}',
+    `@media (prefers-reduced-motion:reduce){${s}.rj-progress:indeterminate{animation:none}}`,
+    `${s}.rj-meta{margin-top:8px}`,
+    `${s}.rj-meta>div{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}`,
+    `${s}.rj-meta time{font:inherit}`,
+  ].join('');
+}

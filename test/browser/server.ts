@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import express from 'express';
+import { jobsRouter } from '../../src/adapters/express.js';
+import type { Principal } from '../../src/core/http.js';
+import { jsonlStore } from '../../src/core/jsonl-store.js';
+import { createJobRegistry, type JobRegistry } from '../../src/core/registry.js';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs.js');
+export const PREFIX = '/api/admin/jobs';
+
+export interface TestServerOptions {
+  /** Listen here (0: any free port). */
+  port?: number;
+  /** Persist to this JSONL file (memory otherwise). */
+  jsonlPath?: string;
+  retryMs?: number;
+  heartbeatMs?: number;
+  /** Who asks; null → 401. */
+  authorize?: () => Principal | null;
+}
+
+export interface TestServer {
+  url: string;
+  port: number;
+  registry: JobRegistry;
+  /** Stream requests received and streams open right now, counted at the HTTP layer. */
+  readonly streams: { requests: number; open: number; lastEventIds: Array<string | undefined>; urls: string[] };
+  /** While true the stream route answers 500 (a proxy that cannot hold streams). */
+  failStream: boolean;
+  /** Serves `html` at `path`. */
+  page(path: string, html: string): void;
+  close(): Promise<void>;
+}
+
+/** A page around some body markup, loading the drop-in bundle the way a user would. */
+export function pageHtml(body: string, head = ''): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>jobs</title>
+<meta name="realtime-jobs-endpoint" content="${PREFIX}">${head}
+<style>body{font:16px/1.4 system-ui,sans-serif;margin:24px;width:420px}job-status{margin-bottom:12px}</style>
+</head><body>${body}<script type="module" src="/realtime-jobs.js"></script></body></html>`;
+}
+
+/**
+ * A real Express app: the job routes through `jobsRouter`, the built browser bundle, and test pages.
+ */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const registry = await createJobRegistry(
+    options.jsonlPath ? { store: jsonlStore({ path: options.jsonlPath }), onError: () => {} } : { onError: () => {} },
+  );
+  const pages = new Map<string, string>();
+  const streams = { requests: 0, open: 0, lastEventIds: [] as Array<string | undefined>, urls: [] as string[] };
+  const app = express();
+  const state = { failStream: false };
+
+  app.use(`${PREFIX}/events`, (req, res, next) => {
+    streams.requests++;
+    streams.urls.push(req.originalUrl);
+    streams.lastEventIds.push(req.get('last-event-id'));
+    if (state.failStream) {
+      res.status(500).json({ error: { code: 'internal_error', message: 'stream route down (test)' } });
+      return;
+    }
+    streams.open++;
+    res.on('close', () => streams.open--);
+    next();
+  });
+  app.use(
+    PREFIX,
+    jobsRouter(registry, {
+      authorize: options.authorize ?? (() => ({ id: 'admin', scopes: ['admin'] })),
+      retryMs: options.retryMs ?? 200,
+      heartbeatMs: options.heartbeatMs ?? 15_000,
+    }),
+  );
+  // A job that runs until the process dies: what the crash test kills mid-way.
+  app.post('/test/start-long', (_req, res) => {
+    const job = registry.run({ category: 'sync-push', target: { peer: 'peer-a' } }, async (ctx) => {
+      ctx.progress(0.4, { phase: 'transferring', message: 'Transferring 4 of 10…' });
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+    });
+    res.json(job);
+  });
+  app.get('/realtime-jobs.js', async (_req, res) => {
+    res.type('text/javascript').send(await readFile(BUNDLE, 'utf8'));
+  });
+  app.get('/{*path}', (req, res, next) => {
+    const html = pages.get(req.path);
+    if (html === undefined) return next();
+    res.type('html').send(html);
+  });
+
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(listening));
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    registry,
+    streams,
+    get failStream() {
+      return state.failStream;
+    },
+    set failStream(value: boolean) {
+      state.failStream = value;
+    },
+    page(path, html) {
+      pages.set(path, html);
+    },
+    async close() {
+      await registry.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
