@@ -27,10 +27,12 @@ function browserBundlePath() {
       const path = fileURLToPath(import.meta.resolve(specifier));
       if (existsSync(path)) return path;
     } catch {
-      // not exported (yet)
+      // not exported under this name
     }
   }
-  return null;
+  // Next to the package's own build, where `npx tsup` writes it.
+  const beside = fileURLToPath(new URL('./browser/realtime-jobs.js', import.meta.resolve('realtime-jobs')));
+  return existsSync(beside) ? beside : null;
 }
 
 class HttpError extends Error {

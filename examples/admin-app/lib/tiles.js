@@ -28,6 +28,9 @@ const escapeText = (value) =>
 /** Stands in for `realtime-jobs/html` while the package is built without it; same options, plainer markup. */
 function fallbackTile(job, { label, description, action, targetField, target, emptyMessage } = {}) {
   const attrs = [
+    `label="${escapeText(label ?? '')}"`,
+    description && `description="${escapeText(description)}"`,
+    emptyMessage && `empty-message="${escapeText(emptyMessage)}"`,
     action && `action="${escapeText(action)}"`,
     targetField && `target-field="${escapeText(targetField)}"`,
     target && `target="${escapeText(target)}"`,

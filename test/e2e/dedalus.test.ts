@@ -1,0 +1,126 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
+import {
+  freePort,
+  GOOD_KEY,
+  type Instance,
+  latestJob,
+  logIn,
+  startDedalusStandIn,
+  startInstance,
+  tempDir,
+  tileSelector,
+  waitForTileState,
+} from './harness.js';
+
+// The Dedalus page: the real dedalus-labs SDK, over HTTP, to the local stand-in of the API.
+describe('reference app: Dedalus connection', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let app: Instance;
+  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let page: Page;
+  const saveTile = tileSelector('dedalus-save', 'service', 'dedalus');
+  const verifyTile = tileSelector('dedalus-verify', 'service', 'dedalus');
+  const field = (name: string) => page.locator(`[data-field="${name}"]`);
+
+  async function save(key: string) {
+    await page.getByLabel('New API key').fill(key);
+    await page.getByRole('button', { name: 'Save API key' }).click();
+  }
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    standIn = await startDedalusStandIn({ keys: [GOOD_KEY], delayMs: 150 });
+    app = await startInstance({
+      name: 'peer-a',
+      port: await freePort(),
+      dataDir: dir.path,
+      peers: { 'peer-b': await freePort() },
+      dedalusUrl: standIn.url,
+    });
+    chromium = await launchChromium();
+    page = await chromium.context.newPage();
+    await logIn(page, app.url);
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await app?.stop();
+    await standIn?.close();
+    await dir?.remove();
+  });
+
+  it('verifying without a saved key fails and says why', async () => {
+    await page.goto(`${app.url}/admin/dedalus`);
+    await page.getByRole('button', { name: 'Verify connection' }).click();
+    await waitForTileState(page, verifyTile, 'error');
+    expect((await latestJob(page, app.url, 'dedalus-verify'))?.message).toBe('No API key is saved: save one first');
+  });
+
+  it('saves a good key: verified through the SDK, shown back only masked', async () => {
+    await page.goto(`${app.url}/admin/dedalus`);
+    await save(GOOD_KEY);
+    await waitForTileState(page, saveTile, 'success');
+    expect((await latestJob(page, app.url, 'dedalus-save'))?.message).toBe('Saved and verified: 3 models available.');
+    await page.reload();
+    const masked = await field('masked-key').textContent();
+    expect(masked).toBe(`${GOOD_KEY.slice(0, 4)}••••••••${GOOD_KEY.slice(-4)}`);
+    expect(await page.content()).not.toContain(GOOD_KEY);
+    expect(await field('verified-at').textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  });
+
+  it('verifies the connection with the good key', async () => {
+    await page.goto(`${app.url}/admin/dedalus`);
+    await page.getByRole('button', { name: 'Verify connection' }).click();
+    await waitForTileState(page, verifyTile, 'success');
+    expect((await latestJob(page, app.url, 'dedalus-verify'))?.message).toMatch(/^Connected: 3 models available\./);
+  });
+
+  it('saving a bad key fails verification and clears "verified at"; verifying it fails with 401', async () => {
+    await page.goto(`${app.url}/admin/dedalus`);
+    await save('dsk-wrong-key-000000000');
+    await waitForTileState(page, saveTile, 'error');
+    expect((await latestJob(page, app.url, 'dedalus-save'))?.message).toBe(
+      'Saved, but not verified: Dedalus refused the API key (401 Unauthorized)',
+    );
+    await page.reload();
+    expect(await field('verified-at').textContent()).toBe('not verified');
+
+    await page.getByRole('button', { name: 'Verify connection' }).click();
+    await waitForTileState(page, verifyTile, 'error');
+    expect((await latestJob(page, app.url, 'dedalus-verify'))?.message).toBe(
+      'Dedalus refused the API key (401 Unauthorized)',
+    );
+  });
+
+  it('refuses an empty key with a message, without starting a job', async () => {
+    await page.goto(`${app.url}/admin/dedalus`);
+    const before = (await latestJob(page, app.url, 'dedalus-save'))?.id;
+    await page.getByLabel('New API key').fill('has spaces in it');
+    await page.getByRole('button', { name: 'Save API key' }).click();
+    await page.getByText('The API key must not contain spaces').waitFor();
+    expect((await latestJob(page, app.url, 'dedalus-save'))?.id).toBe(before);
+  });
+
+  it('lists every run in the log with trigger, outcome, duration and error', async () => {
+    await page.goto(`${app.url}/admin/dedalus/logs`);
+    const rows = page.locator('table.log tbody tr');
+    expect(await rows.count()).toBe(5);
+    const cells = await rows.evaluateAll((trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')),
+    );
+    // Newest first: verify (bad), save (bad), verify (good), save (good), verify (no key).
+    expect(cells.map((row) => `${row[1]} ${row[2]}`)).toEqual([
+      'verify error',
+      'save error',
+      'verify success',
+      'save success',
+      'verify error',
+    ]);
+    expect(cells[0]?.[5]).toBe('Dedalus refused the API key (401 Unauthorized)');
+    expect(cells[2]?.[4]).toBe('3');
+    for (const row of cells) expect(row[3]).toMatch(/^\d+ ms$/);
+  });
+});

@@ -1,0 +1,244 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
+import {
+  freePort,
+  type Instance,
+  latestJob,
+  logIn,
+  startDedalusStandIn,
+  startInstance,
+  tempDir,
+  tileSelector,
+  waitForTileState,
+} from './harness.js';
+
+// Two real instances that are each other's peer, a third peer that is down, and real Chromium.
+describe('reference app: sync control', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let a: Instance;
+  let b: Instance;
+  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let page: Page;
+
+  const card = (peer: string) =>
+    page.locator('section.card', { has: page.getByRole('heading', { name: `Peer ${peer}` }) });
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
+    const [portA, portB, portDown] = [await freePort(), await freePort(), await freePort()];
+    [a, b] = await Promise.all([
+      startInstance({
+        name: 'peer-a',
+        port: portA,
+        dataDir: dir.path,
+        peers: { 'peer-b': portB, 'peer-c': portDown },
+        dedalusUrl: standIn.url,
+      }),
+      startInstance({
+        name: 'peer-b',
+        port: portB,
+        dataDir: dir.path,
+        peers: { 'peer-a': portA },
+        dedalusUrl: standIn.url,
+      }),
+    ]);
+    chromium = await launchChromium();
+    page = await chromium.context.newPage();
+    await logIn(page, a.url);
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await standIn?.close();
+    await dir?.remove();
+  });
+
+  it('pushes to the peer over HTTP through every phase, live, and logs the activity', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
+    // Watch the job's changes on the job API's own stream while the button is clicked.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { seen: string[] }).seen = seen;
+      const source = new EventSource('/api/admin/jobs/events?category=sync-push&target.peer=peer-b');
+      source.addEventListener('job-update', (event) => {
+        const job = JSON.parse((event as MessageEvent).data);
+        seen.push(`${job.state}|${job.phase}|${job.message}`);
+      });
+    });
+    const push = card('peer-b').getByRole('button', { name: 'Push now' });
+    await push.click();
+    const selector = tileSelector('sync-push', 'peer', 'peer-b');
+    await waitForTileState(page, selector, 'success');
+    expect(page.url()).toBe(`${a.url}/admin/sync-control`); // no reload: fetch → 202
+    await page
+      .locator(selector)
+      .getByText('Pushed 8 records to peer-b: 8 new there, signature verified.')
+      .filter({ visible: true })
+      .first()
+      .waitFor();
+    expect(await push.isEnabled()).toBe(true);
+
+    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    const phases = seen.map((entry) => entry.split('|')[1]);
+    expect(phases).toEqual(expect.arrayContaining(['connecting', 'transferring', 'verifying', 'applying']));
+    expect(phases.indexOf('connecting')).toBeLessThan(phases.indexOf('transferring'));
+    expect(phases.lastIndexOf('transferring')).toBeLessThan(phases.indexOf('verifying'));
+    expect(seen).toContain('running|transferring|Sending chunk 2 of 2 (8 records)…');
+
+    // The activity log follows without a reload.
+    await page.locator('#sync-live table.log tbody tr', { hasText: 'Push to peer-b' }).getByText('success').waitFor();
+
+    // The data really arrived on the other instance.
+    const other = await chromium.context.newPage();
+    await logIn(other, b.url);
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByRole('cell', { name: 'peer-a record 1', exact: true }).waitFor();
+    await other.close();
+  });
+
+  it('starts no duplicate when Push is posted twice while the first is busy', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
+    const ids = await page.evaluate(async () => {
+      const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
+      const post = () =>
+        fetch('/admin/sync-control/peer-b/push', {
+          method: 'POST',
+          headers: { accept: 'application/json', 'x-csrf-token': token },
+        }).then((r) => r.json());
+      const [first, second] = await Promise.all([post(), post()]);
+      return [first.job.id, second.job.id];
+    });
+    expect(ids[0]).toBe(ids[1]);
+    await waitForTileState(page, tileSelector('sync-push', 'peer', 'peer-b'), 'success');
+  });
+
+  it('holds an unsigned pulled bundle for approval, then applies it when approved', async () => {
+    // peer-b stops signing, through its own records page.
+    const other = await chromium.context.newPage();
+    await logIn(other, b.url);
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByRole('textbox', { name: 'Title' }).fill('Made on peer-b');
+    await other.getByRole('button', { name: 'Add record' }).click();
+    await other.getByText('Added "Made on peer-b".').waitFor();
+    await other.getByLabel('Sign outgoing bundles').uncheck();
+    await other.getByRole('button', { name: 'Save signing setting' }).click();
+    await other.getByText('Outgoing bundles are now sent UNSIGNED.').waitFor();
+
+    await page.goto(`${a.url}/admin/sync-control`);
+    const selector = tileSelector('sync-pull', 'peer', 'peer-b');
+    await card('peer-b').getByRole('button', { name: 'Pull now' }).click();
+    await waitForTileState(page, selector, 'pending');
+    const pending = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
+    expect(pending?.message).toContain('is not signed');
+    // Busy while it waits: the button stays disabled.
+    expect(await card('peer-b').getByRole('button', { name: 'Pull now' }).isDisabled()).toBe(true);
+
+    const approval = page.locator(`[data-approval="${pending?.id}"]`);
+    await approval.getByRole('button', { name: 'Approve' }).click();
+    await waitForTileState(page, selector, 'warning');
+    const done = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
+    expect(done?.id).toBe(pending?.id);
+    expect(done?.message).toContain('UNSIGNED');
+    expect(done?.message).toContain('approved by admin');
+    await approval.waitFor({ state: 'detached' });
+    expect(await card('peer-b').getByRole('button', { name: 'Pull now' }).isEnabled()).toBe(true);
+
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByRole('cell', { name: 'Made on peer-b', exact: true }).waitFor();
+
+    // With "allow unsigned" the next unsigned pull is applied at once, and ends as a warning.
+    await page.goto(`${a.url}/admin/sync-control`);
+    await card('peer-b').getByLabel('allow unsigned').check();
+    await card('peer-b').getByRole('button', { name: 'Pull now' }).click();
+    await waitForTileState(page, selector, 'warning');
+    const allowed = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
+    expect(allowed?.id).not.toBe(pending?.id);
+    expect(allowed?.message).toContain('allowed by "allow unsigned"');
+
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByLabel('Sign outgoing bundles').check();
+    await other.getByRole('button', { name: 'Save signing setting' }).click();
+    await other.getByText('Outgoing bundles are signed.').waitFor();
+    await other.close();
+  });
+
+  it('rejects a held bundle: the job ends cancelled and nothing is applied', async () => {
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByLabel('Sign outgoing bundles').uncheck();
+    await page.getByRole('button', { name: 'Save signing setting' }).click();
+    await page.getByRole('textbox', { name: 'Title' }).fill('Never reaches peer-b');
+    await page.getByRole('button', { name: 'Add record' }).click();
+    await page.goto(`${a.url}/admin/sync-control`);
+    const selector = tileSelector('sync-push', 'peer', 'peer-b');
+    await card('peer-b').getByRole('button', { name: 'Push now' }).click();
+    await waitForTileState(page, selector, 'pending');
+    await page.locator('[data-approval]').getByRole('button', { name: 'Reject' }).click();
+    await waitForTileState(page, selector, 'cancelled');
+    expect((await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']))?.message).toContain('Rejected by admin');
+
+    const other = await chromium.context.newPage();
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByRole('heading', { name: 'Records' }).waitFor();
+    expect(await other.getByRole('cell', { name: 'Never reaches peer-b', exact: true }).count()).toBe(0);
+    await other.close();
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByLabel('Sign outgoing bundles').check();
+    await page.getByRole('button', { name: 'Save signing setting' }).click();
+  });
+
+  it('ends as an error that says so when the peer is down, and re-enables the button', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
+    const selector = tileSelector('sync-push', 'peer', 'peer-c');
+    const push = card('peer-c').getByRole('button', { name: 'Push now' });
+    await push.click();
+    await waitForTileState(page, selector, 'error');
+    const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
+    expect(job?.message).toMatch(/^peer-c at http:\/\/127\.0\.0\.1:\d+ is not reachable: connection refused/);
+    await page.locator(selector).getByText('is not reachable').filter({ visible: true }).first().waitFor();
+    await expectEnabled(push);
+  });
+
+  it('works without JavaScript: the form posts, 303 back, the tile is rendered on the server', async () => {
+    const noJs = await launchChromium({ javaScriptEnabled: false });
+    try {
+      const plain = await noJs.context.newPage();
+      await logIn(plain, a.url);
+      await plain.goto(`${a.url}/admin/sync-control`);
+      const pull = plain.locator('section.card', { hasText: 'Peer peer-b' }).getByRole('button', { name: 'Pull now' });
+      const [response] = await Promise.all([
+        plain.waitForResponse((r) => r.url().endsWith('/admin/sync-control/peer-b/pull')),
+        pull.click(),
+      ]);
+      expect(response.status()).toBe(303);
+      await plain.waitForURL(`${a.url}/admin/sync-control`);
+      const selector = tileSelector('sync-pull', 'peer', 'peer-b');
+      let state = await plain.locator(selector).getAttribute('state');
+      for (let i = 0; i < 50 && state !== 'success'; i++) {
+        await plain.waitForTimeout(200);
+        await plain.reload();
+        state = await plain.locator(selector).getAttribute('state');
+      }
+      expect(state).toBe('success');
+      await plain
+        .locator(selector)
+        .getByText(/Pulled \d+ records from peer-b/)
+        .filter({ visible: true })
+        .first()
+        .waitFor();
+    } finally {
+      await noJs.close();
+    }
+  });
+});
+
+async function expectEnabled(locator: ReturnType<Page['locator']>) {
+  for (let i = 0; i < 100; i++) {
+    if (await locator.isEnabled()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the button stayed disabled');
+}
