@@ -95,7 +95,9 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       queue = [];
       try {
         if (!handle) handle = await open(path, 'a');
-        await handle.write(batch.join(''));
+        // appendFile, not write: one write() call may store only part of the batch (a disk that fills
+        // up mid-batch) and report success; appendFile writes the rest or fails with the reason.
+        await handle.appendFile(batch.join(''));
         lines += batch.length;
         if (lines > Math.max(maxLines, latest.size * 2)) await compact();
       } catch (error) {

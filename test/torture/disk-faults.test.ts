@@ -1,0 +1,207 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createJobRegistry, type Job, type JobStore, jsonlStore } from '../../src/index.js';
+import { connectSse, startServer, until } from './helpers.js';
+
+// These tests run as root in CI, and root ignores permission bits: `chmod -w` would prove nothing.
+// Faults are made so that writes really fail for root: the log's folder replaced by a file (works
+// everywhere), a full tmpfs and a read-only bind mount (where this process may mount).
+const root = mkdtempSync(join(tmpdir(), 'rj-disk-'));
+const mounts: string[] = [];
+
+function canMount(): boolean {
+  const probe = join(root, 'probe');
+  mkdirSync(probe);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const mountable = canMount();
+
+afterAll(() => {
+  for (const dir of mounts.reverse()) {
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+    } catch {
+      // Already unmounted by its test.
+    }
+  }
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Fault {
+  /** The folder the log lives in. */
+  dir: string;
+  inject(): Promise<void>;
+  repair(): Promise<void>;
+}
+
+/** Snapshot versions of each job in a log file, as the file holds them now. */
+async function versionsInFile(path: string): Promise<Map<string, number>> {
+  const versions = new Map<string, number>();
+  const text = await readFile(path, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    try {
+      const job = JSON.parse(line) as Job;
+      versions.set(job.id, Math.max(versions.get(job.id) ?? 0, job.version));
+    } catch {
+      // A torn line: the load skips it too.
+    }
+  }
+  return versions;
+}
+
+async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolean }) {
+  const path = join(fault.dir, 'jobs.jsonl');
+  const errors: Error[] = [];
+  const store: JobStore = jsonlStore({ path, maxLines: 20, retryMs: 50 });
+  const registry = await createJobRegistry({ store, onError: (error) => errors.push(error) });
+  const server = await startServer(registry);
+  const watcher = await connectSse(`${server.url}/events`);
+  await watcher.waitFor('ready');
+  try {
+    const job = registry.enqueue({ category: 'disk', target: { case: 'fault' } });
+    registry.update(job.id, { state: 'running' });
+    await store.flush();
+    expect(registry.health().ok).toBe(true);
+
+    await fault.inject();
+    const blob = 'z'.repeat(2000);
+    let step = 0;
+    const flushedButMissing: string[] = [];
+    const deadline = Date.now() + 10_000;
+    while (registry.health().ok) {
+      if (Date.now() > deadline) throw new Error('the fault never showed in health()');
+      const updated = registry.update(job.id, { progress: (++step % 100) / 100, data: { blob, step } });
+      await store.flush();
+      // Durability as promised: once flush() resolves with a healthy store, the snapshot is on disk.
+      if (options.checkFlushedInFile && registry.health().ok) {
+        const onDisk = (await versionsInFile(path)).get(job.id) ?? 0;
+        if (onDisk < updated.version) flushedButMissing.push(`v${updated.version} (file has v${onDisk})`);
+      }
+    }
+    expect(flushedButMissing).toEqual([]);
+
+    const health = registry.health();
+    expect(health.store.ok).toBe(false);
+    expect(health.store.error).toMatch(/jsonlStore/);
+    expect(errors.length).toBeGreaterThan(0);
+
+    // Requests keep working from memory, streams keep delivering, new jobs are accepted.
+    const during = registry.update(job.id, { message: 'still going', data: { step } });
+    const other = registry.enqueue({ category: 'disk', target: { case: 'during-fault' } });
+    const listed = await fetch(`${server.url}?limit=10`);
+    expect(listed.status).toBe(200);
+    const { jobs } = (await listed.json()) as { jobs: Job[] };
+    expect(jobs.find((candidate) => candidate.id === job.id)?.version).toBe(during.version);
+    expect(jobs.some((candidate) => candidate.id === other.id)).toBe(true);
+    await until(() => watcher.jobs.get(job.id)?.version === during.version, 'the stream to deliver during the fault');
+    expect(registry.health().ok).toBe(false);
+
+    await fault.repair();
+    await until(() => registry.health().ok, 'writing to resume after the repair', 10_000);
+    const final = registry.update(job.id, { state: 'success', message: 'done' });
+    await registry.close();
+    // Closing finished the queued one as an error (shutdown): that snapshot must be in the log too.
+    const otherFinal = registry.get(other.id);
+
+    // Everything, including what changed while the disk was failing, is in the log.
+    const reopened = await createJobRegistry({ store: jsonlStore({ path }), onError: () => {} });
+    expect(reopened.get(job.id)).toEqual(final);
+    expect(reopened.get(other.id)).toEqual(otherFinal);
+    await reopened.close();
+  } finally {
+    watcher.close();
+    await server.close();
+    await registry.close();
+  }
+}
+
+describe('disk faults', () => {
+  it("the log's folder replaced by a file: reported, served from memory, rewritten after repair", async () => {
+    const dir = join(root, 'swap', 'data');
+    mkdirSync(dir, { recursive: true });
+    await survivesFault(
+      {
+        dir,
+        async inject() {
+          // The open append handle still works; the next compaction cannot create its temporary file.
+          await rename(dir, `${dir}.gone`);
+          await writeFile(dir, 'not a folder');
+        },
+        async repair() {
+          await rm(dir);
+          await rename(`${dir}.gone`, dir);
+        },
+      },
+      { checkFlushedInFile: false },
+    );
+  });
+
+  it.skipIf(!mountable)(
+    'a full disk (a 256 KB tmpfs): reported, served from memory, resumed after space frees',
+    async () => {
+      const dir = join(root, 'full');
+      mkdirSync(dir);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+      mounts.push(dir);
+      const filler = join(dir, 'filler');
+      try {
+        await survivesFault(
+          {
+            dir,
+            async inject() {
+              // Take every free page but a few, so the log's appends run out within a couple of writes.
+              for (let size = 512 * 1024; size >= 1024; size /= 2) {
+                try {
+                  writeFileSync(filler, Buffer.alloc(size), { flag: 'a' });
+                } catch {
+                  // ENOSPC: try a smaller piece.
+                }
+              }
+            },
+            async repair() {
+              await rm(filler);
+            },
+          },
+          { checkFlushedInFile: true },
+        );
+      } finally {
+        execFileSync('umount', [dir]);
+        mounts.splice(mounts.indexOf(dir), 1);
+      }
+    },
+  );
+
+  it.skipIf(!mountable)('a read-only folder (a read-only bind mount): reported, then writing resumes', async () => {
+    const dir = join(root, 'readonly');
+    mkdirSync(dir);
+    try {
+      await survivesFault(
+        {
+          dir,
+          async inject() {
+            execFileSync('mount', ['--bind', dir, dir]);
+            mounts.push(dir);
+            execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
+          },
+          async repair() {
+            execFileSync('umount', [dir]);
+            mounts.splice(mounts.indexOf(dir), 1);
+          },
+        },
+        { checkFlushedInFile: false },
+      );
+    } finally {
+      if (mounts.includes(dir)) execFileSync('umount', [dir]);
+    }
+  });
+});
