@@ -13,6 +13,10 @@ export interface NodeHandlerOptions {
 /** Extra headers to send, e.g. those a framework's hooks set before the route took over the response. */
 export type ExtraHeaders = Record<string, string | number | readonly string[] | undefined>;
 
+/**
+ * What {@link toNodeHandler} returns: serves one request. `context` is what `authorize` receives;
+ * `extraHeaders` go out with the answer unless the route sets the same header.
+ */
 export type NodeJobsHandler<Context> = (
   req: IncomingMessage,
   res: ServerResponse,
