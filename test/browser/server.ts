@@ -8,7 +8,8 @@ import type { Principal } from '../../src/core/http.js';
 import { jsonlStore } from '../../src/core/jsonl-store.js';
 import { createJobRegistry, type JobRegistry } from '../../src/core/registry.js';
 
-export const ROOT = join(import.meta.dirname, '..', '..');
+// The bundled crash server runs from elsewhere and is told where the repository is.
+export const ROOT = process.env.REALTIME_JOBS_ROOT ?? join(import.meta.dirname, '..', '..');
 export const BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs.js');
 export const PREFIX = '/api/admin/jobs';
 

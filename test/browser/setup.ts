@@ -70,7 +70,7 @@ export interface ChildServer {
 /** Starts the bundled crash server as a child process and waits until it listens. */
 export async function startChildServer(script: string, env: Record<string, string>): Promise<ChildServer> {
   const child: ChildProcess = spawn(process.execPath, [script], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, REALTIME_JOBS_ROOT: ROOT, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
