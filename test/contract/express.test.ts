@@ -35,6 +35,7 @@ describeHttpContract('Express', {
     return {
       url: `${origin}/api/admin/jobs`,
       openStreams: () => router.openStreams,
+      closeStreams: () => router.closeStreams(),
       async close() {
         // The router cannot see its server close: the app ends the streams (or closes the registry).
         router.closeStreams();

@@ -25,6 +25,7 @@ describeHttpContract('Fastify', {
     return {
       url: `${origin}/api/admin/jobs`,
       openStreams: () => app.realtimeJobs.openStreams,
+      closeStreams: () => app.realtimeJobs.closeStreams(),
       close: () => app.close(),
     };
   },

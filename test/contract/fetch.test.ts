@@ -18,6 +18,7 @@ describeHttpContract('the fetch handler', {
     return {
       url: `${origin}/api/admin/jobs`,
       openStreams: () => handle.openStreams,
+      closeStreams: () => handle.closeStreams(),
       async close() {
         handle.closeStreams();
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -27,6 +27,8 @@ export interface ContractServer {
   url: string;
   /** The adapter's open stream count. */
   openStreams(): number;
+  /** Ends every open stream through the adapter's own handle (clients reconnect and resume). */
+  closeStreams(): void;
   /** Shuts the server down the way an app using this adapter does. */
   close(): Promise<void>;
 }
@@ -420,6 +422,42 @@ export function describeHttpContract(name: string, target: ContractTarget): void
     });
 
     describe('resume', () => {
+      test('a real EventSource reconnects after the server ends its stream and resumes without a gap', async () => {
+        const { EventSource } = await import('eventsource');
+        const { url, registry, server } = await setup({ retryMs: 20 });
+        const job = registry.enqueue({ category: 'sync-push' });
+        const received: Array<{ type: string; id: string; version: number | null }> = [];
+        const source = new EventSource(`${url}/events`, {
+          fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...ADMIN } }),
+        });
+        onTestFinished(() => source.close());
+        const record = (event: MessageEvent) =>
+          received.push({
+            type: event.type,
+            id: event.lastEventId,
+            version: event.type === 'job-update' ? JSON.parse(String(event.data)).version : null,
+          });
+        source.addEventListener('job-update', record);
+        source.addEventListener('ready', record);
+        await waitFor(() => received.length === 2, 'snapshot and ready');
+        registry.update(job.id, { state: 'running' });
+        await waitFor(() => received.length === 3, 'the first live update');
+        server.closeStreams();
+        // Changes while the client is away: the resumed stream must carry each of them exactly once.
+        registry.update(job.id, { progress: 0.5 });
+        registry.update(job.id, { state: 'success' });
+        await waitFor(() => received.length === 6, 'the replay and ready after reconnecting');
+        expect(received.map((event) => [event.type, event.version])).toEqual([
+          ['job-update', 1],
+          ['ready', null],
+          ['job-update', 2],
+          ['job-update', 3],
+          ['job-update', 4],
+          ['ready', null],
+        ]);
+        expect(received[4]!.id).toBe(registry.head());
+      });
+
       async function missedEvents(registry: JobRegistry) {
         const a = registry.enqueue({ category: 'sync-push' });
         const b = registry.enqueue({ category: 'sync-pull', scope: 'ops' });
