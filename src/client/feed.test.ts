@@ -1,0 +1,338 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { toNodeHandler } from '../adapters/node.js';
+import { createJobsEndpoint, type Principal } from '../core/http.js';
+import type { Job } from '../core/job.js';
+import { createJobRegistry, type JobRegistry } from '../core/registry.js';
+import { createJobFeed, type JobFeed, type JobFeedError, type JobFeedState } from './feed.js';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function until(what: string, check: () => boolean, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Seen {
+  method: string;
+  url: URL;
+  lastEventId: string | undefined;
+}
+
+async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs`, server };
+}
+
+/** The real job routes on node:http, recording every request. */
+async function realServer(
+  options: { authorize?: () => Principal | null; registry?: JobRegistry; failStream?: () => boolean } = {},
+) {
+  const registry = options.registry ?? (await createJobRegistry({ onError: () => {} }));
+  cleanups.push(() => registry.close());
+  const endpoint = createJobsEndpoint<IncomingMessage>(registry, {
+    authorize: options.authorize ?? (() => ({ id: 'admin', scopes: ['admin'] })),
+    retryMs: 20,
+  });
+  const handle = toNodeHandler(endpoint, { prefix: '/jobs' });
+  const requests: Seen[] = [];
+  const { url } = await listen((req, res) => {
+    const seen = {
+      method: req.method ?? 'GET',
+      url: new URL(req.url ?? '/', 'http://x'),
+      lastEventId: req.headers['last-event-id'] as string | undefined,
+    };
+    requests.push(seen);
+    if (seen.url.pathname.endsWith('/events') && options.failStream?.()) {
+      res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad gateway</h1>');
+      return;
+    }
+    void handle(req, res, req);
+  });
+  return {
+    url,
+    registry,
+    endpoint,
+    requests,
+    streams: () => requests.filter((r) => r.url.pathname.endsWith('/events')),
+  };
+}
+
+function feedFor(url: string, extra: Partial<Parameters<typeof createJobFeed>[0]> = {}) {
+  const states: JobFeedState[] = [];
+  const errors: JobFeedError[] = [];
+  const feed = createJobFeed({
+    url,
+    onStateChange: (state) => states.push(state),
+    onError: (error) => errors.push(error),
+    ...extra,
+  });
+  cleanups.push(() => feed.close());
+  return { feed, states, errors };
+}
+
+function collect(feed: JobFeed, filter: Parameters<JobFeed['subscribe']>[0]) {
+  const jobs: Job[] = [];
+  const off = feed.subscribe(filter, (job) => jobs.push(job));
+  return { jobs, off };
+}
+
+const job = (fields: Partial<Job>): Job => ({
+  id: 'job-1',
+  category: 'sync-push',
+  target: {},
+  scope: 'admin',
+  state: 'running',
+  phase: null,
+  progress: null,
+  message: null,
+  data: {},
+  queuedAt: '2026-11-28T12:00:00.000Z',
+  startedAt: null,
+  finishedAt: null,
+  updatedAt: '2026-11-28T12:00:00.000Z',
+  version: 1,
+  ...fields,
+});
+
+const frame = (event: string, data: unknown, id?: string) =>
+  `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/** A hand-written SSE server: each connection gets the next script (what to write, then stay open or end). */
+async function scriptedServer(scripts: Array<(res: ServerResponse, req: IncomingMessage) => void>) {
+  const requests: Seen[] = [];
+  const { url } = await listen((req, res) => {
+    requests.push({
+      method: req.method ?? 'GET',
+      url: new URL(req.url ?? '/', 'http://x'),
+      lastEventId: req.headers['last-event-id'] as string | undefined,
+    });
+    const script = scripts[Math.min(requests.length - 1, scripts.length - 1)] as (typeof scripts)[number];
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+    res.write('retry: 20\n\n');
+    script(res, req);
+  });
+  return { url, requests };
+}
+
+describe('createJobFeed against the real routes', () => {
+  it('shares one connection among subscriptions, filters on the client, and streams live changes', async () => {
+    const { url, registry, streams } = await realServer();
+    const a = registry.enqueue({ category: 'sync-push', target: { peer: 'a' } });
+    registry.enqueue({ category: 'sync-push', target: { peer: 'b' } });
+    const { feed } = feedFor(url);
+    const onA = collect(feed, { category: 'sync-push', target: { peer: 'a' } });
+    const all = collect(feed, { category: 'sync-push' });
+    await until('streaming', () => feed.state === 'streaming');
+    expect(streams()).toHaveLength(1);
+    expect(streams()[0]?.url.searchParams.getAll('category')).toEqual(['sync-push']);
+    expect(onA.jobs.map((j) => j.id)).toEqual([a.id]);
+    expect(all.jobs).toHaveLength(2);
+
+    registry.update(a.id, { state: 'running', progress: 0.5 });
+    await until('live update', () => onA.jobs.at(-1)?.progress === 0.5);
+    // A later subscription that the connection already covers joins it and gets what is held.
+    const late = collect(feed, { jobId: a.id });
+    await until('late subscriber served', () => late.jobs.length === 1);
+    expect(late.jobs[0]?.version).toBe(2);
+    expect(streams()).toHaveLength(1);
+  });
+
+  it('reconnects without Last-Event-ID when a subscription widens the filter, and takes the fresh snapshot', async () => {
+    const { url, registry, streams } = await realServer();
+    const { feed } = feedFor(url);
+    collect(feed, { category: 'sync-push' });
+    await until('streaming', () => feed.state === 'streaming');
+    registry.enqueue({ category: 'sync-push' }); // gives the feed a Last-Event-ID to hold
+    const pull = registry.enqueue({ category: 'sync-pull', target: { peer: 'z' } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const pulls = collect(feed, { category: 'sync-pull', target: { peer: 'z' } });
+    await until('widened', () => streams().length === 2 && feed.state === 'streaming');
+    expect(streams()[1]?.lastEventId).toBeUndefined();
+    expect(streams()[1]?.url.searchParams.getAll('category').sort()).toEqual(['sync-pull', 'sync-push']);
+    await until('snapshot job delivered', () => pulls.jobs.some((j) => j.id === pull.id));
+  });
+
+  it('resumes with Last-Event-ID after the stream ends, and misses nothing', async () => {
+    const { url, registry, endpoint, streams } = await realServer();
+    const { feed } = feedFor(url);
+    const seen = collect(feed, {});
+    await until('streaming', () => feed.state === 'streaming');
+    const one = registry.enqueue({ category: 'sync-push' });
+    await until('first job', () => seen.jobs.length === 1);
+    endpoint.closeStreams();
+    const two = registry.enqueue({ category: 'sync-pull' }); // happens while disconnected
+    await until('resumed', () => streams().length === 2 && seen.jobs.some((j) => j.id === two.id));
+    expect(streams()[1]?.lastEventId).toMatch(/-/);
+    expect(seen.jobs.filter((j) => j.id === one.id)).toHaveLength(1);
+  });
+
+  it('stops on 401 and reports it; nothing is retried until reconnect()', async () => {
+    let principal: Principal | null = null;
+    const { url, requests } = await realServer({ authorize: () => principal });
+    const { feed, errors, states } = feedFor(url);
+    collect(feed, {});
+    await until('denied', () => feed.state === 'denied');
+    expect(errors.map((e) => [e.code, e.status])).toEqual([['unauthorized', 401]]);
+    expect(feed.error?.message).toBe('Log in to see jobs');
+    const count = requests.length;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // 15 retry periods of the server's 20 ms
+    expect(requests.length).toBe(count);
+    expect(states.at(-1)).toBe('denied');
+
+    principal = { id: 'admin', scopes: ['admin'] };
+    feed.reconnect();
+    await until('streaming after reconnect()', () => feed.state === 'streaming');
+  });
+
+  it('reports 403 as forbidden', async () => {
+    const { url } = await realServer({ authorize: () => ({ id: 'nobody', scopes: [] }) });
+    const { feed, errors } = feedFor(url);
+    collect(feed, {});
+    await until('denied', () => feed.state === 'denied');
+    expect(errors[0]?.code).toBe('forbidden');
+  });
+
+  it('polls the list (with ETag) when the stream cannot be held, and returns to streaming when it can', async () => {
+    let broken = true;
+    const { url, registry, requests } = await realServer({ failStream: () => broken });
+    const job = registry.enqueue({ category: 'sync-push' });
+    const { feed, states } = feedFor(url, { pollIntervalMs: 30 });
+    const seen = collect(feed, { category: 'sync-push' });
+    await until('polling', () => feed.state === 'polling');
+    await until('polled job', () => seen.jobs.some((j) => j.id === job.id));
+    registry.update(job.id, { state: 'running', message: 'via poll' });
+    await until('polled update', () => seen.jobs.at(-1)?.message === 'via poll');
+    const polls = requests.filter((r) => !r.url.pathname.endsWith('/events'));
+    expect(polls[0]?.url.searchParams.get('limit')).toBe('100');
+    expect(polls[0]?.url.searchParams.getAll('category')).toEqual(['sync-push']);
+    broken = false;
+    await until('streaming again', () => feed.state === 'streaming');
+    expect(states).toContain('polling');
+    registry.update(job.id, { state: 'success' });
+    await until('streamed update', () => seen.jobs.at(-1)?.state === 'success');
+  });
+
+  it('pauses while the page is hidden and catches up when shown', async () => {
+    const { url, registry, endpoint, streams } = await realServer();
+    const listeners = new Set<() => void>();
+    const doc = {
+      visibilityState: 'visible',
+      addEventListener: (_: string, listener: () => void) => listeners.add(listener),
+      removeEventListener: (_: string, listener: () => void) => listeners.delete(listener),
+    };
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'document');
+    Object.defineProperty(globalThis, 'document', { value: doc, configurable: true });
+    cleanups.push(() => {
+      if (saved) Object.defineProperty(globalThis, 'document', saved);
+      else delete (globalThis as { document?: unknown }).document;
+    });
+    const { feed } = feedFor(url);
+    const seen = collect(feed, {});
+    await until('streaming', () => feed.state === 'streaming');
+    registry.enqueue({ category: 'before-hiding' });
+    await until('first job', () => seen.jobs.length === 1);
+    doc.visibilityState = 'hidden';
+    for (const listener of listeners) listener();
+    expect(feed.state).toBe('paused');
+    await until('stream released on the server', () => endpoint.openStreams === 0);
+    const job = registry.enqueue({ category: 'while-hidden' });
+    doc.visibilityState = 'visible';
+    for (const listener of listeners) listener();
+    await until('caught up', () => seen.jobs.some((j) => j.id === job.id));
+    expect(streams()).toHaveLength(2);
+    expect(streams()[1]?.lastEventId).toBeDefined();
+  });
+});
+
+describe('createJobFeed protocol handling (scripted server)', () => {
+  it('drops updates whose version is not newer than the one held', async () => {
+    const { url } = await scriptedServer([
+      (res) => {
+        res.write(frame('job-update', job({ version: 3, message: 'v3' }), 'e-1'));
+        res.write(frame('ready', { head: 'e-1' }));
+        res.write(frame('job-update', job({ version: 2, message: 'v2 (stale)' }), 'e-2'));
+        res.write(frame('job-update', job({ version: 3, message: 'v3 again' }), 'e-3'));
+        res.write(frame('job-update', job({ version: 4, message: 'v4' }), 'e-4'));
+      },
+    ]);
+    const { feed } = feedFor(url);
+    const seen = collect(feed, {});
+    await until('v4', () => seen.jobs.at(-1)?.version === 4);
+    expect(seen.jobs.map((j) => j.message)).toEqual(['v3', 'v4']);
+  });
+
+  it('after `resync`, takes the snapshot as the truth even when versions went back', async () => {
+    const { url, requests } = await scriptedServer([
+      (res) => {
+        res.write(frame('job-update', job({ version: 5, state: 'running' }), 'old-9'));
+        res.write(frame('job-update', job({ id: 'gone', version: 1 }), 'old-9'));
+        res.write(frame('ready', { head: 'old-9' }));
+        res.end();
+      },
+      (res) => {
+        res.write(frame('resync', { reason: 'unknown epoch' }));
+        res.write(frame('job-update', job({ version: 2, state: 'error', message: 'restarted' }), 'new-2'));
+        res.write(frame('ready', { head: 'new-2' }));
+      },
+    ]);
+    const { feed } = feedFor(url);
+    const seen = collect(feed, {});
+    await until('resynced', () => seen.jobs.at(-1)?.message === 'restarted');
+    expect(requests[1]?.lastEventId).toBe('old-9');
+    // The job missing from the authoritative snapshot is no longer held: a new subscriber does not get it.
+    const later = collect(feed, {});
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(later.jobs.map((j) => j.id)).toEqual(['job-1']);
+  });
+
+  it('reconnects when the stream goes silent past 2.5 heartbeats', async () => {
+    const { url, requests } = await scriptedServer([(res) => res.write(frame('ready', { head: 'h-1' }, 'h-1'))]);
+    const { feed, errors } = feedFor(url, { heartbeatMs: 40 });
+    collect(feed, {});
+    await until('second connection', () => requests.length >= 2);
+    expect(requests[1]?.lastEventId).toBe('h-1');
+    expect(errors.some((e) => e.message.includes('silent'))).toBe(true);
+  });
+
+  it('drops a connection that sends an event over maxEventSize, and reconnects', async () => {
+    const { url, requests } = await scriptedServer([
+      (res) => res.write(`event: job-update\ndata: ${'x'.repeat(5000)}`),
+      (res) => res.write(frame('ready', { head: 'ok' })),
+    ]);
+    const { feed, errors } = feedFor(url, { maxEventSize: 1000 });
+    collect(feed, {});
+    await until('streaming on the second connection', () => feed.state === 'streaming');
+    expect(requests).toHaveLength(2);
+    expect(errors.some((e) => e.code === 'protocol')).toBe(true);
+  });
+
+  it('validates its options and filters, naming the field', () => {
+    expect(() => createJobFeed({ url: '' })).toThrow(/`url`/);
+    expect(() => createJobFeed({ url: '/relative/in/node' })).toThrow(/`url`/);
+    expect(() => createJobFeed({ url: 'http://127.0.0.1:1/jobs', pollIntervalMs: -1 })).toThrow(/`pollIntervalMs`/);
+    const feed = createJobFeed({ url: 'http://127.0.0.1:1/jobs' });
+    expect(() => feed.subscribe({ category: 'bad category!' }, () => {})).toThrow(/`filter.category`/);
+    expect(() => feed.subscribe({ jobId: ['ok', 42 as never] }, () => {})).toThrow(/`filter.jobId`/);
+    expect(() => feed.subscribe({}, 'nope' as never)).toThrow(/`callback`/);
+    feed.close();
+    expect(() => feed.subscribe({}, () => {})).toThrow(/closed/);
+  });
+});
