@@ -102,6 +102,8 @@ try {
   if (generated.admin || generated.viewer) {
     lines.push('  Demo accounts (generated now, stored hashed, shown only this once):');
     for (const [user, password] of Object.entries(generated)) lines.push(`    ${user.padEnd(7)} ${password}`);
+  } else if (env.ADMIN_PASSWORD || env.VIEWER_PASSWORD) {
+    lines.push('  Demo accounts: admin and viewer, passwords from ADMIN_PASSWORD / VIEWER_PASSWORD');
   } else {
     lines.push('  Demo accounts: admin and viewer, with the passwords printed on the first start');
     lines.push('  (or set ADMIN_PASSWORD / VIEWER_PASSWORD to choose them).');

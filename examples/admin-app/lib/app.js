@@ -9,9 +9,9 @@ import rateLimit from 'express-rate-limit';
 import session from 'express-session';
 import helmet from 'helmet';
 import { isBusy, JOB_STATES } from 'realtime-jobs';
+import { jobsRouter } from 'realtime-jobs/express';
 import { authenticate } from './accounts.js';
 import { checkKey, DEDALUS_CATEGORIES, DEDALUS_TARGET } from './dedalus.js';
-import { jobsApi } from './jobs-api.js';
 import { activity, dedalusRuns } from './logs.js';
 import { SqliteSessionStore } from './session-store.js';
 import { SYNC_CATEGORIES } from './sync.js';
@@ -20,19 +20,10 @@ import { tile, tileStyles } from './tiles.js';
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const CATEGORIES = [...SYNC_CATEGORIES, ...DEDALUS_CATEGORIES];
 
-/** The browser bundle, through the package's public export when the build has it. */
+/** The browser bundle, resolved through the package's public export (built by `npx tsup`). */
 function browserBundlePath() {
-  for (const specifier of ['realtime-jobs/browser.js', 'realtime-jobs/browser']) {
-    try {
-      const path = fileURLToPath(import.meta.resolve(specifier));
-      if (existsSync(path)) return path;
-    } catch {
-      // not exported under this name
-    }
-  }
-  // Next to the package's own build, where `npx tsup` writes it.
-  const beside = fileURLToPath(new URL('./browser/realtime-jobs.js', import.meta.resolve('realtime-jobs')));
-  return existsSync(beside) ? beside : null;
+  const path = fileURLToPath(import.meta.resolve('realtime-jobs/browser.js'));
+  return existsSync(path) ? path : null;
 }
 
 class HttpError extends Error {
@@ -189,7 +180,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     if (!who) return null;
     return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
   };
-  app.use('/api/admin/jobs', jobsApi(jobs, { authorize }));
+  app.use('/api/admin/jobs', jobsRouter(jobs, { authorize }));
 
   // --- admin pages ------------------------------------------------------------------------------
   app.use('/admin', (req, res, next) => {

@@ -69,7 +69,9 @@ export function createDedalus({ settings, baseURL }) {
       const models = await listModels(key, ctx.signal);
       const at = new Date().toISOString();
       settings.set('dedalus_verified_at', at);
-      ctx.update({ message: `Connected: ${models} models available. Verified at ${at}.` });
+      ctx.update({
+        message: `Connected: ${models} models available. Verified at ${at.replace('T', ' ').slice(0, 19)} UTC.`,
+      });
       return { models, verifiedAt: at };
     },
 
