@@ -1,5 +1,6 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobStatusElement } from '../../src/client/job-status/job-status.js';
 import { renderJobStatus } from '../../src/html/render.js';
 import { launchChromium } from '../support/browser.js';
 import { pageHtml, startTestServer, type TestServer } from './server.js';
@@ -240,7 +241,7 @@ describe('<job-status> in Chromium', () => {
     await waitInPage(
       page,
       'late tile shows the job',
-      (id) => document.querySelector('job-status[label="Late tile"]')?.job?.id === id,
+      (id) => document.querySelector<JobStatusElement>('job-status[label="Late tile"]')?.job?.id === id,
       late.id,
     );
     await until('one stream open', () => server.streams.open === 1);
