@@ -314,7 +314,8 @@ function parseFilter(query: URLSearchParams, allowState: boolean): JobFilter {
   }
   if (states.length > 0) filter.state = states as JobState[];
 
-  const target: Record<string, string[]> = {};
+  // A Map, not an object: `target.toString` or `target.__proto__` must name a field, not a prototype member.
+  const target = new Map<string, string[]>();
   let targetCount = 0;
   for (const [name, value] of query) {
     if (!name.startsWith('target.')) continue;
@@ -331,11 +332,11 @@ function parseFilter(query: URLSearchParams, allowState: boolean): JobFilter {
       throw new HttpError(400, 'bad_request', `\`${name}\` must be at most 256 characters`, name);
     }
     if (++targetCount > 100) throw new HttpError(400, 'bad_request', 'Too many `target.` filters', 'target');
-    const values = target[field] ?? [];
+    const values = target.get(field) ?? [];
     values.push(value);
-    target[field] = values;
+    target.set(field, values);
   }
-  if (targetCount > 0) filter.target = target;
+  if (targetCount > 0) filter.target = Object.fromEntries(target);
   return filter;
 }
 

@@ -265,10 +265,11 @@ export interface JobPatch {
 function fail(error: z.ZodError, what: string, jobId?: string): never {
   const issue = error.issues[0];
   if (!issue) throw new JobsError('invalid_input', `${what}: invalid input`, { jobId });
-  let path = issue.path.map(String).join('.');
-  if (issue.code === 'unrecognized_keys') path = [path, issue.keys[0]].filter(Boolean).join('.');
-  const field = path || undefined;
-  const message = `${what}: ${field ? `\`${field}\` ` : ''}${issue.message}`;
+  const segments = issue.path.map(String);
+  // An unknown key is named even when it is the empty string.
+  if (issue.code === 'unrecognized_keys') segments.push(String(issue.keys[0]));
+  const field = segments.length > 0 ? segments.join('.') : undefined;
+  const message = `${what}: ${field !== undefined ? `\`${field}\` ` : ''}${issue.message}`;
   throw new JobsError('invalid_input', message, { field, jobId });
 }
 
