@@ -1,0 +1,133 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
+import {
+  freePort,
+  type Instance,
+  latestJob,
+  logIn,
+  startDedalusStandIn,
+  startInstance,
+  tempDir,
+  tileSelector,
+  waitForTileState,
+} from './harness.js';
+
+// Two real instances that are each other's peer, and real Chromium: what happens to unsigned bundles.
+describe('reference app: unsigned bundles wait for approval', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let a: Instance;
+  let b: Instance;
+  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let page: Page;
+
+  const card = (peer: string) =>
+    page.locator('section.card', { has: page.getByRole('heading', { name: `Peer ${peer}` }) });
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
+    const [portA, portB, portDown] = [await freePort(), await freePort(), await freePort()];
+    [a, b] = await Promise.all([
+      startInstance({
+        name: 'peer-a',
+        port: portA,
+        dataDir: dir.path,
+        peers: { 'peer-b': portB, 'peer-c': portDown },
+        dedalusUrl: standIn.url,
+      }),
+      startInstance({
+        name: 'peer-b',
+        port: portB,
+        dataDir: dir.path,
+        peers: { 'peer-a': portA },
+        dedalusUrl: standIn.url,
+      }),
+    ]);
+    chromium = await launchChromium();
+    page = await chromium.context.newPage();
+    await logIn(page, a.url);
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await standIn?.close();
+    await dir?.remove();
+  });
+
+  it('holds an unsigned pulled bundle for approval, then applies it when approved', async () => {
+    // peer-b stops signing, through its own records page.
+    const other = await chromium.context.newPage();
+    await logIn(other, b.url);
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByRole('textbox', { name: 'Title' }).fill('Made on peer-b');
+    await other.getByRole('button', { name: 'Add record' }).click();
+    await other.getByText('Added "Made on peer-b".').waitFor();
+    await other.getByLabel('Sign outgoing bundles').uncheck();
+    await other.getByRole('button', { name: 'Save signing setting' }).click();
+    await other.getByText('Outgoing bundles are now sent UNSIGNED.').waitFor();
+
+    await page.goto(`${a.url}/admin/sync-control`);
+    const selector = tileSelector('sync-pull', 'peer', 'peer-b');
+    await card('peer-b').getByRole('button', { name: 'Pull now' }).click();
+    await waitForTileState(page, selector, 'pending');
+    const pending = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
+    expect(pending?.message).toContain('is not signed');
+    // Busy while it waits: the button stays disabled.
+    expect(await card('peer-b').getByRole('button', { name: 'Pull now' }).isDisabled()).toBe(true);
+
+    const approval = page.locator(`[data-approval="${pending?.id}"]`);
+    await approval.getByRole('button', { name: 'Approve' }).click();
+    await waitForTileState(page, selector, 'warning');
+    const done = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
+    expect(done?.id).toBe(pending?.id);
+    expect(done?.message).toContain('UNSIGNED');
+    expect(done?.message).toContain('approved by admin');
+    await approval.waitFor({ state: 'detached' });
+    expect(await card('peer-b').getByRole('button', { name: 'Pull now' }).isEnabled()).toBe(true);
+
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByRole('cell', { name: 'Made on peer-b', exact: true }).waitFor();
+
+    // With "allow unsigned" the next unsigned pull is applied at once, and ends as a warning.
+    await page.goto(`${a.url}/admin/sync-control`);
+    await card('peer-b').getByLabel('allow unsigned').check();
+    await card('peer-b').getByRole('button', { name: 'Pull now' }).click();
+    await waitForTileState(page, selector, 'warning');
+    const allowed = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
+    expect(allowed?.id).not.toBe(pending?.id);
+    expect(allowed?.message).toContain('allowed by "allow unsigned"');
+
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByLabel('Sign outgoing bundles').check();
+    await other.getByRole('button', { name: 'Save signing setting' }).click();
+    await other.getByText('Outgoing bundles are signed.').waitFor();
+    await other.close();
+  });
+
+  it('rejects a held bundle: the job ends cancelled and nothing is applied', async () => {
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByLabel('Sign outgoing bundles').uncheck();
+    await page.getByRole('button', { name: 'Save signing setting' }).click();
+    await page.getByRole('textbox', { name: 'Title' }).fill('Never reaches peer-b');
+    await page.getByRole('button', { name: 'Add record' }).click();
+    await page.goto(`${a.url}/admin/sync-control`);
+    const selector = tileSelector('sync-push', 'peer', 'peer-b');
+    await card('peer-b').getByRole('button', { name: 'Push now' }).click();
+    await waitForTileState(page, selector, 'pending');
+    await page.locator('[data-approval]').getByRole('button', { name: 'Reject' }).click();
+    await waitForTileState(page, selector, 'cancelled');
+    expect((await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']))?.message).toContain('Rejected by admin');
+
+    const other = await chromium.context.newPage();
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByRole('heading', { name: 'Records' }).waitFor();
+    expect(await other.getByRole('cell', { name: 'Never reaches peer-b', exact: true }).count()).toBe(0);
+    await other.close();
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByLabel('Sign outgoing bundles').check();
+    await page.getByRole('button', { name: 'Save signing setting' }).click();
+  });
+});
