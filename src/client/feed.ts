@@ -563,7 +563,10 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
       return () => {
         if (!subscriptions.delete(subscription) || subscriptions.size > 0 || !active()) return;
         stop();
+        // The next subscription may want more than this connection carried: start from a snapshot.
         connected = null;
+        lastEventId = undefined;
+        etag = undefined;
         setState('idle');
       };
     },

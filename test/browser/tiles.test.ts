@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatusElement } from '../../src/client/job-status/job-status.js';
@@ -297,6 +298,8 @@ describe('<job-status> in Chromium', () => {
     const after = await measure();
     expect(after).toEqual(before);
     expect(before.map((tile) => tile.badge)).toEqual(['Running', 'Finished with warnings', 'Idle']);
+    const axe = await new AxeBuilder({ page }).include('job-status').analyze();
+    expect(axe.violations.map((violation) => `${violation.id}: ${violation.help}`)).toEqual([]);
     await page.close();
   });
 });
