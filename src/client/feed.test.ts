@@ -170,6 +170,21 @@ describe('createJobFeed against the real routes', () => {
     await until('snapshot job delivered', () => pulls.jobs.some((j) => j.id === pull.id));
   });
 
+  it('starts from a fresh snapshot when a new subscription follows the last one ending', async () => {
+    const { url, registry, streams } = await realServer();
+    const { feed } = feedFor(url);
+    const first = collect(feed, { category: 'sync-push' });
+    await until('streaming', () => feed.state === 'streaming');
+    registry.enqueue({ category: 'sync-push' });
+    await until('first job', () => first.jobs.length === 1);
+    first.off();
+    expect(feed.state).toBe('idle');
+    const pull = registry.enqueue({ category: 'sync-pull' });
+    const second = collect(feed, { category: 'sync-pull' });
+    await until('snapshot of the new filter', () => second.jobs.some((j) => j.id === pull.id));
+    expect(streams()[1]?.lastEventId).toBeUndefined();
+  });
+
   it('resumes with Last-Event-ID after the stream ends, and misses nothing', async () => {
     const { url, registry, endpoint, streams } = await realServer();
     const { feed } = feedFor(url);

@@ -561,7 +561,8 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
         queueMicrotask(reconcile);
       }
       return () => {
-        if (!subscriptions.delete(subscription) || subscriptions.size > 0 || !active()) return;
+        if (!subscriptions.delete(subscription) || subscriptions.size > 0) return;
+        if (state === 'closed' || state === 'denied') return;
         stop();
         // The next subscription may want more than this connection carried: start from a snapshot.
         connected = null;
