@@ -141,8 +141,10 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     skipSuccessfulRequests: true,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    handler: (_req, res) =>
-      render(res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429),
+    handler: (req, res) => {
+      res.locals.csrfToken = generateCsrfToken(req, res);
+      render(res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429);
+    },
   });
   app.post('/login', loginLimiter, async (req, res, next) => {
     const { username, password } = req.body ?? {};
