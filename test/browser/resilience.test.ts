@@ -90,6 +90,27 @@ describe('resilience in Chromium', () => {
     await page.close();
   });
 
+  it('stops on 401 and tells the page, without retrying', async () => {
+    const server = await startTestServer({ authorize: () => null, retryMs: 20 });
+    try {
+      server.page('/denied', configuredPage(renderJobStatus(null, { label: 'Push', action: 'sync-push' }), '{}'));
+      const page = await context.newPage();
+      await page.goto(`${server.url}/denied`);
+      await waitInPage(page, 'denied', () =>
+        (window as never as { feedStates: string[] }).feedStates.includes('denied'),
+      );
+      const requests = server.streams.requests;
+      expect(requests).toBe(1);
+      // 25 of the server's retry periods: a feed that retried would have asked again by now.
+      await page.waitForTimeout(500);
+      expect(server.streams.requests).toBe(requests);
+      expect(await page.locator('job-status').getAttribute('state')).toBe('idle');
+      await page.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('polls when the stream route fails, updates within two intervals, and streams again once it can', async () => {
     const server = await startTestServer();
     try {
