@@ -1,0 +1,97 @@
+// Shared by the benchmarks: machine facts, percentiles, result files, tables.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
+export const now = () => performance.timeOrigin + performance.now();
+
+function packageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+/** What the figures were measured on, so a reader can tell a quiet machine from a busy one. */
+export function machine() {
+  const load = os.loadavg();
+  let fdLimit = null;
+  try {
+    fdLimit = Number(execFileSync('bash', ['-c', 'ulimit -n']).toString().trim());
+  } catch {
+    // Not a shell we can ask.
+  }
+  return {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model ?? 'unknown',
+    memoryMB: Math.round(os.totalmem() / 2 ** 20),
+    platform: `${os.platform()} ${os.release()}`,
+    node: process.version,
+    loadAverageAtStart: load.map((value) => Number(value.toFixed(2))),
+    fdLimit,
+    packages: Object.fromEntries(
+      ['realtime-jobs', 'better-sse', 'sonic-boom', 'size-limit', 'playwright-core'].map((name) => [
+        name,
+        name === 'realtime-jobs'
+          ? JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version
+          : packageVersion(name),
+      ]),
+    ),
+  };
+}
+
+/** The p-th percentile (0..100) of numbers, by nearest rank. */
+export function percentile(values, p) {
+  if (values.length === 0) return null;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export const round = (value, digits = 2) =>
+  value === null || value === undefined || Number.isNaN(value) ? null : Number(value.toFixed(digits));
+
+/** Writes bench/results/<name>.json with the machine and the date beside the figures. */
+export function writeResults(name, figures) {
+  const path = join(ROOT, 'bench', 'results', `${name}.json`);
+  mkdirSync(dirname(path), { recursive: true });
+  const body = { name, date: new Date().toISOString(), quick: QUICK, machine: machine(), ...figures };
+  writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`);
+  return path;
+}
+
+/** Prints rows (objects) as an aligned text table. */
+export function printTable(title, rows) {
+  if (rows.length === 0) return;
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const cell = (value) => (value === null || value === undefined ? '–' : String(value));
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
+  const line = (values) => values.map((value, i) => value.padStart(widths[i])).join('  ');
+  console.log(`\n${title}`);
+  console.log(line(columns));
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const row of rows) console.log(line(columns.map((column) => cell(row[column]))));
+}
+
+/** `a / b`, rounded, or null when either is missing. */
+export function ratio(a, b) {
+  if (a === null || b === null || a === undefined || b === undefined || b === 0) return null;
+  return round(a / b, 2);
+}
+
+/** A job snapshot shaped like the registry's, for the baselines that have no registry. */
+export function jobSnapshot(base, patch) {
+  return {
+    ...base,
+    ...patch,
+    updatedAt: new Date().toISOString(),
+    version: base.version + 1,
+  };
+}

@@ -1,0 +1,263 @@
+// Benchmark 3, persistence: sustained updates per second into the JSONL store against raw appends
+// (a FileHandle batched per tick: the limit) and sonic-boom, in the same run; compaction of a
+// 100,000-line file; bootstrap of 500 and 100,000 lines; event-loop delay while writing.
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import SonicBoom from 'sonic-boom';
+import { createJobRegistry, jsonlStore } from '../dist/index.js';
+import { jobSnapshot, now, printTable, QUICK, ratio, round, writeResults } from './lib.js';
+
+const SECONDS = QUICK ? 1 : 3;
+const JOBS = 100;
+/** Updates per turn of the event loop: a busy server's steady stream, not one giant loop. */
+const PER_TICK = 200;
+const message = 'Transferring files to peer-a (this is a realistic progress message)…';
+
+/** Runs `work(i)` PER_TICK times per tick for SECONDS, then `finish()`; measures rate and loop delay. */
+async function sustained(work, finish) {
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const start = now();
+  let count = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      if (now() - start >= SECONDS * 1000) {
+        resolve();
+        return;
+      }
+      for (let i = 0; i < PER_TICK; i++) work(count++);
+      setImmediate(tick);
+    };
+    tick();
+  });
+  await finish();
+  const elapsed = now() - start;
+  loop.disable();
+  return {
+    updates: count,
+    perSecond: round(count / (elapsed / 1000), 0),
+    loopP99Ms: round(loop.percentile(99) / 1e6, 2),
+    loopMaxMs: round(loop.max / 1e6, 2),
+  };
+}
+
+async function registryRun(dir, name, storeOptions) {
+  const store = jsonlStore({ path: join(dir, `${name}.jsonl`), ...storeOptions });
+  const registry = await createJobRegistry({ store, onError: () => {} });
+  const ids = Array.from(
+    { length: JOBS },
+    (_, i) => registry.enqueue({ category: 'bench', target: { n: String(i) }, state: 'running' }).id,
+  );
+  const result = await sustained(
+    (i) => registry.update(ids[i % JOBS], { progress: (i % 100) / 100, message }),
+    () => store.flush(),
+  );
+  await registry.close();
+  return result;
+}
+
+/** The same lines the store would write, for the baselines. */
+function lineMaker() {
+  const jobs = Array.from({ length: JOBS }, (_, i) => ({
+    id: `job${String(i).padStart(18, '0')}`,
+    category: 'bench',
+    target: { n: String(i) },
+    scope: 'admin',
+    state: 'running',
+    phase: null,
+    progress: 0,
+    message: null,
+    data: {},
+    queuedAt: new Date().toISOString(),
+    startedAt: new Date().toISOString(),
+    finishedAt: null,
+    updatedAt: new Date().toISOString(),
+    version: 1,
+  }));
+  return (i) => {
+    const job = jobSnapshot(jobs[i % JOBS], { progress: (i % 100) / 100, message });
+    jobs[i % JOBS] = job;
+    return `${JSON.stringify(job)}\n`;
+  };
+}
+
+async function rawAppend(dir) {
+  const handle = await open(join(dir, 'raw.jsonl'), 'a');
+  const line = lineMaker();
+  let queue = [];
+  let writing = Promise.resolve();
+  let scheduled = false;
+  const result = await sustained(
+    (i) => {
+      queue.push(line(i));
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        const batch = queue.join('');
+        queue = [];
+        writing = writing.then(() => handle.appendFile(batch));
+      });
+    },
+    async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await writing;
+    },
+  );
+  await handle.close();
+  return result;
+}
+
+async function sonicBoom(dir) {
+  const stream = new SonicBoom({ dest: join(dir, 'sonic.jsonl'), sync: false, minLength: 4096 });
+  await new Promise((resolve) => stream.once('ready', resolve));
+  const line = lineMaker();
+  const result = await sustained(
+    (i) => stream.write(line(i)),
+    () =>
+      new Promise((resolve) => {
+        stream.once('finish', resolve);
+        stream.end();
+      }),
+  );
+  return result;
+}
+
+/** A log of `lines` lines over `jobs` jobs, all finished recently (so none is pruned or restarted). */
+async function writeLog(path, lines, jobs) {
+  const at = new Date().toISOString();
+  const rows = [];
+  for (let i = 0; i < lines; i++) {
+    const n = i % jobs;
+    const version = Math.floor(i / jobs) + 1;
+    rows.push(
+      JSON.stringify({
+        id: `job${String(n).padStart(18, '0')}`,
+        category: 'bench',
+        target: { n: String(n) },
+        scope: 'admin',
+        state: 'success',
+        phase: 'done',
+        progress: 1,
+        message,
+        data: { version },
+        queuedAt: at,
+        startedAt: at,
+        finishedAt: at,
+        updatedAt: at,
+        version,
+      }),
+    );
+  }
+  await writeFile(path, `${rows.join('\n')}\n`);
+}
+
+async function timeOpen(path, storeOptions) {
+  const start = now();
+  const registry = await createJobRegistry({ store: jsonlStore({ path, ...storeOptions }), onError: () => {} });
+  const ms = now() - start;
+  const jobs = registry.health().jobs;
+  await registry.close();
+  return { ms: round(ms, 1), jobs };
+}
+
+async function rawParse(path) {
+  const start = now();
+  const text = await readFile(path, 'utf8');
+  const latest = new Map();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const job = JSON.parse(line);
+    latest.set(job.id, job);
+  }
+  return { ms: round(now() - start, 1), jobs: latest.size };
+}
+
+export async function persistence() {
+  const dir = await mkdtemp(join(tmpdir(), 'rj-bench-'));
+  try {
+    console.log(`persistence: sustained writes for ${SECONDS} s each…`);
+    const writes = {
+      'realtime-jobs (default maxLines 500)': await registryRun(dir, 'default', {}),
+      'realtime-jobs (append only)': await registryRun(dir, 'append', { maxLines: 1_000_000_000 }),
+      'raw FileHandle append': await rawAppend(dir),
+      'sonic-boom': await sonicBoom(dir),
+    };
+    const raw = writes['raw FileHandle append'];
+    const sonic = writes['sonic-boom'];
+    printTable(
+      `Sustained updates into a JSONL log (${JOBS} jobs, ${PER_TICK} per tick)`,
+      Object.entries(writes).map(([name, result]) => ({
+        writer: name,
+        'updates/s': result.perSecond,
+        'vs raw': ratio(result.perSecond, raw.perSecond),
+        'vs sonic-boom': ratio(result.perSecond, sonic.perSecond),
+        'loop p99 ms': result.loopP99Ms,
+        'loop max ms': result.loopMaxMs,
+      })),
+    );
+
+    const lines = QUICK ? 20_000 : 100_000;
+    const big = join(dir, 'big.jsonl');
+    const small = join(dir, 'small.jsonl');
+    // Compaction: 1,000 jobs × 100 versions, far over the 500-line cap, so opening compacts.
+    await writeLog(big, lines, 1000);
+    const compacting = await timeOpen(big, {});
+    await writeLog(big, lines, 1000);
+    const bootstrapBigRepeated = await timeOpen(big, { maxLines: 1_000_000_000 });
+    // Bootstrap: every line its own job, nothing to compact away.
+    await writeLog(big, lines, lines);
+    const bootstrapBig = await timeOpen(big, { maxLines: 1_000_000_000 });
+    const rawBig = await rawParse(big);
+    await writeLog(small, 500, 500);
+    const bootstrapSmall = await timeOpen(small, {});
+    const rawSmall = await rawParse(small);
+    const loading = [
+      {
+        case: `open ${lines} lines / 1,000 jobs, compacting`,
+        ms: compacting.ms,
+        jobs: compacting.jobs,
+        'vs same without compaction': ratio(compacting.ms, bootstrapBigRepeated.ms),
+      },
+      {
+        case: `bootstrap ${lines} lines / 1,000 jobs, no compaction`,
+        ms: bootstrapBigRepeated.ms,
+        jobs: bootstrapBigRepeated.jobs,
+      },
+      {
+        case: `bootstrap ${lines} lines / ${lines} jobs`,
+        ms: bootstrapBig.ms,
+        jobs: bootstrapBig.jobs,
+        'vs raw parse': ratio(bootstrapBig.ms, rawBig.ms),
+      },
+      { case: `raw readFile + JSON.parse, ${lines} lines`, ms: rawBig.ms, jobs: rawBig.jobs },
+      {
+        case: 'bootstrap 500 lines / 500 jobs',
+        ms: bootstrapSmall.ms,
+        jobs: bootstrapSmall.jobs,
+        'vs raw parse': ratio(bootstrapSmall.ms, rawSmall.ms),
+      },
+      { case: 'raw readFile + JSON.parse, 500 lines', ms: rawSmall.ms, jobs: rawSmall.jobs },
+    ];
+    printTable('Loading and compaction', loading);
+    const path = writeResults('persistence', {
+      seconds: SECONDS,
+      jobs: JOBS,
+      perTick: PER_TICK,
+      writes,
+      ratios: {
+        defaultVsRaw: ratio(writes['realtime-jobs (default maxLines 500)'].perSecond, raw.perSecond),
+        appendOnlyVsRaw: ratio(writes['realtime-jobs (append only)'].perSecond, raw.perSecond),
+        appendOnlyVsSonicBoom: ratio(writes['realtime-jobs (append only)'].perSecond, sonic.perSecond),
+      },
+      loading,
+    });
+    console.log(`→ ${path}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await persistence();

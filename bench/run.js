@@ -1,0 +1,74 @@
+// `npm run bench`: every benchmark, each in a fresh process, one after the other, then a summary.
+// `node bench/run.js --quick` runs small versions (a smoke test, not figures to quote).
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { machine, now, printTable, QUICK, ROOT } from './lib.js';
+
+const BENCHMARKS = ['fanout', 'flood', 'persistence', 'browser'];
+const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const start = now();
+const info = machine();
+console.log(
+  `realtime-jobs benchmarks${QUICK ? ' (quick)' : ''}: ${info.cpus} × ${info.model}, ${info.memoryMB} MB, Node ${info.node}, load ${info.loadAverageAtStart.join(' ')}, ulimit -n ${info.fdLimit}`,
+);
+if (info.loadAverageAtStart[0] > info.cpus * 0.5) {
+  console.log('warning: the machine is busy; figures will be noisy. Re-run when it is quiet.');
+}
+
+const failed = [];
+for (const name of only.length > 0 ? only : BENCHMARKS) {
+  console.log(`\n=== ${name}`);
+  const code = await new Promise((resolve) => {
+    const child = fork(join(ROOT, 'bench', `${name}.js`), process.argv.slice(2), {
+      execArgv: ['--expose-gc'],
+      stdio: 'inherit',
+    });
+    child.on('exit', resolve);
+  });
+  if (code !== 0) failed.push(name);
+}
+
+const read = (name) => {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${name}.json`), 'utf8'));
+  } catch {
+    return null;
+  }
+};
+const summary = [];
+const fanout = read('fanout');
+for (const row of fanout?.ratios ?? []) {
+  summary.push({
+    benchmark: `fan-out ${row.connections}`,
+    result: `p99 ${row['p99 vs raw']}× raw, ${row['p99 vs better-sse']}× better-sse; RSS/conn ${row['RSS/conn vs raw']}× raw`,
+  });
+}
+const flood = read('flood');
+if (flood) {
+  summary.push({
+    benchmark: 'progress flood',
+    result: `${flood.achievedRate}/s of ${flood.targetRate}/s, loop p99 ${flood.eventLoopDelayP99Ms} ms, ${flood.framesPerClientMedian} frames/client, final state ${flood.clientsWithFinalState}/${flood.subscribers}`,
+  });
+}
+const persistence = read('persistence');
+if (persistence) {
+  summary.push({
+    benchmark: 'persistence',
+    result: `append-only ${persistence.ratios.appendOnlyVsRaw}× raw, ${persistence.ratios.appendOnlyVsSonicBoom}× sonic-boom; default ${persistence.ratios.defaultVsRaw}× raw (updates/s)`,
+  });
+}
+const browser = read('browser');
+if (browser) {
+  summary.push({
+    benchmark: 'browser',
+    result: browser.skipped
+      ? browser.skipped
+      : `${browser.size.gzipBytes} B gzip; DOM p50 ${browser.latency.p50Ms ?? '–'} ms, p99 ${browser.latency.p99Ms ?? '–'} ms`,
+  });
+}
+printTable('Summary (ratios: realtime-jobs ÷ baseline, same run)', summary);
+console.log(
+  `\n${((now() - start) / 1000).toFixed(0)} s in all${failed.length ? `; failed: ${failed.join(', ')}` : ''}`,
+);
+process.exitCode = failed.length > 0 ? 1 : 0;
