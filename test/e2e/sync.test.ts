@@ -1,3 +1,4 @@
+import { AxeBuilder } from '@axe-core/playwright';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
@@ -163,6 +164,25 @@ describe('reference app: sync control', () => {
         .waitFor();
     } finally {
       await noJs.close();
+    }
+  });
+
+  it('has no accessibility violations (axe) on any page', async () => {
+    for (const path of [
+      '/admin/sync-control',
+      '/admin/records',
+      '/admin/dedalus',
+      '/admin/dedalus/logs',
+      '/admin/jobs',
+    ]) {
+      await page.goto(`${a.url}${path}`);
+      await page.waitForFunction(() => customElements.get('job-status') !== undefined);
+      const result = await new AxeBuilder({ page }).analyze();
+      expect(
+        result.violations.map(
+          (v) => `${path} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`,
+        ),
+      ).toEqual([]);
     }
   });
 });
