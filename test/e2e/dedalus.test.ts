@@ -64,6 +64,8 @@ describe('reference app: Dedalus connection', () => {
     await save(GOOD_KEY);
     await waitForTileState(page, saveTile, 'success');
     expect((await latestJob(page, app.url, 'dedalus-save'))?.message).toBe('Saved and verified: 3 models available.');
+    // "Verified at" follows the job without a reload.
+    await page.locator('[data-field="verified-at"]', { hasText: / UTC$/ }).waitFor();
     await page.reload();
     const masked = await field('masked-key').textContent();
     expect(masked).toBe(`${GOOD_KEY.slice(0, 4)}••••••••${GOOD_KEY.slice(-4)}`);

@@ -312,6 +312,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
       verifyBusy: busy(verify),
     });
   });
+  app.get('/admin/dedalus/key-state', (_req, res) => render(res, 'dedalus-key', { settings: dedalus.state() }));
   app.post('/admin/dedalus/key', (req, res) => {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
     const problem = checkKey(apiKey);
