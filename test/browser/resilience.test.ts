@@ -42,13 +42,15 @@ describe('resilience in Chromium', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'realtime-jobs-browser-'));
   });
+  let script: string | null = null;
   afterAll(async () => {
     await child?.kill();
     await rm(dir, { recursive: true, force: true });
+    if (script) await rm(script, { force: true });
   });
 
   it('reconnects after the server is killed mid-job and restarted, and shows the final state', async () => {
-    const script = await bundleCrashServer();
+    script = await bundleCrashServer();
     const env = { JSONL_PATH: join(dir, 'jobs.jsonl') };
     child = await startChildServer(script, env);
     const url = `http://127.0.0.1:${child.port}`;
