@@ -12,6 +12,8 @@ const WANTED = QUICK ? [200, 1000] : [1000, 5000, 10000];
 const SIZES = WANTED.filter((size) => size + 256 <= FD_LIMIT);
 const SKIPPED = WANTED.filter((size) => !SIZES.includes(size));
 const BURSTS = QUICK ? 4 : 10;
+/** Each configuration runs this often, in rotating order; the best round counts (least disturbed by others). */
+const ROUNDS = QUICK ? 1 : 2;
 const PER_BURST = 5;
 const IMPLEMENTATIONS = ['raw', 'realtime-jobs', 'better-sse'];
 
@@ -32,6 +34,19 @@ function runOne(impl, connections) {
   });
 }
 
+/** The round with the lowest p99; memory is averaged over the rounds (it does not suffer from load). */
+function best(results) {
+  const chosen = [...results].sort((a, b) => a.p99Ms - b.p99Ms)[0];
+  const mean = (key) => results.reduce((sum, result) => sum + result[key], 0) / results.length;
+  return {
+    ...chosen,
+    rounds: results.length,
+    p99MsPerRound: results.map((result) => result.p99Ms),
+    rssPerConnectionKB: mean('rssPerConnectionKB'),
+    heapPerConnectionKB: mean('heapPerConnectionKB'),
+  };
+}
+
 export async function fanout() {
   if (SKIPPED.length > 0) {
     console.log(
@@ -40,12 +55,18 @@ export async function fanout() {
   }
   const runs = [];
   for (const connections of SIZES) {
-    for (const impl of IMPLEMENTATIONS) {
-      process.stdout.write(`fan-out: ${impl} × ${connections} connections… `);
-      const result = await runOne(impl, connections);
-      console.log(`p99 ${result.p99Ms} ms, ${result.delivered}/${result.expected} delivered`);
-      runs.push(result);
+    const rounds = new Map(IMPLEMENTATIONS.map((impl) => [impl, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rotating the order spreads slow moments of a shared machine over every implementation.
+      const order = IMPLEMENTATIONS.map((_, i) => IMPLEMENTATIONS[(i + round) % IMPLEMENTATIONS.length]);
+      for (const impl of order) {
+        process.stdout.write(`fan-out: ${impl} × ${connections} connections, round ${round + 1}… `);
+        const result = await runOne(impl, connections);
+        console.log(`p99 ${result.p99Ms} ms, ${result.delivered}/${result.expected} delivered`);
+        rounds.get(impl).push(result);
+      }
     }
+    for (const impl of IMPLEMENTATIONS) runs.push(best(rounds.get(impl)));
   }
   const rows = runs.map((run) => ({
     connections: run.connections,
@@ -60,7 +81,7 @@ export async function fanout() {
     'heap KB/conn': round(run.heapPerConnectionKB, 1),
     'connect s': round(run.connectMs / 1000, 1),
   }));
-  printTable(`Fan-out: ${BURSTS} bursts of ${PER_BURST} updates to one job`, rows);
+  printTable(`Fan-out: ${BURSTS} bursts of ${PER_BURST} updates to one job (best of ${ROUNDS} rounds)`, rows);
 
   const ratios = SIZES.map((connections) => {
     const of = (impl) => runs.find((run) => run.impl === impl && run.connections === connections);
@@ -83,6 +104,7 @@ export async function fanout() {
   });
   printTable('Fan-out ratios (realtime-jobs ÷ baseline; below 1 is better)', ratios);
   const path = writeResults('fanout', {
+    rounds: ROUNDS,
     bursts: BURSTS,
     perBurst: PER_BURST,
     skippedSizes: SKIPPED.length > 0 ? { sizes: SKIPPED, reason: `ulimit -n is ${FD_LIMIT}` } : null,

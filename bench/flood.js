@@ -88,6 +88,7 @@ export async function flood() {
     eventLoopDelayP99Ms: round(loop.percentile(99) / 1e6, 2),
     eventLoopDelayMaxMs: round(loop.max / 1e6, 2),
     serverCpuMs: round((cpu.user + cpu.system) / 1000, 0),
+    cpuMsPerUpdate: round((cpu.user + cpu.system) / 1000 / (sent + 1), 2),
     framesPerClientMin: report.framesMin,
     framesPerClientMedian: report.framesMedian,
     framesPerClientMax: report.framesMax,
@@ -96,7 +97,9 @@ export async function flood() {
     clientsDisconnected: report.closed,
     convergeAfterFinalMs: round(convergeMs, 1),
   };
-  console.log(`${figures.achievedRate}/s achieved, loop p99 ${figures.eventLoopDelayP99Ms} ms`);
+  console.log(
+    `${figures.achievedRate}/s achieved, loop p99 ${figures.eventLoopDelayP99Ms} ms, max ${figures.eventLoopDelayMaxMs} ms`,
+  );
   printTable('Progress flood', [
     {
       subscribers: SUBSCRIBERS,
@@ -104,6 +107,8 @@ export async function flood() {
       'rate /s': figures.achievedRate,
       'loop p50 ms': figures.eventLoopDelayP50Ms,
       'loop p99 ms': figures.eventLoopDelayP99Ms,
+      'loop max ms': figures.eventLoopDelayMaxMs,
+      'CPU ms/update': figures.cpuMsPerUpdate,
       'frames/client (median)': figures.framesPerClientMedian,
       'frames ÷ updates': figures.framesVsUpdates,
       'final state': `${report.final}/${SUBSCRIBERS}`,

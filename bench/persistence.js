@@ -10,6 +10,7 @@ import { createJobRegistry, jsonlStore } from '../dist/index.js';
 import { jobSnapshot, now, printTable, QUICK, ratio, round, writeResults } from './lib.js';
 
 const SECONDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 2;
 const JOBS = 100;
 /** Updates per turn of the event loop: a busy server's steady stream, not one giant loop. */
 const PER_TICK = 200;
@@ -155,6 +156,18 @@ async function writeLog(path, lines, jobs) {
 }
 
 async function timeOpen(path, storeOptions) {
+  // Opening may compact (rewrite) the file: keep a copy to restore between rounds.
+  const original = await readFile(path);
+  let best = null;
+  for (let round = 0; round < ROUNDS; round++) {
+    await writeFile(path, original);
+    const result = await timeOpenOnce(path, storeOptions);
+    if (!best || result.ms < best.ms) best = result;
+  }
+  return best;
+}
+
+async function timeOpenOnce(path, storeOptions) {
   const start = now();
   const registry = await createJobRegistry({ store: jsonlStore({ path, ...storeOptions }), onError: () => {} });
   const ms = now() - start;
@@ -164,6 +177,15 @@ async function timeOpen(path, storeOptions) {
 }
 
 async function rawParse(path) {
+  let best = null;
+  for (let round = 0; round < ROUNDS; round++) {
+    const result = await rawParseOnce(path);
+    if (!best || result.ms < best.ms) best = result;
+  }
+  return best;
+}
+
+async function rawParseOnce(path) {
   const start = now();
   const text = await readFile(path, 'utf8');
   const latest = new Map();
@@ -179,12 +201,20 @@ export async function persistence() {
   const dir = await mkdtemp(join(tmpdir(), 'rj-bench-'));
   try {
     console.log(`persistence: sustained writes for ${SECONDS} s each…`);
-    const writes = {
-      'realtime-jobs (default maxLines 500)': await registryRun(dir, 'default', {}),
-      'realtime-jobs (append only)': await registryRun(dir, 'append', { maxLines: 1_000_000_000 }),
-      'raw FileHandle append': await rawAppend(dir),
-      'sonic-boom': await sonicBoom(dir),
+    // Two interleaved rounds; the better one counts (least disturbed by a shared machine).
+    const writers = {
+      'realtime-jobs (default maxLines 500)': () => registryRun(dir, 'default', {}),
+      'realtime-jobs (append only)': () => registryRun(dir, 'append', { maxLines: 1_000_000_000 }),
+      'raw FileHandle append': () => rawAppend(dir),
+      'sonic-boom': () => sonicBoom(dir),
     };
+    const writes = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, run] of Object.entries(writers)) {
+        const result = await run();
+        if (!writes[name] || result.perSecond > writes[name].perSecond) writes[name] = result;
+      }
+    }
     const raw = writes['raw FileHandle append'];
     const sonic = writes['sonic-boom'];
     printTable(
@@ -244,6 +274,7 @@ export async function persistence() {
     printTable('Loading and compaction', loading);
     const path = writeResults('persistence', {
       seconds: SECONDS,
+      rounds: ROUNDS,
       jobs: JOBS,
       perTick: PER_TICK,
       writes,
