@@ -68,6 +68,10 @@ export async function startInstance(config = readConfig()) {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const instance = await startInstance();
   console.log(`[${instance.config.name}] listening on ${instance.url}`);
+  if (instance.standInUrl) {
+    const key = instance.config.standInKeys[0];
+    console.log(`[${instance.config.name}] Dedalus stand-in on ${instance.standInUrl} (a valid key is ${key})`);
+  }
   for (const [user, password] of Object.entries(instance.generatedPasswords)) {
     console.log(`[${instance.config.name}] generated password for ${user}: ${password} (shown once)`);
   }
