@@ -66,7 +66,7 @@ export async function ensureAccounts(db, passwords) {
 export async function authenticate(db, username, password) {
   if (typeof username !== 'string' || typeof password !== 'string' || password.length > 1024) return null;
   const row = db.prepare('SELECT username, password_hash, role FROM users WHERE username = ?').get(username);
-  dummyHash ??= await hashPassword('not a real password');
+  if (!row) dummyHash ??= await hashPassword('not a real password');
   const ok = await verifyPassword(password, row?.password_hash ?? dummyHash);
   return row && ok ? { username: row.username, role: row.role } : null;
 }
