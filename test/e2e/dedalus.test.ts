@@ -97,7 +97,7 @@ describe('reference app: Dedalus connection', () => {
     );
   });
 
-  it('refuses an empty key with a message, without starting a job', async () => {
+  it('refuses a malformed key with a message, without starting a job', async () => {
     await page.goto(`${app.url}/admin/dedalus`);
     const before = (await latestJob(page, app.url, 'dedalus-save'))?.id;
     await page.getByLabel('New API key').fill('has spaces in it');
@@ -124,5 +124,13 @@ describe('reference app: Dedalus connection', () => {
     expect(cells[0]?.[5]).toBe('Dedalus refused the API key (401 Unauthorized)');
     expect(cells[2]?.[4]).toBe('3');
     for (const row of cells) expect(row[3]).toMatch(/^\d+ ms$/);
+  });
+  it('clears the saved key', async () => {
+    await page.goto(`${app.url}/admin/dedalus`);
+    await page.getByRole('button', { name: 'Clear API key' }).click();
+    await page.getByText('The API key was removed.').waitFor();
+    expect(await field('masked-key').textContent()).toBe('none');
+    expect(await field('verified-at').textContent()).toBe('not verified');
+    expect(await page.getByRole('button', { name: 'Clear API key' }).count()).toBe(0);
   });
 });
