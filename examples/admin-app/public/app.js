@@ -42,8 +42,8 @@ document.addEventListener('submit', async (event) => {
   refreshLive();
 });
 
-// Regions marked data-live-src are re-rendered by the server whenever one of their jobs changes, seen
-// on the job API's own SSE stream (the same wire format the tiles use).
+// Regions marked data-live-src are re-rendered by the server whenever one of their jobs changes state.
+// The changes come from the page's one shared job feed (the browser bundle's, which the tiles use too).
 const regions = [...document.querySelectorAll('[data-live-src]')];
 let timer = null;
 function refreshLive() {
@@ -61,28 +61,17 @@ function refreshLive() {
 }
 
 if (regions.length > 0) {
-  const categories = new Set(regions.flatMap((region) => (region.dataset.liveCategories ?? '').split(/\s+/)));
-  const query = new URLSearchParams();
-  for (const category of categories) if (category) query.append('category', category);
-  const endpoint = document.querySelector('meta[name="realtime-jobs-endpoint"]')?.content ?? '/api/admin/jobs';
-  const source = new EventSource(`${endpoint}/events?${query}`);
-  let ready = false;
-  const known = new Map();
-  source.addEventListener('ready', () => {
-    ready = true;
-  });
-  source.addEventListener('resync', () => {
-    ready = false;
-  });
-  source.addEventListener('job-update', (event) => {
-    const job = JSON.parse(event.data);
-    const before = known.get(job.id);
-    known.set(job.id, job.state);
-    // The snapshot on (re)connect only seeds what we know; after it, a new job or a new state refreshes.
-    if (!ready) return;
-    const newOnly = regions.every((region) => region.hasAttribute('data-live-new-only'));
-    if (!newOnly || !document.querySelector(`[data-job-id="${CSS.escape(job.id)}"]`) || before !== job.state) {
+  const categories = [...new Set(regions.flatMap((region) => (region.dataset.liveCategories ?? '').split(/\s+/)))];
+  const seen = new Map();
+  try {
+    const { sharedJobFeed } = await import('/assets/realtime-jobs.js');
+    sharedJobFeed().subscribe({ category: categories.filter(Boolean) }, (job) => {
+      // Progress inside one state changes nothing these regions show; a new job or a new state does.
+      if (seen.get(job.id) === job.state) return;
+      seen.set(job.id, job.state);
       refreshLive();
-    }
-  });
+    });
+  } catch {
+    // No bundle: the regions stay as the server rendered them, and a reload refreshes them.
+  }
 }
