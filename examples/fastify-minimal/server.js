@@ -8,6 +8,7 @@ import { jobsPlugin } from 'realtime-jobs/fastify';
 import { renderJobStatus, renderJobStatusStyles } from 'realtime-jobs/html';
 
 const port = Number(process.env.PORT || 3002);
+const stepMs = Number(process.env.STEP_MS || 1000); // how long each of the demo job's five steps takes
 const jobs = await createJobRegistry(); // in memory; pass jsonlStore({ path }) to keep history
 const app = Fastify({ logger: false });
 
@@ -26,7 +27,7 @@ app.get('/', async (request, reply) => {
   const job = jobs.list({ category: ['demo-export'], limit: 1 })[0] ?? null;
   const tile = renderJobStatus(job, {
     label: 'Export',
-    description: 'A demo job: five steps of one second',
+    description: 'A demo job in five steps',
     action: 'demo-export',
     emptyMessage: 'Not run yet.',
     styles: false,
@@ -54,7 +55,7 @@ app.post('/export', async (request, reply) => {
   jobs.run({ category: 'demo-export', key: 'demo' }, async (ctx) => {
     for (let step = 1; step <= 5; step++) {
       ctx.progress((step - 1) / 5, { phase: 'exporting', message: `Step ${step} of 5…` });
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await new Promise((resolve) => setTimeout(resolve, stepMs));
       if (ctx.signal.aborted) return;
     }
     ctx.update({ message: 'Exported 5 of 5 steps.' });

@@ -15,7 +15,7 @@ describe('examples/fastify-minimal', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     child = spawn(process.execPath, [SERVER], {
-      env: { ...process.env, PORT: String(port) },
+      env: { ...process.env, PORT: String(port), STEP_MS: '300' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
