@@ -72,7 +72,11 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
 
   /** Writes the newest snapshot of every job to a temporary file and renames it over the log. */
   async function compact(): Promise<void> {
-    const body = [...latest.values()].map((job) => `${JSON.stringify(job)}\n`).join('');
+    const jobs = [...latest.values()];
+    const body = jobs.map((job) => `${JSON.stringify(job)}\n`).join('');
+    // What was queued so far is in `body`. What is saved while this compaction awaits the disk stays
+    // queued and is appended to the new file after it: clearing the queue at the end lost it.
+    queue = [];
     const temp = await open(tempPath, 'w');
     try {
       await temp.writeFile(body);
@@ -84,8 +88,7 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     handle = null;
     await rename(tempPath, path);
     handle = await open(path, 'a');
-    lines = latest.size;
-    queue = [];
+    lines = jobs.length;
     removedSinceCompaction = 0;
   }
 

@@ -96,7 +96,7 @@ describe('SIGKILL during JSONL write bursts', () => {
     const text = await readFile(path, 'utf8');
     for (const line of text.split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
     console.info(`crash torture: ${promised.size} jobs, ${repairs} of ${KILLS} loads skipped a torn line`);
-  });
+  }, 120_000); // 20 process starts: about 10 s on a quiet machine, much longer on a busy one
 });
 
 function waitExit(proc: ChildProcess): Promise<void> {

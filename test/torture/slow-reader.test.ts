@@ -102,7 +102,7 @@ describe('a slow reader among 200 fast ones', () => {
     await ended;
     staller.destroy();
     for (const reader of readers) reader.close();
-  });
+  }, 60_000);
 });
 
 describe('a burst bigger than maxBufferedBytes within one tick', () => {
