@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createJobsHandler } from './fetch-handler.js';
+import { createJobRegistry, type JobRegistry } from './registry.js';
+
+const registries: JobRegistry[] = [];
+afterEach(async () => {
+  for (const jobs of registries.splice(0)) await jobs.close();
+});
+
+/** Intervals created and not yet cleared, counted through the globals the library calls. */
+function trackIntervals() {
+  const live = new Set<unknown>();
+  const realSet = globalThis.setInterval;
+  const realClear = globalThis.clearInterval;
+  vi.spyOn(globalThis, 'setInterval').mockImplementation(((...args: Parameters<typeof setInterval>) => {
+    const handle = realSet(...args);
+    live.add(handle);
+    return handle;
+  }) as typeof setInterval);
+  vi.spyOn(globalThis, 'clearInterval').mockImplementation((handle) => {
+    live.delete(handle);
+    realClear(handle);
+  });
+  return live;
+}
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('stream resources', () => {
+  it('a closed connection leaves no listener and no timer behind', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    const handle = createJobsHandler(jobs, { allowAnonymous: true, heartbeatMs: 10 });
+    const intervals = trackIntervals();
+    const baseline = jobs.health().subscribers;
+
+    const responses = await Promise.all(
+      [1, 2, 3].map(() => handle(new Request('http://localhost/api/admin/jobs/events'))),
+    );
+    const readers = responses.map((response) => response.body?.getReader());
+    // The heartbeat timer runs while streams are open: one for the endpoint, not one per stream.
+    expect(intervals.size).toBe(1);
+    expect(jobs.health().subscribers).toBe(baseline + 3);
+    const first = await readers[0]?.read();
+    expect(new TextDecoder().decode(first?.value)).toContain('retry: 3000');
+
+    for (const reader of readers) await reader?.cancel();
+    expect(handle.openStreams).toBe(0);
+    expect(jobs.health().subscribers).toBe(baseline);
+    expect(intervals.size).toBe(0);
+  });
+
+  it('refuses to start without authorize unless anonymous access is asked for', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    expect(() => createJobsHandler(jobs, {})).toThrow(/`authorize` is required/);
+    expect(() => createJobsHandler(jobs, { authorize: 'yes' as never })).toThrow(/`authorize` must be a function/);
+    expect(() => createJobsHandler(jobs, { allowAnonymous: true, heartbeatMs: 0 })).toThrow(/`heartbeatMs`/);
+    expect(() => createJobsHandler(jobs, { allowAnonymous: true, prefix: 'api' })).toThrow(/`prefix`/);
+    expect(() => createJobsHandler({} as never, { allowAnonymous: true })).toThrow(/job registry/);
+  });
+
+  it('answers 500 in the error shape, not a crash, when authorize returns a malformed principal', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    const errors: Error[] = [];
+    const handle = createJobsHandler(jobs, {
+      authorize: () => ({ id: 'x', scopes: 'admin' }) as never,
+      onError: (error) => errors.push(error),
+    });
+    const response = await handle(new Request('http://localhost/api/admin/jobs'));
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({
+      error: { code: 'internal_error', message: 'The job routes failed; the server log says why' },
+    });
+    expect(errors[0]?.message).toMatch(/authorize\(\) must return null or \{ id: string, scopes: string\[\] \}/);
+  });
+});
