@@ -8,6 +8,7 @@ import { machine, now, printTable, QUICK, ROOT } from './lib.js';
 const BENCHMARKS = ['fanout', 'flood', 'persistence', 'browser'];
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const start = now();
+const startedAt = Date.now();
 const info = machine();
 console.log(
   `realtime-jobs benchmarks${QUICK ? ' (quick)' : ''}: ${info.cpus} × ${info.model}, ${info.memoryMB} MB, Node ${info.node}, load ${info.loadAverageAtStart.join(' ')}, ulimit -n ${info.fdLimit}`,
@@ -31,7 +32,9 @@ for (const name of only.length > 0 ? only : BENCHMARKS) {
 
 const read = (name) => {
   try {
-    return JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${name}.json`), 'utf8'));
+    const result = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${name}.json`), 'utf8'));
+    // A file left by an earlier run (this benchmark failed or was not run) is not this run's figure.
+    return Date.parse(result.date) >= startedAt ? result : null;
   } catch {
     return null;
   }
