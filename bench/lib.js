@@ -58,9 +58,15 @@ export function percentile(values, p) {
 export const round = (value, digits = 2) =>
   value === null || value === undefined || Number.isNaN(value) ? null : Number(value.toFixed(digits));
 
+/** Where a benchmark's figures go: bench/results/, or a temporary folder for `--quick` smoke runs. */
+export function resultsPath(name) {
+  const dir = QUICK ? join(os.tmpdir(), 'realtime-jobs-bench-quick') : join(ROOT, 'bench', 'results');
+  return join(dir, `${name}.json`);
+}
+
 /** Writes bench/results/<name>.json with the machine and the date beside the figures. */
 export function writeResults(name, figures) {
-  const path = join(ROOT, 'bench', 'results', `${name}.json`);
+  const path = resultsPath(name);
   mkdirSync(dirname(path), { recursive: true });
   const body = { name, date: new Date().toISOString(), quick: QUICK, machine: machine(), ...figures };
   writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`);

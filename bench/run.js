@@ -3,7 +3,7 @@
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { machine, now, printTable, QUICK, ROOT } from './lib.js';
+import { machine, now, printTable, QUICK, ROOT, resultsPath } from './lib.js';
 
 const BENCHMARKS = ['fanout', 'flood', 'persistence', 'browser'];
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
@@ -32,7 +32,7 @@ for (const name of only.length > 0 ? only : BENCHMARKS) {
 
 const read = (name) => {
   try {
-    const result = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', `${name}.json`), 'utf8'));
+    const result = JSON.parse(readFileSync(resultsPath(name), 'utf8'));
     // A file left by an earlier run (this benchmark failed or was not run) is not this run's figure.
     return Date.parse(result.date) >= startedAt ? result : null;
   } catch {
