@@ -43,6 +43,8 @@ async function implementation(name) {
       allowAnonymous: true,
       maxStreamsPerPrincipal: 1_000_000,
       heartbeatMs: 3_600_000,
+      // Every update is measured from update() to receipt, as the raw loop writes every one.
+      throttleMs: 0,
     });
     const handle = toNodeHandler(endpoint, { prefix: '/jobs' });
     return {

@@ -15,13 +15,15 @@ const SECONDS = QUICK ? 2 : 5;
 /** Updates done in one turn of the event loop at most, as an app's progress callbacks would spread. */
 const MAX_PER_TICK = 100;
 
-export async function flood() {
+/** One flood through an endpoint with the given `throttleMs` (0: every update goes to every client). */
+async function floodRun(throttleMs) {
   const registry = await createJobRegistry({ onError: () => {} });
   const job = registry.enqueue({ category: 'flood', state: 'running' });
   const endpoint = createJobsEndpoint(registry, {
     allowAnonymous: true,
     maxStreamsPerPrincipal: 1_000_000,
     heartbeatMs: 3_600_000,
+    throttleMs,
   });
   const handle = toNodeHandler(endpoint, { prefix: '/jobs' });
   const server = http.createServer((req, res) => void handle(req, res, req));
@@ -38,7 +40,7 @@ export async function flood() {
     path: `/jobs/events?job_id=${job.id}`,
     connections: SUBSCRIBERS,
   });
-  process.stdout.write(`flood: ${SUBSCRIBERS} subscribers, ${RATE}/s for ${SECONDS} s… `);
+  process.stdout.write(`flood (throttleMs ${throttleMs}): ${SUBSCRIBERS} subscribers, ${RATE}/s for ${SECONDS} s… `);
 
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
@@ -79,6 +81,7 @@ export async function flood() {
   await registry.close();
 
   const figures = {
+    throttleMs,
     subscribers: SUBSCRIBERS,
     targetRate: RATE,
     maxPerTick: MAX_PER_TICK,
@@ -88,11 +91,11 @@ export async function flood() {
     eventLoopDelayP99Ms: round(loop.percentile(99) / 1e6, 2),
     eventLoopDelayMaxMs: round(loop.max / 1e6, 2),
     serverCpuMs: round((cpu.user + cpu.system) / 1000, 0),
-    cpuMsPerUpdate: round((cpu.user + cpu.system) / 1000 / (sent + 1), 2),
+    cpuMsPerUpdate: round((cpu.user + cpu.system) / 1000 / (sent + 1), 3),
     framesPerClientMin: report.framesMin,
     framesPerClientMedian: report.framesMedian,
     framesPerClientMax: report.framesMax,
-    framesVsUpdates: round(report.framesMedian / (sent + 1), 3),
+    framesVsUpdates: round(report.framesMedian / (sent + 1), 4),
     clientsWithFinalState: report.final,
     clientsDisconnected: report.closed,
     convergeAfterFinalMs: round(convergeMs, 1),
@@ -100,21 +103,43 @@ export async function flood() {
   console.log(
     `${figures.achievedRate}/s achieved, loop p99 ${figures.eventLoopDelayP99Ms} ms, max ${figures.eventLoopDelayMaxMs} ms`,
   );
+  return figures;
+}
+
+/**
+ * The default endpoint (throttleMs 50) against the same endpoint sending every update (throttleMs 0),
+ * the baseline, in one run.
+ */
+export async function flood() {
+  const baseline = await floodRun(0);
+  const throttled = await floodRun(50);
+  const row = (name, f) => ({
+    endpoint: name,
+    subscribers: f.subscribers,
+    'updates sent': f.updatesSent,
+    'rate /s': f.achievedRate,
+    'loop p50 ms': f.eventLoopDelayP50Ms,
+    'loop p99 ms': f.eventLoopDelayP99Ms,
+    'loop max ms': f.eventLoopDelayMaxMs,
+    'CPU ms/update': f.cpuMsPerUpdate,
+    'frames/client (median)': f.framesPerClientMedian,
+    'final state': `${f.clientsWithFinalState}/${f.subscribers}`,
+    'converged ms': f.convergeAfterFinalMs,
+  });
   printTable('Progress flood', [
-    {
-      subscribers: SUBSCRIBERS,
-      'updates sent': sent,
-      'rate /s': figures.achievedRate,
-      'loop p50 ms': figures.eventLoopDelayP50Ms,
-      'loop p99 ms': figures.eventLoopDelayP99Ms,
-      'loop max ms': figures.eventLoopDelayMaxMs,
-      'CPU ms/update': figures.cpuMsPerUpdate,
-      'frames/client (median)': figures.framesPerClientMedian,
-      'frames ÷ updates': figures.framesVsUpdates,
-      'final state': `${report.final}/${SUBSCRIBERS}`,
-      'converged ms': figures.convergeAfterFinalMs,
-    },
+    row('every update (throttleMs 0)', baseline),
+    row('default (throttleMs 50)', throttled),
   ]);
+  const ratios = {
+    rate: round(throttled.achievedRate / baseline.achievedRate, 2),
+    loopP99: round(throttled.eventLoopDelayP99Ms / baseline.eventLoopDelayP99Ms, 3),
+    framesPerClient: round(throttled.framesPerClientMedian / baseline.framesPerClientMedian, 3),
+  };
+  console.log(
+    `default ÷ every-update: rate ${ratios.rate}×, loop p99 ${ratios.loopP99}×, frames/client ${ratios.framesPerClient}×`,
+  );
+  // The headline figures stay at the top level (the default endpoint), with the baseline beside them.
+  const figures = { ...throttled, baseline, ratios };
   const path = writeResults('flood', figures);
   console.log(`→ ${path}`);
   return figures;

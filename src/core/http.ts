@@ -4,6 +4,7 @@ import { JOB_ID_PATTERN, JOB_STATES, type JobState, NAME_PATTERN } from './job.j
 import type { JobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
 import { JobStream } from './stream.js';
+import { createThrottledEvents } from './throttle.js';
 
 /** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
 export interface Principal {
@@ -32,6 +33,13 @@ export interface JobsHandlerOptions<Context = Request> {
   maxStreamsPerPrincipal?: number;
   /** Bytes a stalled stream reader may have waiting before it is disconnected. @default 1048576 */
   maxBufferedBytes?: number;
+  /**
+   * Progress-only changes of one job go out on a stream at most once per this many milliseconds (the
+   * newest one wins); the first change in a state and every change of state go out at once. `0` sends
+   * every change. Resuming clients still get every event.
+   * @default 50
+   */
+  throttleMs?: number;
   /** Where unexpected failures (a throwing `authorize`) are reported. @default console.error */
   onError?: (error: Error) => void;
 }
@@ -146,7 +154,9 @@ export function createJobsEndpoint<Context>(
   const retryMs = integerOption(options.retryMs, 3_000, 'retryMs', 0);
   const maxStreams = integerOption(options.maxStreamsPerPrincipal, 16, 'maxStreamsPerPrincipal', 1);
   const maxBufferedBytes = integerOption(options.maxBufferedBytes, 1 << 20, 'maxBufferedBytes', 1024);
+  const throttleMs = integerOption(options.throttleMs, 50, 'throttleMs', 0);
   const onError = options.onError ?? ((error: Error) => console.error(`[realtime-jobs] ${error.message}`));
+  const subscribe = createThrottledEvents(registry, throttleMs);
 
   const streams = new Set<JobStream>();
   const streamsByPrincipal = new Map<string, number>();
@@ -193,6 +203,7 @@ export function createJobsEndpoint<Context>(
       retryMs,
       maxBufferedBytes,
       snapshotLimit: SNAPSHOT_LIMIT,
+      subscribe,
     });
     streams.add(stream);
     streamsByPrincipal.set(key, open + 1);

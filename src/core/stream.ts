@@ -3,6 +3,8 @@ import { compileFilter } from './filter.js';
 import type { Job } from './job.js';
 import type { JobEvent, JobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
+import { parseEventId } from './store.js';
+import type { SubscribeEvents } from './throttle.js';
 
 /**
  * Where a stream writes: a Node response, a web `ReadableStream` controller, anything with these two
@@ -23,6 +25,8 @@ export interface StreamOptions {
   maxBufferedBytes: number;
   /** How many jobs a snapshot sends at most. */
   snapshotLimit: number;
+  /** Where live events come from. @default the registry's own `subscribe` */
+  subscribe?: SubscribeEvents;
 }
 
 /** Frames are encoded once per event and shared by every connection that sends them. */
@@ -92,11 +96,21 @@ export class JobStream {
       return;
     }
     const matches = compileFilter(filter);
-    this.onClose(this.#registry.subscribe(filter, (event) => this.#send(encodeJobEvent(event), event.job)));
+    const head = this.#registry.head();
+    // A throttled source may still hold events the snapshot or replay already covers: skip those, so
+    // ids on the wire only increase.
+    const covered = parseEventId(head)?.sequence ?? 0;
+    const subscribe = this.#options.subscribe ?? ((f, listener) => this.#registry.subscribe(f, listener));
+    this.onClose(
+      subscribe(filter, (event) => {
+        if ((parseEventId(event.id)?.sequence ?? Number.POSITIVE_INFINITY) > covered) {
+          this.#send(encodeJobEvent(event), event.job);
+        }
+      }),
+    );
     this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
 
     this.#send(encodeSseMessage({ retry: retryMs }), null);
-    const head = this.#registry.head();
     const replay = lastEventId ? this.#registry.eventsSince(lastEventId) : null;
     if (replay?.kind === 'replay') {
       for (const event of replay.events) {

@@ -80,7 +80,8 @@ describe('a slow reader among 200 fast ones', () => {
     for (const id of ids) registry.update(id, { state: 'success' });
 
     await until(() => server.endpoint.openStreams === READERS, 'the stalled stream to be evicted');
-    expect(registry.health().subscribers).toBe(READERS);
+    // The streams share one registry subscription; the evicted one left it to the others.
+    expect(registry.health().subscribers).toBe(1);
 
     await until(() => readers.every(caughtUp), 'final states delivered');
     for (const reader of readers) {

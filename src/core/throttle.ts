@@ -1,0 +1,75 @@
+import { compileFilter, type JobFilter } from './filter.js';
+import { isTerminal } from './job.js';
+import type { JobEvent, JobRegistry } from './registry.js';
+
+/** Where a stream takes its live events from: the registry itself, or a throttle in front of it. */
+export type SubscribeEvents = (filter: JobFilter, listener: (event: JobEvent) => void) => () => void;
+
+/**
+ * One subscription to the registry shared by every stream of an endpoint, which lets progress-only
+ * changes of a job go out at most once per `intervalMs`: a flood of `ctx.progress()` calls costs one
+ * frame per stream per interval instead of one per call. The first change in a state goes out at once,
+ * and so does every change of state; the newest held snapshot of a job is sent when its interval ends,
+ * or just before any event that goes out at once, so the stream's ids always increase. The registry's replay buffer still holds every
+ * event: a client that resumes misses nothing.
+ */
+export function createThrottledEvents(registry: JobRegistry, intervalMs: number): SubscribeEvents {
+  if (intervalMs <= 0) return (filter, listener) => registry.subscribe(filter, listener);
+
+  const listeners = new Set<{ matches: (event: JobEvent) => boolean; listener: (event: JobEvent) => void }>();
+  /** When each job last went out, and in which state. */
+  const sent = new Map<string, { state: string; at: number }>();
+  /** Held snapshots, oldest event first. */
+  const held = new Map<string, JobEvent>();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let unsubscribe: (() => void) | null = null;
+
+  const deliver = (event: JobEvent) => {
+    sent.set(event.job.id, { state: event.job.state, at: Date.now() });
+    if (isTerminal(event.job.state)) sent.delete(event.job.id);
+    for (const entry of listeners) if (entry.matches(event)) entry.listener(event);
+  };
+
+  const flushHeld = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    const events = [...held.values()];
+    held.clear();
+    for (const event of events) deliver(event);
+  };
+
+  const onEvent = (event: JobEvent) => {
+    const last = sent.get(event.job.id);
+    if (last && last.state === event.job.state && Date.now() - last.at < intervalMs) {
+      // Superseded snapshots are dropped; re-inserting keeps `held` in event order.
+      held.delete(event.job.id);
+      held.set(event.job.id, event);
+      if (!timer) {
+        timer = setTimeout(flushHeld, intervalMs);
+        timer.unref?.();
+      }
+      return;
+    }
+    // Held snapshots (this job's too) go first: the last progress before a change of state arrives.
+    flushHeld();
+    deliver(event);
+  };
+
+  return (filter, listener) => {
+    const matchesJob = compileFilter(filter);
+    const entry = { matches: (event: JobEvent) => matchesJob(event.job), listener };
+    listeners.add(entry);
+    unsubscribe ??= registry.subscribe({}, onEvent);
+    return () => {
+      listeners.delete(entry);
+      if (listeners.size > 0) return;
+      // Nobody listens: release the registry listener and the timer, and forget what was sent.
+      unsubscribe?.();
+      unsubscribe = null;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      held.clear();
+      sent.clear();
+    };
+  };
+}
