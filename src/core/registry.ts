@@ -479,8 +479,14 @@ class Registry implements JobRegistry {
         if (this.#buffer.length > this.replayBufferSize) this.#buffer.shift();
       }
     }
+    // Runs once per subscriber per change (thousands of streams): no closure per call.
     for (const listener of this.#listeners) {
-      if (listener.matches(job)) this.#safely(() => listener.callback(event));
+      if (!listener.matches(job)) continue;
+      try {
+        listener.callback(event);
+      } catch (error) {
+        this.#reportListenerError(error);
+      }
     }
   }
 
@@ -508,8 +514,12 @@ class Registry implements JobRegistry {
     try {
       fn();
     } catch (error) {
-      this.onError(new Error(`a job listener threw: ${errorMessage(error)}`, { cause: error }));
+      this.#reportListenerError(error);
     }
+  }
+
+  #reportListenerError(error: unknown) {
+    this.onError(new Error(`a job listener threw: ${errorMessage(error)}`, { cause: error }));
   }
 }
 

@@ -98,14 +98,15 @@ export class JobStream {
     const matches = compileFilter(filter);
     const head = this.#registry.head();
     // A throttled source may still hold events the snapshot or replay already covers: skip those, so
-    // ids on the wire only increase.
+    // ids on the wire only increase. Live events arrive in id order, so once one is past the head,
+    // every later one is too and no id needs parsing any more (this runs once per stream per event).
     const covered = parseEventId(head)?.sequence ?? 0;
+    let pastHead = false;
     const subscribe = this.#options.subscribe ?? ((f, listener) => this.#registry.subscribe(f, listener));
     this.onClose(
       subscribe(filter, (event) => {
-        if ((parseEventId(event.id)?.sequence ?? Number.POSITIVE_INFINITY) > covered) {
-          this.#send(encodeJobEvent(event), event.job);
-        }
+        pastHead ||= (parseEventId(event.id)?.sequence ?? Number.POSITIVE_INFINITY) > covered;
+        if (pastHead) this.#send(encodeJobEvent(event), event.job);
       }),
     );
     this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
