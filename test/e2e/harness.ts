@@ -4,8 +4,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { startDedalusStandIn } from '../../examples/admin-app/lib/dedalus-standin.js';
+import { launchChromium } from '../support/browser.js';
 
 export { startDedalusStandIn };
 
@@ -152,4 +153,57 @@ export async function latestJob(page: Page, base: string, category: string, targ
     jobs: Array<Record<string, unknown> & { id: string; state: string; message: string | null }>;
   };
   return jobs[0] ?? null;
+}
+
+export interface PeerPair {
+  a: Instance;
+  b: Instance;
+  chromium: Awaited<ReturnType<typeof launchChromium>>;
+  /** A page logged in to peer-a as admin. */
+  page: Page;
+  /** The card of one peer on peer-a's sync-control page. */
+  card(peer: string): Locator;
+  close(): Promise<void>;
+}
+
+/**
+ * Two real instances that are each other's peer (peer-a also knows peer-c, which is down), a Dedalus
+ * stand-in, and Chromium logged in to peer-a as admin.
+ */
+export async function startPeerPair(): Promise<PeerPair> {
+  const dir = await tempDir();
+  const standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
+  const [portA, portB, portDown] = [await freePort(), await freePort(), await freePort()];
+  const [a, b] = await Promise.all([
+    startInstance({
+      name: 'peer-a',
+      port: portA,
+      dataDir: dir.path,
+      peers: { 'peer-b': portB, 'peer-c': portDown },
+      dedalusUrl: standIn.url,
+    }),
+    startInstance({
+      name: 'peer-b',
+      port: portB,
+      dataDir: dir.path,
+      peers: { 'peer-a': portA },
+      dedalusUrl: standIn.url,
+    }),
+  ]);
+  const chromium = await launchChromium();
+  const page = await chromium.context.newPage();
+  await logIn(page, a.url);
+  return {
+    a,
+    b,
+    chromium,
+    page,
+    card: (peer) => page.locator('section.card', { has: page.getByRole('heading', { name: `Peer ${peer}` }) }),
+    async close() {
+      await chromium.close();
+      await Promise.all([a.stop(), b.stop()]);
+      await standIn.close();
+      await dir.remove();
+    },
+  };
 }

@@ -1,61 +1,32 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
 import {
-  freePort,
   type Instance,
   latestJob,
   logIn,
-  startDedalusStandIn,
-  startInstance,
-  tempDir,
+  type PeerPair,
+  startPeerPair,
   tileSelector,
   waitForTileState,
 } from './harness.js';
 
 // Two real instances that are each other's peer, a third peer that is down, and real Chromium.
 describe('reference app: sync control', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let env: PeerPair;
   let a: Instance;
   let b: Instance;
-  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let chromium: PeerPair['chromium'];
   let page: Page;
-
-  const card = (peer: string) =>
-    page.locator('section.card', { has: page.getByRole('heading', { name: `Peer ${peer}` }) });
+  const card = (peer: string) => env.card(peer);
 
   beforeAll(async () => {
-    dir = await tempDir();
-    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
-    const [portA, portB, portDown] = [await freePort(), await freePort(), await freePort()];
-    [a, b] = await Promise.all([
-      startInstance({
-        name: 'peer-a',
-        port: portA,
-        dataDir: dir.path,
-        peers: { 'peer-b': portB, 'peer-c': portDown },
-        dedalusUrl: standIn.url,
-      }),
-      startInstance({
-        name: 'peer-b',
-        port: portB,
-        dataDir: dir.path,
-        peers: { 'peer-a': portA },
-        dedalusUrl: standIn.url,
-      }),
-    ]);
-    chromium = await launchChromium();
-    page = await chromium.context.newPage();
-    await logIn(page, a.url);
+    env = await startPeerPair();
+    ({ a, b, chromium, page } = env);
   });
 
   afterAll(async () => {
-    await chromium?.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await standIn?.close();
-    await dir?.remove();
+    await env?.close();
   });
 
   it('pushes to the peer over HTTP through every phase, live, and logs the activity', async () => {
