@@ -78,8 +78,9 @@ export function writeNodeResponse(
   // A compression middleware (which skips `no-transform` bodies) may still buffer until flushed.
   const flushable = res as ServerResponse & { flush?: () => void };
   res.on('drain', () => stream.resume());
-  res.on('close', () => stream.close('client-closed'));
-  res.on('error', () => stream.close('client-closed'));
+  const gone = () => stream.close('client-closed');
+  res.on('close', gone);
+  res.on('error', gone);
   try {
     stream.start({
       write(chunk) {

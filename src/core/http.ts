@@ -159,6 +159,10 @@ export function createJobsEndpoint<Context>(
   const subscribe = createThrottledEvents(registry, throttleMs);
 
   const streams = new Set<JobStream>();
+  // One registry listener ends every stream of this endpoint, rather than one listener per stream.
+  registry.onClose(() => {
+    for (const stream of [...streams]) stream.close('registry-closed');
+  });
   const streamsByPrincipal = new Map<string, number>();
   // One timer for every stream of this endpoint, running only while a stream is open.
   let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
@@ -204,6 +208,7 @@ export function createJobsEndpoint<Context>(
       maxBufferedBytes,
       snapshotLimit: SNAPSHOT_LIMIT,
       subscribe,
+      closeWithRegistry: false,
     });
     streams.add(stream);
     streamsByPrincipal.set(key, open + 1);

@@ -27,6 +27,12 @@ export interface StreamOptions {
   snapshotLimit: number;
   /** Where live events come from. @default the registry's own `subscribe` */
   subscribe?: SubscribeEvents;
+  /**
+   * End the stream when the registry closes. An endpoint turns this off and ends all its streams from
+   * one registry listener instead of one per stream.
+   * @default true
+   */
+  closeWithRegistry?: boolean;
 }
 
 /** Frames are encoded once per event and shared by every connection that sends them. */
@@ -57,14 +63,17 @@ export class JobStream {
   readonly #registry: JobRegistry;
   readonly #options: StreamOptions;
   #sink: StreamSink | null = null;
+  // The queue and its index exist only while the reader is behind: most streams never need them.
   #queue: Pending[] = [];
   /** The newest queued entry of each job, so a superseded one can be dropped in O(1). */
-  readonly #queuedByJob = new Map<string, Pending>();
+  #queuedByJob: Map<string, Pending> | null = null;
   #queuedBytes = 0;
   #blocked = false;
   #evictionCheck = false;
   #closed = false;
-  readonly #cleanups: Array<() => void> = [];
+  /** The live subscription; released first on close. */
+  #unsubscribe: (() => void) | null = null;
+  #cleanups: Array<() => void> | null = null;
   /** Why the stream closed, when the server closed it. */
   closeReason: 'evicted' | 'registry-closed' | 'server-closed' | 'client-closed' | null = null;
 
@@ -79,8 +88,12 @@ export class JobStream {
 
   /** Registers a cleanup that runs once when the stream closes. */
   onClose(cleanup: () => void): void {
-    if (this.#closed) cleanup();
-    else this.#cleanups.push(cleanup);
+    if (this.#closed) {
+      cleanup();
+      return;
+    }
+    this.#cleanups ??= [];
+    this.#cleanups.push(cleanup);
   }
 
   /**
@@ -103,13 +116,13 @@ export class JobStream {
     const covered = parseEventId(head)?.sequence ?? 0;
     let pastHead = false;
     const subscribe = this.#options.subscribe ?? ((f, listener) => this.#registry.subscribe(f, listener));
-    this.onClose(
-      subscribe(filter, (event) => {
-        pastHead ||= (parseEventId(event.id)?.sequence ?? Number.POSITIVE_INFINITY) > covered;
-        if (pastHead) this.#send(encodeJobEvent(event), event.job);
-      }),
-    );
-    this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
+    this.#unsubscribe = subscribe(filter, (event) => {
+      pastHead ||= (parseEventId(event.id)?.sequence ?? Number.POSITIVE_INFINITY) > covered;
+      if (pastHead) this.#send(encodeJobEvent(event), event.job);
+    });
+    if (this.#options.closeWithRegistry !== false) {
+      this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
+    }
 
     this.#send(encodeSseMessage({ retry: retryMs }), null);
     const replay = lastEventId ? this.#registry.eventsSince(lastEventId) : null;
@@ -142,7 +155,7 @@ export class JobStream {
       const entry = this.#queue[sent++] as Pending;
       if (entry.dropped) continue;
       this.#queuedBytes -= entry.frame.byteLength;
-      if (entry.job && this.#queuedByJob.get(entry.job.id) === entry) this.#queuedByJob.delete(entry.job.id);
+      if (entry.job && this.#queuedByJob?.get(entry.job.id) === entry) this.#queuedByJob.delete(entry.job.id);
       this.#write(entry.frame);
     }
     this.#queue.splice(0, sent);
@@ -154,9 +167,13 @@ export class JobStream {
     this.#closed = true;
     this.closeReason = reason;
     this.#queue = [];
-    this.#queuedByJob.clear();
+    this.#queuedByJob = null;
     this.#queuedBytes = 0;
-    for (const cleanup of this.#cleanups.splice(0)) {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    const cleanups = this.#cleanups ?? [];
+    this.#cleanups = null;
+    for (const cleanup of cleanups) {
       try {
         cleanup();
       } catch {
@@ -177,7 +194,7 @@ export class JobStream {
       return;
     }
     if (job) {
-      const previous = this.#queuedByJob.get(job.id);
+      const previous = this.#queuedByJob?.get(job.id);
       if (previous?.job && previous.job.state === job.state) {
         // Superseded: same state, older snapshot. Dropping it keeps ids increasing (the new entry
         // goes to the end) and a resume from any later id still covers this job.
@@ -187,7 +204,10 @@ export class JobStream {
     }
     const entry: Pending = { frame, job, dropped: false };
     this.#queue.push(entry);
-    if (job) this.#queuedByJob.set(job.id, entry);
+    if (job) {
+      this.#queuedByJob ??= new Map();
+      this.#queuedByJob.set(job.id, entry);
+    }
     this.#queuedBytes += frame.byteLength;
     if (this.#queuedBytes > this.#options.maxBufferedBytes) this.#checkEviction();
   }

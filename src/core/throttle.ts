@@ -16,7 +16,7 @@ export type SubscribeEvents = (filter: JobFilter, listener: (event: JobEvent) =>
 export function createThrottledEvents(registry: JobRegistry, intervalMs: number): SubscribeEvents {
   if (intervalMs <= 0) return (filter, listener) => registry.subscribe(filter, listener);
 
-  const listeners = new Set<{ matches: (event: JobEvent) => boolean; listener: (event: JobEvent) => void }>();
+  const listeners = new Set<{ matches: (job: JobEvent['job']) => boolean; listener: (event: JobEvent) => void }>();
   /** When each job last went out, and in which state. */
   const sent = new Map<string, { state: string; at: number }>();
   /** Held snapshots, oldest event first. */
@@ -27,7 +27,7 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
   const deliver = (event: JobEvent) => {
     sent.set(event.job.id, { state: event.job.state, at: Date.now() });
     if (isTerminal(event.job.state)) sent.delete(event.job.id);
-    for (const entry of listeners) if (entry.matches(event)) entry.listener(event);
+    for (const entry of listeners) if (entry.matches(event.job)) entry.listener(event);
   };
 
   const flushHeld = () => {
@@ -56,8 +56,7 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
   };
 
   return (filter, listener) => {
-    const matchesJob = compileFilter(filter);
-    const entry = { matches: (event: JobEvent) => matchesJob(event.job), listener };
+    const entry = { matches: compileFilter(filter), listener };
     listeners.add(entry);
     unsubscribe ??= registry.subscribe({}, onEvent);
     return () => {
