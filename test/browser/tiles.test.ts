@@ -166,6 +166,36 @@ describe('<job-status> in Chromium', () => {
     await page.close();
   });
 
+  it('lets go of the stream while the tab is hidden and catches up when it is shown', async () => {
+    const job = server.registry.enqueue({ category: 'sync-pull', target: { peer: 'hidden-tab' } });
+    const page = await open('/hidden', pageHtml(renderJobStatus(job, { label: 'Pull from hidden-tab' })));
+    await until('the stream is open', () => server.streams.open === 1);
+    // Headless Chromium has no background tabs: the page is told it is hidden the way a browser would.
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      page.evaluate((value) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => value });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+
+    await setVisibility('hidden');
+    await until('the stream to close while hidden', () => server.streams.open === 0);
+    server.registry.update(job.id, { state: 'running', progress: 0.5 });
+    server.registry.update(job.id, { state: 'success', message: 'Pulled while nobody looked' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await stateOf(page)).toBe('queued');
+    expect(server.streams.open).toBe(0);
+
+    await setVisibility('visible');
+    await waitInPage(
+      page,
+      'the tile to catch up',
+      () => document.querySelector('job-status')?.getAttribute('state') === 'success',
+    );
+    expect(await shadowText(page, 'job-status')).toContain('Pulled while nobody looked');
+    await until('the stream to reopen', () => server.streams.open === 1);
+    await page.close();
+  });
+
   it('shows a message full of HTML as text and runs none of it', async () => {
     const evil = '<img src=x onerror="window.__xss=1">';
     const job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'p5' }, message: evil });
