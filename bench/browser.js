@@ -9,23 +9,12 @@ import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { createJobRegistry, createJobsEndpoint } from '../dist/index.js';
 import { toNodeHandler } from '../dist/node.js';
+import { CHROMIUM_ARGS as ARGS, CHROMIUM_PATH as CHROMIUM } from '../test/support/chromium.js';
 import { now, percentile, printTable, QUICK, ROOT, round, writeResults } from './lib.js';
 
 const BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs.js');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UPDATES = QUICK ? 50 : 300;
 const SPACING_MS = 20;
-// The same flags as test/support/browser.ts (see TOOLCHAIN.md).
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 function bundleSize() {
   const code = readFileSync(BUNDLE);
