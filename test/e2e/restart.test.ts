@@ -116,4 +116,41 @@ describe('reference app: restart in the middle of a job', () => {
     await push.click();
     await waitForTileState(page, pushTile, 'success');
   });
+
+  it('keeps a bundle held for approval across a restart, and applies it when approved afterwards', async () => {
+    // peer-b stops signing, through its own records page, and gets a record peer-a lacks.
+    const other = await chromium.context.newPage();
+    await logIn(other, b.url);
+    await other.goto(`${b.url}/admin/records`);
+    await other.getByRole('textbox', { name: 'Title' }).fill('Approved after a restart');
+    await other.getByRole('button', { name: 'Add record' }).click();
+    await other.getByText('Added "Approved after a restart".').waitFor();
+    await other.getByLabel('Sign outgoing bundles').uncheck();
+    await other.getByRole('button', { name: 'Save signing setting' }).click();
+    await other.getByText('Outgoing bundles are now sent UNSIGNED.').waitFor();
+
+    const page = await chromium.context.newPage();
+    await logIn(page, a.url);
+    const pullTile = tileSelector('sync-pull', 'peer', 'peer-b');
+    await page.goto(`${a.url}/admin/sync-control`);
+    await page.getByRole('button', { name: 'Pull now' }).click();
+    await waitForTileState(page, pullTile, 'pending');
+    const held = await latestJob(page, a.url, 'sync-pull');
+
+    // A graceful restart (as Ctrl-C and npm start again): pending jobs wait on a person, not the process.
+    await a.stop();
+    a = await startA(40);
+    await page.goto(`${a.url}/admin/sync-control`);
+    expect(await page.locator(pullTile).getAttribute('state')).toBe('pending');
+    expect(await page.getByRole('button', { name: 'Pull now' }).isDisabled()).toBe(true);
+    await page.locator(`[data-approval="${held?.id}"]`).getByRole('button', { name: 'Approve' }).click();
+    await waitForTileState(page, pullTile, 'warning');
+    const approved = await latestJob(page, a.url, 'sync-pull');
+    expect(approved?.id).toBe(held?.id);
+    expect(approved?.message).toContain('approved by admin');
+    expect(await page.getByRole('button', { name: 'Pull now' }).isEnabled()).toBe(true);
+    await page.goto(`${a.url}/admin/records`);
+    await page.getByRole('cell', { name: 'Approved after a restart', exact: true }).waitFor();
+    await Promise.all([page.close(), other.close()]);
+  });
 });
