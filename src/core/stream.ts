@@ -92,8 +92,9 @@ export class JobStream {
       cleanup();
       return;
     }
-    this.#cleanups ??= [];
-    this.#cleanups.push(cleanup);
+    // A literal, not push() onto []: most streams hold one cleanup, and push would reserve 17 slots.
+    if (this.#cleanups) this.#cleanups.push(cleanup);
+    else this.#cleanups = [cleanup];
   }
 
   /**
