@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { normalizePrefix } from '../core/fetch-handler.js';
 import type { JobsEndpoint, JobsRequest, JobsResponse } from '../core/http.js';
 
 export interface NodeHandlerOptions {
@@ -26,13 +27,12 @@ export type NodeJobsHandler<Context> = (
 
 /**
  * Reads a Node request as the routes see it: the path below `prefix` (still percent-encoded), the
- * query and the headers.
+ * query and the headers. `prefix` is normalized already (see `toNodeHandler`): this runs per request.
  *
  * @example
  * const response = await endpoint.handle(fromNodeRequest(req, '/api/admin/jobs'), req);
  */
-export function fromNodeRequest(req: IncomingMessage, prefix = ''): JobsRequest {
-  const base = prefix.replace(/\/+$/, '');
+export function fromNodeRequest(req: IncomingMessage, base = ''): JobsRequest {
   const url = new URL(req.url ?? '/', 'http://localhost');
   let path = url.pathname;
   if (base && (path === base || path.startsWith(`${base}/`))) path = path.slice(base.length);
@@ -113,7 +113,7 @@ export function toNodeHandler<Context>(
   endpoint: JobsEndpoint<Context>,
   options: NodeHandlerOptions = {},
 ): NodeJobsHandler<Context> {
-  const prefix = options.prefix ?? '';
+  const prefix = normalizePrefix(options.prefix ?? '');
   return async (req, res, context, extraHeaders = {}) => {
     const response = await endpoint.handle(fromNodeRequest(req, prefix), context);
     writeNodeResponse(req, res, response, extraHeaders);

@@ -45,3 +45,15 @@ export function errorMessage(error: unknown): string {
     return String(error);
   }
 }
+
+/**
+ * Reads an optional integer option: `fallback` when absent, otherwise an integer ≥ `min`, or a
+ * {@link JobsError} naming the option and who took it (`owner`, e.g. `jsonlStore`).
+ */
+export function integerOption(owner: string, field: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || (value as number) < min) {
+    throw new JobsError('invalid_options', `${owner}: \`${field}\` must be an integer ≥ ${min}`, { field });
+  }
+  return value as number;
+}

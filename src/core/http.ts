@@ -1,4 +1,4 @@
-import { errorMessage, JobsError } from './errors.js';
+import { errorMessage, integerOption, JobsError } from './errors.js';
 import { type JobFilter, MAX_JOB_IDS } from './filter.js';
 import { JOB_ID_PATTERN, JOB_STATES, type JobState, NAME_PATTERN } from './job.js';
 import type { JobRegistry } from './registry.js';
@@ -109,14 +109,6 @@ export function errorResponse(status: number, code: ErrorCode, message: string, 
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
 }
 
-function integerOption(value: unknown, fallback: number, field: string, min: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < min) {
-    throw new JobsError('invalid_options', `\`${field}\` must be an integer ≥ ${min}`, { field });
-  }
-  return value as number;
-}
-
 /**
  * Builds the job routes over a registry, for any framework. Most users want
  * {@link createJobsHandler} (fetch) or an adapter; this is what they all share.
@@ -150,11 +142,11 @@ export function createJobsEndpoint<Context>(
       { field: 'authorize' },
     );
   }
-  const heartbeatMs = integerOption(options.heartbeatMs, 15_000, 'heartbeatMs', 1);
-  const retryMs = integerOption(options.retryMs, 3_000, 'retryMs', 0);
-  const maxStreams = integerOption(options.maxStreamsPerPrincipal, 16, 'maxStreamsPerPrincipal', 1);
-  const maxBufferedBytes = integerOption(options.maxBufferedBytes, 1 << 20, 'maxBufferedBytes', 1024);
-  const throttleMs = integerOption(options.throttleMs, 50, 'throttleMs', 0);
+  const heartbeatMs = integerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
+  const retryMs = integerOption('realtime-jobs', 'retryMs', options.retryMs, 3_000, 0);
+  const maxStreams = integerOption('realtime-jobs', 'maxStreamsPerPrincipal', options.maxStreamsPerPrincipal, 16, 1);
+  const maxBufferedBytes = integerOption('realtime-jobs', 'maxBufferedBytes', options.maxBufferedBytes, 1 << 20, 1024);
+  const throttleMs = integerOption('realtime-jobs', 'throttleMs', options.throttleMs, 50, 0);
   const onError = options.onError ?? ((error: Error) => console.error(`[realtime-jobs] ${error.message}`));
   const subscribe = createThrottledEvents(registry, throttleMs);
 

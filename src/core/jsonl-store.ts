@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { errorMessage, JobsError } from './errors.js';
+import { errorMessage, integerOption, JobsError } from './errors.js';
 import type { Job } from './job.js';
 import {
   createEventIdSequence,
@@ -39,8 +39,8 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
   if (typeof options.path !== 'string' || options.path.trim() === '') {
     throw new JobsError('invalid_options', 'jsonlStore: `path` must be a non-empty string', { field: 'path' });
   }
-  const maxLines = positiveInteger(options.maxLines, 500, 'maxLines');
-  const retryMs = positiveInteger(options.retryMs, 1000, 'retryMs');
+  const maxLines = integerOption('jsonlStore', 'maxLines', options.maxLines, 500, 1);
+  const retryMs = integerOption('jsonlStore', 'retryMs', options.retryMs, 1000, 1);
   const path = resolve(options.path);
   const lockPath = `${path}.lock`;
   const tempPath = `${path}.${process.pid}.tmp`;
@@ -231,14 +231,6 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       };
     },
   };
-}
-
-function positiveInteger(value: unknown, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new JobsError('invalid_options', `jsonlStore: \`${field}\` must be a positive integer`, { field });
-  }
-  return value as number;
 }
 
 /** Reads the log into `latest`; says whether the file must be rewritten to repair it. */

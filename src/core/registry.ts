@@ -1,5 +1,5 @@
 import { nanoid } from 'nanoid';
-import { errorMessage, JobsError } from './errors.js';
+import { errorMessage, integerOption, JobsError } from './errors.js';
 import { compileFilter, type JobFilter } from './filter.js';
 import {
   canTransition,
@@ -132,8 +132,8 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
       },
     );
   }
-  const retentionMs = optionalInteger(options.retentionMs, DAY_MS, 'retentionMs', 1);
-  const replayBufferSize = optionalInteger(options.replayBufferSize, 1000, 'replayBufferSize', 0);
+  const retentionMs = integerOption('createJobRegistry', 'retentionMs', options.retentionMs, DAY_MS, 1);
+  const replayBufferSize = integerOption('createJobRegistry', 'replayBufferSize', options.replayBufferSize, 1000, 0);
   const onError = options.onError ?? ((error: Error) => console.error(`[realtime-jobs] ${error.message}`));
   if (typeof onError !== 'function') {
     throw new JobsError('invalid_options', 'createJobRegistry: `onError` must be a function', { field: 'onError' });
@@ -144,14 +144,6 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
   const registry = new Registry(store, validator, retentionMs, replayBufferSize, onError);
   registry.bootstrap(loaded.jobs);
   return registry;
-}
-
-function optionalInteger(value: unknown, fallback: number, field: string, min: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < min) {
-    throw new JobsError('invalid_options', `createJobRegistry: \`${field}\` must be an integer ≥ ${min}`, { field });
-  }
-  return value as number;
 }
 
 interface Listener {
