@@ -1,10 +1,12 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addRecord,
   type Instance,
   latestJob,
   logIn,
   type PeerPair,
+  setSigning,
   startPeerPair,
   tileSelector,
   waitForTileState,
@@ -32,13 +34,8 @@ describe('reference app: unsigned bundles wait for approval', () => {
     // peer-b stops signing, through its own records page.
     const other = await chromium.context.newPage();
     await logIn(other, b.url);
-    await other.goto(`${b.url}/admin/records`);
-    await other.getByRole('textbox', { name: 'Title' }).fill('Made on peer-b');
-    await other.getByRole('button', { name: 'Add record' }).click();
-    await other.getByText('Added "Made on peer-b".').waitFor();
-    await other.getByLabel('Sign outgoing bundles').uncheck();
-    await other.getByRole('button', { name: 'Save signing setting' }).click();
-    await other.getByText('Outgoing bundles are now sent UNSIGNED.').waitFor();
+    await addRecord(other, b.url, 'Made on peer-b');
+    await setSigning(other, b.url, false);
 
     await page.goto(`${a.url}/admin/sync-control`);
     const selector = tileSelector('sync-pull', 'peer', 'peer-b');
@@ -71,19 +68,13 @@ describe('reference app: unsigned bundles wait for approval', () => {
     expect(allowed?.id).not.toBe(pending?.id);
     expect(allowed?.message).toContain('allowed by "allow unsigned"');
 
-    await other.goto(`${b.url}/admin/records`);
-    await other.getByLabel('Sign outgoing bundles').check();
-    await other.getByRole('button', { name: 'Save signing setting' }).click();
-    await other.getByText('Outgoing bundles are signed.').waitFor();
+    await setSigning(other, b.url, true);
     await other.close();
   });
 
   it('rejects a held bundle: the job ends cancelled and nothing is applied', async () => {
-    await page.goto(`${a.url}/admin/records`);
-    await page.getByLabel('Sign outgoing bundles').uncheck();
-    await page.getByRole('button', { name: 'Save signing setting' }).click();
-    await page.getByRole('textbox', { name: 'Title' }).fill('Never reaches peer-b');
-    await page.getByRole('button', { name: 'Add record' }).click();
+    await setSigning(page, a.url, false);
+    await addRecord(page, a.url, 'Never reaches peer-b');
     await page.goto(`${a.url}/admin/sync-control`);
     const selector = tileSelector('sync-push', 'peer', 'peer-b');
     await card('peer-b').getByRole('button', { name: 'Push now' }).click();
@@ -97,8 +88,6 @@ describe('reference app: unsigned bundles wait for approval', () => {
     await other.getByRole('heading', { name: 'Records' }).waitFor();
     expect(await other.getByRole('cell', { name: 'Never reaches peer-b', exact: true }).count()).toBe(0);
     await other.close();
-    await page.goto(`${a.url}/admin/records`);
-    await page.getByLabel('Sign outgoing bundles').check();
-    await page.getByRole('button', { name: 'Save signing setting' }).click();
+    await setSigning(page, a.url, true);
   });
 });

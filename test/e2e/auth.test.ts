@@ -1,40 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
-import {
-  freePort,
-  type Instance,
-  logIn,
-  startDedalusStandIn,
-  startInstance,
-  tempDir,
-  VIEWER_PASSWORD,
-} from './harness.js';
+import { type Instance, logIn, type SingleApp, startSingleApp, VIEWER_PASSWORD } from './harness.js';
 
 // Accounts, sessions, CSRF and headers of the reference app, in real Chromium against a real instance.
 describe('reference app: accounts and protection', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let env: SingleApp;
   let app: Instance;
-  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let chromium: SingleApp['chromium'];
 
   beforeAll(async () => {
-    dir = await tempDir();
-    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
-    app = await startInstance({
-      name: 'peer-a',
-      port: await freePort(),
-      dataDir: dir.path,
-      peers: { 'peer-b': await freePort() },
-      dedalusUrl: standIn.url,
-    });
-    chromium = await launchChromium();
+    env = await startSingleApp({ keys: ['unused-key-0123456789'], delayMs: 0 });
+    ({ app, chromium } = env);
   });
 
   afterAll(async () => {
-    await chromium?.close();
-    await app?.stop();
-    await standIn?.close();
-    await dir?.remove();
+    await env?.close();
   });
 
   it('sends a logged-out visitor to the login page, and the job API answers 401', async () => {

@@ -1,25 +1,20 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
 import {
-  freePort,
   GOOD_KEY,
   type Instance,
   latestJob,
   logIn,
-  startDedalusStandIn,
-  startInstance,
-  tempDir,
+  type SingleApp,
+  startSingleApp,
   tileSelector,
   waitForTileState,
 } from './harness.js';
 
 // The Dedalus page: the real dedalus-labs SDK, over HTTP, to the local stand-in of the API.
 describe('reference app: Dedalus connection', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let env: SingleApp;
   let app: Instance;
-  let chromium: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
   const saveTile = tileSelector('dedalus-save', 'service', 'dedalus');
   const verifyTile = tileSelector('dedalus-verify', 'service', 'dedalus');
@@ -31,25 +26,14 @@ describe('reference app: Dedalus connection', () => {
   }
 
   beforeAll(async () => {
-    dir = await tempDir();
-    standIn = await startDedalusStandIn({ keys: [GOOD_KEY], delayMs: 150 });
-    app = await startInstance({
-      name: 'peer-a',
-      port: await freePort(),
-      dataDir: dir.path,
-      peers: { 'peer-b': await freePort() },
-      dedalusUrl: standIn.url,
-    });
-    chromium = await launchChromium();
-    page = await chromium.context.newPage();
+    env = await startSingleApp({ keys: [GOOD_KEY], delayMs: 150 });
+    app = env.app;
+    page = await env.chromium.context.newPage();
     await logIn(page, app.url);
   });
 
   afterAll(async () => {
-    await chromium?.close();
-    await app?.stop();
-    await standIn?.close();
-    await dir?.remove();
+    await env?.close();
   });
 
   it('verifying without a saved key fails and says why', async () => {

@@ -207,3 +207,50 @@ export async function startPeerPair(): Promise<PeerPair> {
     },
   };
 }
+
+/** Adds a record through an instance's Records page and waits for the confirmation. */
+export async function addRecord(page: Page, base: string, title: string) {
+  await page.goto(`${base}/admin/records`);
+  await page.getByRole('textbox', { name: 'Title' }).fill(title);
+  await page.getByRole('button', { name: 'Add record' }).click();
+  await page.getByText(`Added "${title}".`).waitFor();
+}
+
+/** Turns signing of outgoing bundles on or off through the Records page and waits for the confirmation. */
+export async function setSigning(page: Page, base: string, sign: boolean) {
+  await page.goto(`${base}/admin/records`);
+  const box = page.getByLabel('Sign outgoing bundles');
+  await (sign ? box.check() : box.uncheck());
+  await page.getByRole('button', { name: 'Save signing setting' }).click();
+  await page.getByText(sign ? 'Outgoing bundles are signed.' : 'Outgoing bundles are now sent UNSIGNED.').waitFor();
+}
+
+export interface SingleApp {
+  app: Instance;
+  chromium: Awaited<ReturnType<typeof launchChromium>>;
+  close(): Promise<void>;
+}
+
+/** One instance (its peer is down), a Dedalus stand-in accepting `keys`, and Chromium. */
+export async function startSingleApp(standIn: { keys: string[]; delayMs: number }): Promise<SingleApp> {
+  const dir = await tempDir();
+  const dedalus = await startDedalusStandIn(standIn);
+  const app = await startInstance({
+    name: 'peer-a',
+    port: await freePort(),
+    dataDir: dir.path,
+    peers: { 'peer-b': await freePort() },
+    dedalusUrl: dedalus.url,
+  });
+  const chromium = await launchChromium();
+  return {
+    app,
+    chromium,
+    async close() {
+      await chromium.close();
+      await app.stop();
+      await dedalus.close();
+      await dir.remove();
+    },
+  };
+}

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
 import {
+  addRecord,
   freePort,
   type Instance,
   latestJob,
   logIn,
+  setSigning,
   startDedalusStandIn,
   startInstance,
   tempDir,
@@ -121,13 +123,8 @@ describe('reference app: restart in the middle of a job', () => {
     // peer-b stops signing, through its own records page, and gets a record peer-a lacks.
     const other = await chromium.context.newPage();
     await logIn(other, b.url);
-    await other.goto(`${b.url}/admin/records`);
-    await other.getByRole('textbox', { name: 'Title' }).fill('Approved after a restart');
-    await other.getByRole('button', { name: 'Add record' }).click();
-    await other.getByText('Added "Approved after a restart".').waitFor();
-    await other.getByLabel('Sign outgoing bundles').uncheck();
-    await other.getByRole('button', { name: 'Save signing setting' }).click();
-    await other.getByText('Outgoing bundles are now sent UNSIGNED.').waitFor();
+    await addRecord(other, b.url, 'Approved after a restart');
+    await setSigning(other, b.url, false);
 
     const page = await chromium.context.newPage();
     await logIn(page, a.url);
