@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
+import { waitFor } from '../support/wait.js';
 import { BUNDLE, ROOT } from './server.js';
 
 const CACHE = join(ROOT, 'node_modules', '.cache', 'realtime-jobs-browser-tests');
@@ -110,11 +111,5 @@ export async function waitInPage<Arg>(
   }
 }
 
-/** Waits for a Node-side condition. */
-export async function until(what: string, check: () => boolean, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** Polls `check` (in this process) until it holds. */
+export const until = (what: string, check: () => boolean, timeout = 10_000) => waitFor(check, what, timeout);

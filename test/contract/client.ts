@@ -1,6 +1,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import { createParser } from 'eventsource-parser';
+import { waitFor } from '../support/wait.js';
 
 /** A finished HTTP exchange. `json` is the parsed body when it was JSON. */
 export interface HttpAnswer {
@@ -169,11 +170,4 @@ export function openStalledStream(url: string, headers: Record<string, string>):
   });
 }
 
-/** Resolves when `condition` holds, polled every few milliseconds; rejects after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export { waitFor };

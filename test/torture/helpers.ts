@@ -5,6 +5,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { toNodeHandler } from '../../src/adapters/node.js';
 import type { Job } from '../../src/core/job.js';
 import { createJobsEndpoint, type JobRegistry, type JobsEndpoint, type JobsHandlerOptions } from '../../src/index.js';
+import { waitFor } from '../support/wait.js';
 
 /** A real node:http server serving the job routes the way both adapters do (through `toNodeHandler`). */
 export interface TestServer {
@@ -147,13 +148,7 @@ export function connectSse(
 }
 
 /** Polls `check` until it holds, or fails with `what` after `timeoutMs`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export const until = (check: () => boolean, what: string, timeoutMs = 20_000) => waitFor(check, what, timeoutMs);
 
 /** Opens many clients with bounded concurrency, so the listen backlog never overflows. */
 export async function connectMany(
