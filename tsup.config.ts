@@ -24,6 +24,7 @@ const packageBuild: Options = {
     client: 'src/client/index.ts',
     element: 'src/client/job-status/index.ts',
     html: 'src/html/index.ts',
+    jsonl: 'src/stores/jsonl.ts',
   },
   format: ['esm', 'cjs'],
   // Shared chunks in CJS too: otherwise each entry bundles its own core, and `instanceof JobsError`

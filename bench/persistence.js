@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import SonicBoom from 'sonic-boom';
-import { createJobRegistry, jsonlStore } from '../dist/index.js';
+import { createJobRegistry } from '../dist/index.js';
+import { jsonlStore } from '../dist/jsonl.js';
 import { jobSnapshot, now, printTable, QUICK, ratio, round, writeResults } from './lib.js';
 
 const SECONDS = QUICK ? 1 : 3;

@@ -1,34 +1,18 @@
-export { isJobsError, JobsError, type JobsErrorCode } from './core/errors.js';
-export { createJobsHandler, type FetchHandlerOptions, type JobsHandler } from './core/fetch-handler.js';
-export { type JobFilter, MAX_JOB_IDS } from './core/filter.js';
+// The root entry: the registry, the routes and the wire vocabulary, on any JavaScript runtime.
+// Stores that need a runtime of their own live in their own entries (`realtime-jobs/jsonl`).
+
+export type { JobFilter } from './core/filter.js';
 export {
   type Authorize,
   createJobsEndpoint,
-  type ErrorCode,
   type JobsEndpoint,
   type JobsHandlerOptions,
   type JobsRequest,
   type JobsResponse,
   type Principal,
   STREAM_HEADERS,
-} from './core/http.js';
-export {
-  BUSY_STATES,
-  canTransition,
-  DEFAULT_LIMITS,
-  type EnqueueInput,
-  isBusy,
-  isTerminal,
-  JOB_STATES,
-  type Job,
-  type JobLimits,
-  type JobPatch,
-  type JobState,
-  type JsonObject,
-  type JsonValue,
-  TERMINAL_STATES,
-} from './core/job.js';
-export { type JsonlStoreOptions, jsonlStore } from './core/jsonl-store.js';
+} from './core/http/endpoint.js';
+export { createJobsHandler, type FetchHandlerOptions, type JobsHandler } from './core/http/fetch-handler.js';
 export {
   createJobRegistry,
   type JobContext,
@@ -44,14 +28,23 @@ export {
   SHUTDOWN_MESSAGE,
 } from './core/registry.js';
 export { encodeSseMessage, formatSseMessage, type SseMessage } from './core/sse.js';
+export type { JobStore, StoreContext, StoreHealth, StoreLoad } from './core/store.js';
+export type { JobStream, StreamSink } from './core/stream.js';
+export type { EnqueueInput, JobPatch } from './core/validate.js';
+export { type HttpErrorCode, isJobsError, JobsError, type JobsErrorCode } from './protocol/errors.js';
 export {
-  createEventIdSequence,
-  type EventIdSequence,
-  type JobStore,
-  memoryStore,
-  parseEventId,
-  type StoreContext,
-  type StoreHealth,
-  type StoreLoad,
-} from './core/store.js';
-export { encodeJobEvent, JobStream, type StreamOptions, type StreamSink } from './core/stream.js';
+  BUSY_STATES,
+  canTransition,
+  DEFAULT_LIMITS,
+  isBusy,
+  isTerminal,
+  JOB_STATES,
+  type Job,
+  type JobLimits,
+  type JobState,
+  type JsonObject,
+  type JsonValue,
+  TERMINAL_STATES,
+} from './protocol/job.js';
+export { type EventId, MAX_JOB_IDS, parseEventId, STREAM_EVENT } from './protocol/wire.js';
+export { memoryStore } from './stores/memory.js';

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createJobValidator, type Job } from '../src/core/job.js';
-import { type JobStore, parseEventId, type StoreContext } from '../src/core/store.js';
+import type { JobStore, StoreContext } from '../src/core/store.js';
+import { createJobValidator } from '../src/core/validate.js';
+import type { Job } from '../src/protocol/job.js';
+import { parseEventId } from '../src/protocol/wire.js';
 
 /**
  * The behaviour every JobStore promises. A store runs it by calling
@@ -52,7 +54,7 @@ export function describeStoreConformance(
       const { create } = await setup();
       const store = create();
       expect(await store.open(context)).toEqual({ jobs: [], skipped: 0, repaired: false });
-      expect(parseEventId(store.head())).toMatchObject({ sequence: 0 });
+      expect(parseEventId(store.head())).toMatchObject({ major: 0 });
       expect(store.health()).toMatchObject({ ok: true, error: null });
       await store.close();
     });
@@ -63,7 +65,7 @@ export function describeStoreConformance(
       await store.open(context);
       const ids = [store.save(job('a', 1)), store.save(job('a', 2)), store.save(job('b', 1))];
       const parsed = ids.map((id) => parseEventId(id));
-      expect(parsed.map((id) => id?.sequence)).toEqual([1, 2, 3]);
+      expect(parsed.map((id) => id?.major)).toEqual([1, 2, 3]);
       expect(new Set(parsed.map((id) => id?.epoch)).size).toBe(1);
       expect(store.head()).toBe(ids[2]);
       await store.close();

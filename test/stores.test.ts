@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonlStore } from '../src/core/jsonl-store.js';
-import { type JobStore, memoryStore } from '../src/core/store.js';
+import type { JobStore } from '../src/core/store.js';
+import { jsonlStore } from '../src/stores/jsonl.js';
+import { memoryStore } from '../src/stores/memory.js';
 import { describeStoreConformance } from './store-conformance.js';
 
 describeStoreConformance('memory', async () => {

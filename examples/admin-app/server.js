@@ -2,7 +2,8 @@
 // with `node examples/admin-app/server.js` and the environment described in docs/reference-app.md.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createJobRegistry, jsonlStore } from 'realtime-jobs';
+import { createJobRegistry } from 'realtime-jobs';
+import { jsonlStore } from 'realtime-jobs/jsonl';
 import { ensureAccounts } from './lib/accounts.js';
 import { createApp } from './lib/app.js';
 import { readConfig } from './lib/config.js';

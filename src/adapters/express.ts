@@ -1,5 +1,5 @@
 import { type Request, Router } from 'express';
-import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http.js';
+import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
 import type { JobRegistry } from '../core/registry.js';
 import { toNodeHandler } from './node.js';
 

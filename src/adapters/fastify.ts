@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { JobsError } from '../core/errors.js';
-import { normalizePrefix } from '../core/fetch-handler.js';
-import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http.js';
+import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
+import { normalizePrefix } from '../core/http/fetch-handler.js';
 import type { JobRegistry } from '../core/registry.js';
+import { JobsError } from '../protocol/errors.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { normalizePrefix } from '../core/fetch-handler.js';
-import type { JobsEndpoint, JobsRequest, JobsResponse } from '../core/http.js';
+import type { JobsEndpoint, JobsRequest, JobsResponse } from '../core/http/endpoint.js';
+import { normalizePrefix } from '../core/http/fetch-handler.js';
 
 export interface NodeHandlerOptions {
   /**

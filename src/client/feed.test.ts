@@ -2,9 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toNodeHandler } from '../adapters/node.js';
-import { createJobsEndpoint, type Principal } from '../core/http.js';
-import type { Job } from '../core/job.js';
+import { createJobsEndpoint, type Principal } from '../core/http/endpoint.js';
 import { createJobRegistry, type JobRegistry } from '../core/registry.js';
+import type { Job } from '../protocol/job.js';
 import { createJobFeed, type JobFeed, type JobFeedError, type JobFeedState } from './feed.js';
 
 const cleanups: Array<() => unknown> = [];

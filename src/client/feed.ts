@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { JobsError } from '../core/errors.js';
-import type { Job } from '../core/job.js';
+import { JobsError } from '../protocol/errors.js';
+import type { Job } from '../protocol/job.js';
 
 /**
  * Which jobs a subscription wants. Values of one field OR; different fields AND; an absent field

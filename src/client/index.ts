@@ -1,4 +1,4 @@
-export type { Job, JobState } from '../core/job.js';
+export type { Job, JobState } from '../protocol/job.js';
 export {
   createJobFeed,
   type JobFeed,

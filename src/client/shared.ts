@@ -1,4 +1,4 @@
-import type { Job } from '../core/job.js';
+import type { Job } from '../protocol/job.js';
 import { createJobFeed, type JobFeed, type JobFeedFilter, type JobFeedOptions } from './feed.js';
 
 /** Where the job routes live when the page says nothing else. */

@@ -1,5 +1,6 @@
-import { JobsError } from './errors.js';
-import { JOB_ID_PATTERN, JOB_STATES, type Job, type JobState, NAME_PATTERN } from './job.js';
+import { JobsError } from '../protocol/errors.js';
+import { JOB_ID_PATTERN, JOB_STATES, type Job, type JobState, NAME_PATTERN } from '../protocol/job.js';
+import { MAX_JOB_IDS } from '../protocol/wire.js';
 
 /**
  * Which jobs a list, subscription or stream wants. Values of one field OR; different fields AND.
@@ -14,9 +15,6 @@ export interface JobFilter {
   /** Only jobs whose scope is one of these (what an authorized principal may see). */
   scopes?: readonly string[];
 }
-
-/** At most this many `jobId` values in one filter. */
-export const MAX_JOB_IDS = 100;
 
 /** Checks a filter and returns a predicate for it. Throws a {@link JobsError} naming the bad field. */
 export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { JobsError } from './errors.js';
-import type { Job } from './job.js';
+import { JobsError } from '../protocol/errors.js';
+import type { Job } from '../protocol/job.js';
+import { memoryStore } from '../stores/memory.js';
 import { createJobRegistry, type JobEvent, type JobRegistry, RESTART_MESSAGE, SHUTDOWN_MESSAGE } from './registry.js';
-import { memoryStore } from './store.js';
 
 const open: JobRegistry[] = [];
 async function registry(options: Parameters<typeof createJobRegistry>[0] = {}) {
@@ -268,7 +268,7 @@ describe('replay', () => {
     expect(jobs.eventsSince(third?.id as string).kind).toBe('replay');
     expect(jobs.eventsSince('zzzz-1')).toMatchObject({ kind: 'resync', reason: /another epoch/ });
     expect(jobs.eventsSince(`${jobs.head().split('-')[0]}-99`)).toMatchObject({ kind: 'resync', reason: /newer/ });
-    for (const bad of ['', 'garbage', '1-2-3', 'abc-', '-1', 'abc-01', 'x\ny-1']) {
+    for (const bad of ['', 'garbage', '1-2-3-4', 'abc-', '-1', 'abc-01', 'x\ny-1']) {
       expect(jobs.eventsSince(bad)).toMatchObject({ kind: 'resync', reason: 'malformed event id' });
     }
   });

@@ -1,18 +1,12 @@
 import { nanoid } from 'nanoid';
-import { errorMessage, integerOption, JobsError } from './errors.js';
+import { errorMessage, JobsError } from '../protocol/errors.js';
+import { canTransition, isBusy, isTerminal, type Job, type JobLimits, type JsonObject } from '../protocol/job.js';
+import { parseEventId } from '../protocol/wire.js';
+import { memoryStore } from '../stores/memory.js';
 import { compileFilter, type JobFilter } from './filter.js';
-import {
-  canTransition,
-  createJobValidator,
-  type EnqueueInput,
-  isBusy,
-  isTerminal,
-  type Job,
-  type JobLimits,
-  type JobPatch,
-  type JsonObject,
-} from './job.js';
-import { type JobStore, memoryStore, parseEventId, type StoreHealth } from './store.js';
+import { integerOption } from './options.js';
+import type { JobStore, StoreHealth } from './store.js';
+import { createJobValidator, type EnqueueInput, type JobPatch } from './validate.js';
 
 /** One change of one job, as subscribers and streams receive it. */
 export interface JobEvent {
@@ -378,11 +372,11 @@ class Registry implements JobRegistry {
     if (!parsed) return { kind: 'resync', reason: 'malformed event id' };
     const head = parseEventId(this.store.head());
     if (!head || parsed.epoch !== head.epoch) return { kind: 'resync', reason: 'event id from another epoch' };
-    if (parsed.sequence > head.sequence) return { kind: 'resync', reason: 'event id newer than any sent' };
-    const oldest = this.#buffer[0]?.sequence ?? head.sequence + 1;
-    if (parsed.sequence < oldest - 1) return { kind: 'resync', reason: 'event id older than the replay buffer' };
+    if (parsed.major > head.major) return { kind: 'resync', reason: 'event id newer than any sent' };
+    const oldest = this.#buffer[0]?.sequence ?? head.major + 1;
+    if (parsed.major < oldest - 1) return { kind: 'resync', reason: 'event id older than the replay buffer' };
     const events: JobEvent[] = [];
-    for (const entry of this.#buffer) if (entry.sequence > parsed.sequence) events.push(entry.event);
+    for (const entry of this.#buffer) if (entry.sequence > parsed.major) events.push(entry.event);
     return { kind: 'replay', events };
   }
 
@@ -467,7 +461,7 @@ class Registry implements JobRegistry {
     if (this.replayBufferSize > 0) {
       const parsed = parseEventId(event.id);
       if (parsed) {
-        this.#buffer.push({ sequence: parsed.sequence, event });
+        this.#buffer.push({ sequence: parsed.major, event });
         if (this.#buffer.length > this.replayBufferSize) this.#buffer.shift();
       }
     }

@@ -1,4 +1,4 @@
-import { JobsError } from './errors.js';
+import { JobsError } from '../protocol/errors.js';
 
 /** One Server-Sent Events message. Every field is optional; a message with none is a bare blank line. */
 export interface SseMessage {

@@ -1,5 +1,4 @@
-import { customAlphabet } from 'nanoid';
-import type { Job } from './job.js';
+import type { Job } from '../protocol/job.js';
 
 /** What a store hands the registry once, when it opens. */
 export interface StoreLoad {
@@ -31,7 +30,7 @@ export interface StoreHealth {
 
 /**
  * Where jobs persist and where event ids come from. Every store passes the conformance suite in
- * `test/store-conformance.ts`: ids increase within an epoch, a new `open` starts a new epoch, and what
+ * `realtime-jobs/testing`: ids increase within an epoch, a new `open` starts a new epoch, and what
  * was saved before `close()` comes back from the next `open()`.
  */
 export interface JobStore {
@@ -53,73 +52,4 @@ export interface JobStore {
   /** Flushes, then releases the store (its lock, its file handles). */
   close(): Promise<void>;
   health(): StoreHealth;
-}
-
-const epochId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
-
-/**
- * Event ids are `<epoch>-<sequence>`. The epoch is new on every open, so an id from an earlier process
- * (or a store that lost its history) is recognisably foreign and gets a resync, never a wrong replay.
- */
-export interface EventIdSequence {
-  readonly epoch: string;
-  next(): string;
-  head(): string;
-}
-
-export function createEventIdSequence(): EventIdSequence {
-  const epoch = epochId();
-  let sequence = 0;
-  return {
-    epoch,
-    next: () => `${epoch}-${++sequence}`,
-    head: () => `${epoch}-${sequence}`,
-  };
-}
-
-/** Splits an event id; `null` for anything not of the form `<epoch>-<sequence>`. */
-export function parseEventId(id: string): { epoch: string; sequence: number } | null {
-  const match = /^([a-z0-9]{1,32})-(0|[1-9][0-9]{0,15})$/.exec(id);
-  if (!match) return null;
-  const sequence = Number(match[2]);
-  return Number.isSafeInteger(sequence) ? { epoch: match[1] as string, sequence } : null;
-}
-
-/**
- * Keeps jobs in memory only: nothing survives the process. Reusing one instance for a later registry
- * in the same process hands that registry the jobs (tests use this to simulate a restart).
- */
-export function memoryStore(): JobStore {
-  const jobs = new Map<string, Job>();
-  let ids: EventIdSequence | null = null;
-  let opened = false;
-
-  const sequence = (): EventIdSequence => {
-    if (!ids) throw new Error('memoryStore: open() it (through createJobRegistry) before use');
-    return ids;
-  };
-
-  return {
-    kind: 'memory',
-    async open() {
-      if (opened) throw new Error('memoryStore: this store is already open in another registry');
-      opened = true;
-      ids = createEventIdSequence();
-      return { jobs: [...jobs.values()], skipped: 0, repaired: false };
-    },
-    save(job) {
-      const id = sequence().next();
-      jobs.set(job.id, job);
-      return id;
-    },
-    remove(removed) {
-      for (const id of removed) jobs.delete(id);
-    },
-    head: () => sequence().head(),
-    flush: async () => {},
-    async close() {
-      opened = false;
-    },
-    health: () => ({ ok: true, error: null, pendingWrites: 0, skipped: 0 }),
-  };
 }

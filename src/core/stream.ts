@@ -1,9 +1,9 @@
+import type { Job } from '../protocol/job.js';
+import { parseEventId } from '../protocol/wire.js';
 import type { JobFilter } from './filter.js';
 import { compileFilter } from './filter.js';
-import type { Job } from './job.js';
 import type { JobEvent, JobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
-import { parseEventId } from './store.js';
 import type { SubscribeEvents } from './throttle.js';
 
 /**
@@ -114,11 +114,11 @@ export class JobStream {
     // A throttled source may still hold events the snapshot or replay already covers: skip those, so
     // ids on the wire only increase. Live events arrive in id order, so once one is past the head,
     // every later one is too and no id needs parsing any more (this runs once per stream per event).
-    const covered = parseEventId(head)?.sequence ?? 0;
+    const covered = parseEventId(head)?.major ?? 0;
     let pastHead = false;
     const subscribe = this.#options.subscribe ?? ((f, listener) => this.#registry.subscribe(f, listener));
     this.#unsubscribe = subscribe(filter, (event) => {
-      pastHead ||= (parseEventId(event.id)?.sequence ?? Number.POSITIVE_INFINITY) > covered;
+      pastHead ||= (parseEventId(event.id)?.major ?? Number.POSITIVE_INFINITY) > covered;
       if (pastHead) this.#send(encodeJobEvent(event), event.job);
     });
     if (this.#options.closeWithRegistry !== false) {

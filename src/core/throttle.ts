@@ -1,5 +1,5 @@
+import { isTerminal } from '../protocol/job.js';
 import { compileFilter, type JobFilter } from './filter.js';
-import { isTerminal } from './job.js';
 import type { JobEvent, JobRegistry } from './registry.js';
 
 /** Where a stream takes its live events from: the registry itself, or a throttle in front of it. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isJobsError } from '../core/errors.js';
 import { createJobRegistry } from '../core/registry.js';
+import { isJobsError } from '../protocol/errors.js';
 import { renderJobStatus, renderJobStatusStyles } from './render.js';
 
 const registry = await createJobRegistry({ onError: () => {} });

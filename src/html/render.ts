@@ -1,6 +1,7 @@
-import { JobsError } from '../core/errors.js';
-import type { Job } from '../core/job.js';
-import { DEFAULT_EMPTY_MESSAGE, formatUtc, tileCss, tileView } from './tile.js';
+import { JobsError } from '../protocol/errors.js';
+import { JOB_ID_PATTERN, JOB_STATES, type Job, NAME_PATTERN } from '../protocol/job.js';
+import { tileCss } from './styles.js';
+import { DEFAULT_EMPTY_MESSAGE, formatUtc, tileView } from './tile-view.js';
 
 /** Options of {@link renderJobStatus}: the `<job-status>` attributes, in camelCase. */
 export interface RenderJobStatusOptions {
@@ -31,10 +32,6 @@ export interface RenderJobStatusOptions {
   styles?: boolean;
 }
 
-const NAME = /^[A-Za-z0-9._:-]{1,100}$/;
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const STATES = ['queued', 'pending', 'running', 'success', 'warning', 'error', 'cancelled'];
-
 /** Escapes text for HTML text and double- or single-quoted attribute values. */
 export function escapeHtml(value: string): string {
   return value.replace(
@@ -59,8 +56,9 @@ function checkJob(job: unknown): Job | null {
   if (job === null || job === undefined) return null;
   const candidate = job as Partial<Job>;
   if (typeof job !== 'object') fail('job', 'must be a job snapshot or null');
-  if (typeof candidate.id !== 'string' || !JOB_ID.test(candidate.id)) fail('job.id', 'must be a job id');
-  if (!STATES.includes(candidate.state as string)) fail('job.state', `must be one of ${STATES.join(', ')}`);
+  if (typeof candidate.id !== 'string' || !JOB_ID_PATTERN.test(candidate.id)) fail('job.id', 'must be a job id');
+  if (!(JOB_STATES as readonly string[]).includes(candidate.state as string))
+    fail('job.state', `must be one of ${JOB_STATES.join(', ')}`);
   if (!Number.isSafeInteger(candidate.version)) fail('job.version', 'must be an integer');
   if (typeof candidate.queuedAt !== 'string') fail('job.queuedAt', 'must be an ISO-8601 string');
   if (typeof candidate.category !== 'string') fail('job.category', 'must be a string');
@@ -96,9 +94,11 @@ export function renderJobStatus(job: Job | null, options: RenderJobStatusOptions
   const emptyMessage = optionalText(options, 'emptyMessage', 1000);
   const endpoint = optionalText(options, 'endpoint', 2000);
   const action = optionalText(options, 'action', 100);
-  if (action !== undefined && !NAME.test(action)) fail('action', 'must be a category: 1–100 of A–Z a–z 0–9 . _ : -');
+  if (action !== undefined && !NAME_PATTERN.test(action))
+    fail('action', 'must be a category: 1–100 of A–Z a–z 0–9 . _ : -');
   const targetField = optionalText(options, 'targetField', 64);
-  if (targetField !== undefined && !NAME.test(targetField)) fail('targetField', 'may only hold A–Z a–z 0–9 . _ : -');
+  if (targetField !== undefined && !NAME_PATTERN.test(targetField))
+    fail('targetField', 'may only hold A–Z a–z 0–9 . _ : -');
   const target = optionalText(options, 'target', 256);
   if ((targetField === undefined) !== (target === undefined)) {
     fail(
@@ -107,7 +107,7 @@ export function renderJobStatus(job: Job | null, options: RenderJobStatusOptions
     );
   }
   let jobId = optionalText(options, 'jobId', 64);
-  if (jobId !== undefined && !JOB_ID.test(jobId)) fail('jobId', 'must be a job id (A–Z a–z 0–9 _ -)');
+  if (jobId !== undefined && !JOB_ID_PATTERN.test(jobId)) fail('jobId', 'must be a job id (A–Z a–z 0–9 _ -)');
   if (options.styles !== undefined && typeof options.styles !== 'boolean') fail('styles', 'must be a boolean');
   if (jobId === undefined && action === undefined && checked) jobId = checked.id;
 

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
-import type { JobPatch } from '../../src/core/job.js';
+import type { JobPatch } from '../../src/core/validate.js';
 import { renderJobStatus } from '../../src/html/render.js';
 import { launchChromium } from '../support/browser.js';
 import { pageHtml, ROOT, startTestServer } from './server.js';

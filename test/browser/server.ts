@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
 import { jobsRouter } from '../../src/adapters/express.js';
-import type { Principal } from '../../src/core/http.js';
-import { jsonlStore } from '../../src/core/jsonl-store.js';
+import type { Principal } from '../../src/core/http/endpoint.js';
 import { createJobRegistry, type JobRegistry } from '../../src/core/registry.js';
+import { jsonlStore } from '../../src/stores/jsonl.js';
 
 // The bundled crash server runs from elsewhere and is told where the repository is.
 export const ROOT = process.env.REALTIME_JOBS_ROOT ?? join(import.meta.dirname, '..', '..');

@@ -63,7 +63,15 @@ describe('reference app: unsigned bundles wait for approval', () => {
     await page.goto(`${a.url}/admin/sync-control`);
     await card('peer-b').getByLabel('allow unsigned').check();
     await card('peer-b').getByRole('button', { name: 'Pull now' }).click();
-    await waitForTileState(page, selector, 'warning');
+    // The tile already shows the approved pull as a warning: wait for the new job, not the state.
+    await page.waitForFunction(
+      ([sel, old]) => {
+        const tile = document.querySelector(sel as string) as (Element & { job?: { id: string } | null }) | null;
+        return tile?.getAttribute('state') === 'warning' && tile.job?.id !== old;
+      },
+      [selector, pending?.id] as const,
+      { timeout: 15_000, polling: 50 },
+    );
     const allowed = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
     expect(allowed?.id).not.toBe(pending?.id);
     expect(allowed?.message).toContain('allowed by "allow unsigned"');

@@ -1,10 +1,10 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobValidator } from '../../src/core/job.js';
+import { encodeJobEvent } from '../../src/core/stream.js';
+import { createJobValidator } from '../../src/core/validate.js';
 import {
   createJobRegistry,
-  encodeJobEvent,
   encodeSseMessage,
   isJobsError,
   JOB_STATES,

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobRegistry, type Job, jsonlStore } from '../../src/index.js';
+import { createJobRegistry, type Job } from '../../src/index.js';
+import { jsonlStore } from '../../src/stores/jsonl.js';
 
 // Found by the persistence benchmark: snapshots saved while a compaction was writing its temporary
 // file were dropped from the log once the compaction finished.

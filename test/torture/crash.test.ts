@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobRegistry, jsonlStore, RESTART_MESSAGE } from '../../src/index.js';
+import { createJobRegistry, RESTART_MESSAGE } from '../../src/index.js';
+import { jsonlStore } from '../../src/stores/jsonl.js';
 
 const KILLS = 20;
 type Flushed = { id: string; state: string; version: number };

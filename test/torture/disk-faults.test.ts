@@ -4,7 +4,8 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createJobRegistry, type Job, type JobStore, jsonlStore } from '../../src/index.js';
+import { createJobRegistry, type Job, type JobStore } from '../../src/index.js';
+import { jsonlStore } from '../../src/stores/jsonl.js';
 import { connectSse, startServer, until } from './helpers.js';
 
 // These tests run as root in CI, and root ignores permission bits: `chmod -w` would prove nothing.

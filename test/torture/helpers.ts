@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { toNodeHandler } from '../../src/adapters/node.js';
-import type { Job } from '../../src/core/job.js';
 import { createJobsEndpoint, type JobRegistry, type JobsEndpoint, type JobsHandlerOptions } from '../../src/index.js';
+import type { Job } from '../../src/protocol/job.js';
 import { waitFor } from '../support/wait.js';
 
 /** A real node:http server serving the job routes the way both adapters do (through `toNodeHandler`). */

@@ -1,5 +1,5 @@
-import type { Job } from '../../core/job.js';
-import { isBusyState } from '../../html/tile.js';
+import type { Job } from '../../protocol/job.js';
+import { isBusy } from '../../protocol/job.js';
 import type { JobFeedFilter } from '../feed.js';
 import { pageEndpoint, watchJobs } from '../shared.js';
 
@@ -52,7 +52,7 @@ function attach(element: Element): void {
       if (current && current.id !== job.id && Date.parse(job.queuedAt) < Date.parse(current.queuedAt)) return;
       if (current?.id === job.id && job.version <= current.version) return;
       control.job = job;
-      setBusy(element, isBusyState(job.state), job);
+      setBusy(element, isBusy(job.state), job);
     });
   } catch (error) {
     console.error(`[data-job-control]: ${(error as Error).message}`);

@@ -1,6 +1,6 @@
 import { html, LitElement, nothing, type PropertyValues } from 'lit';
-import type { Job } from '../../core/job.js';
-import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile.js';
+import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile-view.js';
+import type { Job } from '../../protocol/job.js';
 import type { JobFeedFilter } from '../feed.js';
 import { pageEndpoint, watchJobs } from '../shared.js';
 import { jobStatusStyles } from './job-status.styles.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { JobsError } from './errors.js';
-import { canTransition, createJobValidator, JOB_STATES } from './job.js';
+import { JobsError } from '../protocol/errors.js';
+import { canTransition, JOB_STATES } from '../protocol/job.js';
+import { createJobValidator } from './validate.js';
 
 const validator = createJobValidator();
 

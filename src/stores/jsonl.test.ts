@@ -4,8 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { jsonlStore } from './jsonl-store.js';
-import { createJobRegistry, RESTART_MESSAGE } from './registry.js';
+import { createJobRegistry, RESTART_MESSAGE } from '../core/registry.js';
+import { jsonlStore } from './jsonl.js';
 
 let dir: string;
 let path: string;

@@ -1,10 +1,14 @@
-import { errorMessage, integerOption, JobsError } from './errors.js';
-import { type JobFilter, MAX_JOB_IDS } from './filter.js';
-import { JOB_ID_PATTERN, JOB_STATES, type JobState, NAME_PATTERN } from './job.js';
-import type { JobRegistry } from './registry.js';
-import { encodeSseMessage } from './sse.js';
-import { JobStream } from './stream.js';
-import { createThrottledEvents } from './throttle.js';
+import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../protocol/errors.js';
+import { JOB_ID_PATTERN } from '../../protocol/job.js';
+import { parseFilterQuery } from '../../protocol/query.js';
+import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT } from '../../protocol/wire.js';
+import type { JobFilter } from '../filter.js';
+import { integerOption } from '../options.js';
+import type { JobRegistry } from '../registry.js';
+import { encodeSseMessage } from '../sse.js';
+import { JobStream } from '../stream.js';
+import { createThrottledEvents } from '../throttle.js';
+import { etagMatches, weakEtag } from './etag.js';
 
 /** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
 export interface Principal {
@@ -67,15 +71,6 @@ export interface JobsEndpoint<Context> {
   readonly openStreams: number;
 }
 
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'too_many_requests'
-  | 'internal_error';
-
 const JSON_HEADERS = {
   'content-type': 'application/json; charset=utf-8',
   'cache-control': 'private, no-store',
@@ -90,13 +85,10 @@ export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'x-content-type-options': 'nosniff',
 });
 
-const SNAPSHOT_LIMIT = 100;
-const MAX_EVENT_ID_LENGTH = 200;
-
 class HttpError extends Error {
   constructor(
     readonly status: number,
-    readonly code: ErrorCode,
+    readonly code: HttpErrorCode,
     message: string,
     readonly field?: string,
   ) {
@@ -104,7 +96,7 @@ class HttpError extends Error {
   }
 }
 
-export function errorResponse(status: number, code: ErrorCode, message: string, field?: string): JobsResponse {
+export function errorResponse(status: number, code: HttpErrorCode, message: string, field?: string): JobsResponse {
   const error = field === undefined ? { code, message } : { code, message, field };
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
 }
@@ -163,6 +155,16 @@ export function createJobsEndpoint<Context>(
     for (const stream of streams) stream.heartbeat(frame);
   };
 
+  /** The query's filter, checked against the registry's own limits; a bad parameter answers 400. */
+  function parseFilter(query: URLSearchParams, allowState: boolean): JobFilter {
+    try {
+      return parseFilterQuery(query, { allowState, limits: registry.limits });
+    } catch (error) {
+      if (isJobsError(error, 'invalid_input')) throw new HttpError(400, 'bad_request', error.message, error.field);
+      throw error;
+    }
+  }
+
   async function principalFor(context: Context): Promise<Principal | null> {
     if (!authorize) return null;
     const principal = await authorize(context);
@@ -181,7 +183,7 @@ export function createJobsEndpoint<Context>(
   }
 
   function openStream(request: JobsRequest, principal: Principal | null): JobsResponse {
-    const filter = parseFilter(request.query, false);
+    const filter: JobFilter = parseFilter(request.query, false);
     if (principal) filter.scopes = principal.scopes;
     const key = principal?.id ?? '';
     const open = streamsByPrincipal.get(key) ?? 0;
@@ -222,18 +224,18 @@ export function createJobsEndpoint<Context>(
   }
 
   function list(request: JobsRequest, principal: Principal | null): JobsResponse {
-    const filter = parseFilter(request.query, true);
+    const filter: JobFilter = parseFilter(request.query, true);
     if (principal) filter.scopes = principal.scopes;
     const limitText = request.query.get('limit');
-    let limit = 50;
+    let limit: number = LIST_LIMIT.default;
     if (limitText !== null) {
-      limit = /^[0-9]{1,3}$/.test(limitText) ? Number(limitText) : Number.NaN;
-      if (!(limit >= 1 && limit <= 500)) {
-        throw new HttpError(400, 'bad_request', '`limit` must be an integer from 1 to 500', 'limit');
+      limit = /^[0-9]{1,4}$/.test(limitText) ? Number(limitText) : Number.NaN;
+      if (!(limit >= 1 && limit <= LIST_LIMIT.max)) {
+        throw new HttpError(400, 'bad_request', `\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
       }
     }
     const body = JSON.stringify({ jobs: registry.list({ ...filter, limit }) });
-    const etag = `W/"${hash(body)}"`;
+    const etag = weakEtag(body);
     const headers = { ...JSON_HEADERS, etag };
     if (etagMatches(request.header('if-none-match'), etag)) return { status: 304, headers, body: '' };
     return { status: 200, headers, body };
@@ -284,87 +286,4 @@ export function createJobsEndpoint<Context>(
       }
     },
   };
-}
-
-/** Reads `job_id`, `category`, `target.<field>` and (lists only) `state`; unknown parameters are ignored. */
-function parseFilter(query: URLSearchParams, allowState: boolean): JobFilter {
-  const filter: JobFilter = {};
-  const jobIds = query.getAll('job_id');
-  if (jobIds.length > MAX_JOB_IDS) {
-    throw new HttpError(400, 'bad_request', `\`job_id\` may be given at most ${MAX_JOB_IDS} times`, 'job_id');
-  }
-  for (const id of jobIds) {
-    if (!JOB_ID_PATTERN.test(id)) throw new HttpError(400, 'bad_request', '`job_id` must be a job id', 'job_id');
-  }
-  if (jobIds.length > 0) filter.jobId = jobIds;
-
-  const categories = query.getAll('category');
-  for (const category of categories) {
-    if (!NAME_PATTERN.test(category) || category.length > 100) {
-      throw new HttpError(400, 'bad_request', '`category` must be 1–100 characters of A–Z a–z 0–9 . _ : -', 'category');
-    }
-  }
-  if (categories.length > 0) filter.category = categories;
-
-  const states = query.getAll('state');
-  if (states.length > 0 && !allowState) {
-    throw new HttpError(
-      400,
-      'bad_request',
-      '`state` filters lists only: a stream sends every change of state',
-      'state',
-    );
-  }
-  for (const state of states) {
-    if (!(JOB_STATES as readonly string[]).includes(state)) {
-      throw new HttpError(400, 'bad_request', `\`state\` must be one of ${JOB_STATES.join(', ')}`, 'state');
-    }
-  }
-  if (states.length > 0) filter.state = states as JobState[];
-
-  // A Map, not an object: `target.toString` or `target.__proto__` must name a field, not a prototype member.
-  const target = new Map<string, string[]>();
-  let targetCount = 0;
-  for (const [name, value] of query) {
-    if (!name.startsWith('target.')) continue;
-    const field = name.slice('target.'.length);
-    if (!NAME_PATTERN.test(field) || field.length > 64) {
-      throw new HttpError(
-        400,
-        'bad_request',
-        `\`${name.slice(0, 80)}\` does not name a valid target field`,
-        name.slice(0, 80),
-      );
-    }
-    if (value.length > 256) {
-      throw new HttpError(400, 'bad_request', `\`${name}\` must be at most 256 characters`, name);
-    }
-    if (++targetCount > 100) throw new HttpError(400, 'bad_request', 'Too many `target.` filters', 'target');
-    const values = target.get(field) ?? [];
-    values.push(value);
-    target.set(field, values);
-  }
-  if (targetCount > 0) filter.target = Object.fromEntries(target);
-  return filter;
-}
-
-function etagMatches(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header.trim() === '*') return true;
-  const opaque = etag.replace(/^W\//, '');
-  return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === opaque);
-}
-
-/** cyrb53: a fast 53-bit string hash; enough for an ETag, and it runs wherever core runs. */
-function hash(text: string): string {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return `${(4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36)}-${text.length.toString(36)}`;
 }

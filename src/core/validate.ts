@@ -1,112 +1,18 @@
 import { z } from 'zod';
-import { JobsError } from './errors.js';
-
-/** Every state a job can be in. `pending` means waiting for a person (an approval). */
-export const JOB_STATES = ['queued', 'pending', 'running', 'success', 'warning', 'error', 'cancelled'] as const;
-export type JobState = (typeof JOB_STATES)[number];
-
-/** States in which work is still to happen. */
-export const BUSY_STATES: readonly JobState[] = ['queued', 'pending', 'running'];
-/** States a job never leaves. */
-export const TERMINAL_STATES: readonly JobState[] = ['success', 'warning', 'error', 'cancelled'];
-
-export function isBusy(state: JobState): boolean {
-  return state === 'queued' || state === 'pending' || state === 'running';
-}
-
-export function isTerminal(state: JobState): boolean {
-  return !isBusy(state);
-}
-
-/**
- * Which state may follow which. A terminal job never changes; a started job cannot go back to
- * `queued` (that would lose `startedAt`), but a `pending` one can, when its approval re-queues it.
- */
-const NEXT_STATES: Record<JobState, readonly JobState[]> = {
-  queued: ['queued', 'pending', 'running', 'success', 'warning', 'error', 'cancelled'],
-  pending: ['pending', 'queued', 'running', 'success', 'warning', 'error', 'cancelled'],
-  running: ['running', 'pending', 'success', 'warning', 'error', 'cancelled'],
-  success: [],
-  warning: [],
-  error: [],
-  cancelled: [],
-};
-
-export function canTransition(from: JobState, to: JobState): boolean {
-  return NEXT_STATES[from].includes(to);
-}
-
-/** A JSON object: what `data` holds. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
-
-/** A job as the registry holds it and the wire carries it. Snapshots are frozen: never mutate one. */
-export interface Job {
-  /** Unguessable, URL-safe id (nanoid). */
-  readonly id: string;
-  /** The kind of work, e.g. `sync-push`. */
-  readonly category: string;
-  /** What it works on, e.g. `{ peer: 'peer-a' }`. */
-  readonly target: Readonly<Record<string, string>>;
-  /** Who may see it: a principal needs this scope. */
-  readonly scope: string;
-  readonly state: JobState;
-  /** Short step name (`connecting`, `transferring`), or null. */
-  readonly phase: string | null;
-  /** 0..1, or null when indeterminate. */
-  readonly progress: number | null;
-  /** Human text. Always rendered as text, never as HTML. */
-  readonly message: string | null;
-  /** Structured result or details. */
-  readonly data: Readonly<JsonObject>;
-  readonly queuedAt: string;
-  readonly startedAt: string | null;
-  readonly finishedAt: string | null;
-  readonly updatedAt: string;
-  /** +1 on every change; a client drops anything not newer than what it holds. */
-  readonly version: number;
-}
-
-/** Size limits on job fields. Each can be raised or lowered per registry. */
-export interface JobLimits {
-  /** @default 100 */
-  categoryLength: number;
-  /** @default 16 */
-  targetEntries: number;
-  /** @default 64 */
-  targetKeyLength: number;
-  /** @default 256 */
-  targetValueLength: number;
-  /** @default 100 */
-  scopeLength: number;
-  /** @default 100 */
-  phaseLength: number;
-  /** @default 4000 */
-  messageLength: number;
-  /** Bytes of `data` as JSON. @default 65536 */
-  dataBytes: number;
-  /** @default 200 */
-  keyLength: number;
-}
-
-export const DEFAULT_LIMITS: Readonly<JobLimits> = Object.freeze({
-  categoryLength: 100,
-  targetEntries: 16,
-  targetKeyLength: 64,
-  targetValueLength: 256,
-  scopeLength: 100,
-  phaseLength: 100,
-  messageLength: 4000,
-  dataBytes: 64 * 1024,
-  keyLength: 200,
-});
-
-/** Characters allowed in a category, a scope and a target key. */
-export const NAME_PATTERN = /^[A-Za-z0-9._:-]+$/;
-/** Job ids: nanoid's URL-safe alphabet. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+import { JobsError } from '../protocol/errors.js';
+import {
+  DEFAULT_LIMITS,
+  JOB_ID_PATTERN,
+  JOB_STATES,
+  type Job,
+  type JobLimits,
+  type JobState,
+  type JsonObject,
+  NAME_PATTERN,
+} from '../protocol/job.js';
 
 const MAX_DATA_DEPTH = 32;
+const utf8 = new TextEncoder();
 
 /** Checks a value is plain JSON (no cycles, functions, class instances, non-finite numbers). */
 function jsonProblem(value: unknown, depth: number): string | null {
@@ -291,7 +197,7 @@ export function createJobValidator(overrides: Partial<JobLimits> = {}): JobValid
     const problem = jsonProblem(value.data, 0);
     if (problem) throw new JobsError('invalid_input', `${what}: \`data\` ${problem}`, { field: 'data', jobId });
     const json = JSON.stringify(value.data);
-    const bytes = Buffer.byteLength(json);
+    const bytes = utf8.encode(json).byteLength;
     if (bytes > limits.dataBytes) {
       throw new JobsError(
         'invalid_input',

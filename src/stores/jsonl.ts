@@ -1,15 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { errorMessage, integerOption, JobsError } from './errors.js';
-import type { Job } from './job.js';
-import {
-  createEventIdSequence,
-  type EventIdSequence,
-  type JobStore,
-  type StoreContext,
-  type StoreLoad,
-} from './store.js';
+import { integerOption } from '../core/options.js';
+import type { JobStore, StoreContext, StoreLoad } from '../core/store.js';
+import { errorMessage, JobsError } from '../protocol/errors.js';
+import type { Job } from '../protocol/job.js';
+import { createEventIdSequence, type EventIdSequence } from './event-ids.js';
 
 export interface JsonlStoreOptions {
   /** The log file. Its folder is created when missing; `<path>.lock` guards it. */

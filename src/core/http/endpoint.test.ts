@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createJobRegistry, type JobRegistry } from '../registry.js';
 import { createJobsHandler } from './fetch-handler.js';
-import { createJobRegistry, type JobRegistry } from './registry.js';
 
 const registries: JobRegistry[] = [];
 afterEach(async () => {

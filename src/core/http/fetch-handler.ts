@@ -1,12 +1,12 @@
-import { JobsError } from './errors.js';
+import { JobsError } from '../../protocol/errors.js';
+import type { JobRegistry } from '../registry.js';
 import {
   createJobsEndpoint,
   errorResponse,
   type JobsEndpoint,
   type JobsHandlerOptions,
   type JobsResponse,
-} from './http.js';
-import type { JobRegistry } from './registry.js';
+} from './endpoint.js';
 
 export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptions<Context> {
   /** Where the routes live. Requests outside it get `404`. @default '/api/admin/jobs' */

@@ -1,0 +1,67 @@
+import { isBusy, type Job, type JobState } from '../protocol/job.js';
+
+/**
+ * What a tile shows, worked out once for both renderers (`renderJobStatus()` on the server and
+ * `<job-status>` in the browser), so the two show the same words in the same box.
+ */
+
+/** A tile's state: the job's state, or `idle` when there is no job. */
+export type TileState = JobState | 'idle';
+
+/** The badge text of each state: the state in words. */
+export const STATE_WORDS: Readonly<Record<TileState, string>> = {
+  idle: 'Idle',
+  queued: 'Queued',
+  pending: 'Waiting for approval',
+  running: 'Running',
+  success: 'Succeeded',
+  warning: 'Finished with warnings',
+  error: 'Failed',
+  cancelled: 'Cancelled',
+};
+
+/** Shown by an idle tile when no `emptyMessage` is given. */
+export const DEFAULT_EMPTY_MESSAGE = 'No job has run yet.';
+
+export interface TileView {
+  state: TileState;
+  badge: string;
+  /** The job's message, or the empty message of an idle tile; `''` shows nothing. */
+  message: string;
+  phase: string | null;
+  /** Progress in percent; `null` for an indeterminate bar; `undefined` for no bar at all. */
+  progress: number | null | undefined;
+  times: Array<{ label: string; at: string }>;
+}
+
+export function tileView(job: Job | null, emptyMessage: string): TileView {
+  if (!job) {
+    return {
+      state: 'idle',
+      badge: STATE_WORDS.idle,
+      message: emptyMessage,
+      phase: null,
+      progress: undefined,
+      times: [],
+    };
+  }
+  const times: TileView['times'] = [{ label: 'Queued', at: job.queuedAt }];
+  if (job.startedAt) times.push({ label: 'Started', at: job.startedAt });
+  if (job.finishedAt) times.push({ label: 'Finished', at: job.finishedAt });
+  const showBar = job.state === 'running' || (isBusy(job.state) && job.progress !== null);
+  return {
+    state: job.state,
+    badge: STATE_WORDS[job.state] ?? job.state,
+    message: job.message ?? '',
+    phase: job.phase || null,
+    progress: showBar ? (job.progress === null ? null : Math.round(job.progress * 100)) : undefined,
+    times,
+  };
+}
+
+/** `2026-11-28 12:00:15 UTC`: the server cannot know the reader's time zone, so it says which one it used. */
+export function formatUtc(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
