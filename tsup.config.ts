@@ -25,6 +25,7 @@ const packageBuild: Options = {
     element: 'src/client/job-status/index.ts',
     html: 'src/html/index.ts',
     jsonl: 'src/stores/jsonl.ts',
+    testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
   // Shared chunks in CJS too: otherwise each entry bundles its own core, and `instanceof JobsError`

@@ -46,7 +46,7 @@ function bundleSize() {
 async function domLatency() {
   const { chromium } = await import('playwright-core');
   const registry = await createJobRegistry({ onError: () => {} });
-  const job = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' }, state: 'running' });
+  const job = await registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' }, state: 'running' });
   const endpoint = createJobsEndpoint(registry, { allowAnonymous: true });
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
   const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bench</title>
@@ -92,7 +92,7 @@ async function domLatency() {
     await tab.goto(`http://127.0.0.1:${server.address().port}/`);
     await tab.waitForFunction(() => document.querySelector('job-status')?.getAttribute('state') === 'running');
     for (let i = 0; i < UPDATES; i++) {
-      registry.update(job.id, { message: `seq ${i} at ${now()}`, progress: i / UPDATES });
+      await registry.update(job.id, { message: `seq ${i} at ${now()}`, progress: i / UPDATES });
       await new Promise((resolve) => setTimeout(resolve, SPACING_MS));
     }
     await tab

@@ -38,7 +38,7 @@ async function implementation(name) {
   };
   if (name === 'realtime-jobs') {
     const registry = await createJobRegistry({ onError: () => {} });
-    const job = registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' }, state: 'running' });
+    const job = await registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' }, state: 'running' });
     const endpoint = createJobsEndpoint(registry, {
       allowAnonymous: true,
       maxStreamsPerPrincipal: 1_000_000,

@@ -18,7 +18,7 @@ const MAX_PER_TICK = 100;
 /** One flood through an endpoint with the given `throttleMs` (0: every update goes to every client). */
 async function floodRun(throttleMs) {
   const registry = await createJobRegistry({ onError: () => {} });
-  const job = registry.enqueue({ category: 'flood', state: 'running' });
+  const job = await registry.enqueue({ category: 'flood', state: 'running' });
   const endpoint = createJobsEndpoint(registry, {
     allowAnonymous: true,
     maxStreamsPerPrincipal: 1_000_000,
@@ -57,14 +57,14 @@ async function floodRun(throttleMs) {
       const due = Math.min(Math.floor((elapsed * RATE) / 1000) - sent, MAX_PER_TICK);
       for (let i = 0; i < due; i++) {
         sent++;
-        registry.update(job.id, { progress: (sent % 1000) / 1000, message: `Copied ${sent} items` });
+        void registry.update(job.id, { progress: (sent % 1000) / 1000, message: `Copied ${sent} items` });
       }
       setImmediate(tick);
     };
     tick();
   });
   const floodMs = now() - start;
-  const final = registry.update(job.id, { state: 'success', message: 'Done' });
+  const final = await registry.update(job.id, { state: 'success', message: 'Done' });
   const finalAt = now();
   let report;
   for (;;) {

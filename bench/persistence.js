@@ -48,10 +48,10 @@ async function sustained(work, finish) {
 async function registryRun(dir, name, storeOptions) {
   const store = jsonlStore({ path: join(dir, `${name}.jsonl`), ...storeOptions });
   const registry = await createJobRegistry({ store, onError: () => {} });
-  const ids = Array.from(
-    { length: JOBS },
-    (_, i) => registry.enqueue({ category: 'bench', target: { n: String(i) }, state: 'running' }).id,
-  );
+  const ids = [];
+  for (let i = 0; i < JOBS; i++) {
+    ids.push((await registry.enqueue({ category: 'bench', target: { n: String(i) }, state: 'running' })).id);
+  }
   const result = await sustained(
     (i) => registry.update(ids[i % JOBS], { progress: (i % 100) / 100, message }),
     () => store.flush(),

@@ -52,7 +52,7 @@ app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string
 app.post('/export', async (request, reply) => {
   // A cross-site form cannot start jobs here: browsers say where a request comes from.
   if (!authorize(request) || request.headers['sec-fetch-site'] === 'cross-site') return reply.code(403).send();
-  jobs.run({ category: 'demo-export', key: 'demo' }, async (ctx) => {
+  await jobs.run({ category: 'demo-export', key: 'demo' }, async (ctx) => {
     for (let step = 1; step <= 5; step++) {
       ctx.progress((step - 1) / 5, { phase: 'exporting', message: `Step ${step} of 5…` });
       await new Promise((resolve) => setTimeout(resolve, stepMs));

@@ -104,6 +104,7 @@ const job = (fields: Partial<Job>): Job => ({
   progress: null,
   message: null,
   data: {},
+  key: null,
   queuedAt: '2026-11-28T12:00:00.000Z',
   startedAt: null,
   finishedAt: null,
@@ -135,8 +136,8 @@ async function scriptedServer(scripts: Array<(res: ServerResponse, req: Incoming
 describe('createJobFeed against the real routes', () => {
   it('shares one connection among subscriptions, filters on the client, and streams live changes', async () => {
     const { url, registry, streams } = await realServer();
-    const a = registry.enqueue({ category: 'sync-push', target: { peer: 'a' } });
-    registry.enqueue({ category: 'sync-push', target: { peer: 'b' } });
+    const a = await registry.enqueue({ category: 'sync-push', target: { peer: 'a' } });
+    await registry.enqueue({ category: 'sync-push', target: { peer: 'b' } });
     const { feed } = feedFor(url);
     const onA = collect(feed, { category: 'sync-push', target: { peer: 'a' } });
     const all = collect(feed, { category: 'sync-push' });
@@ -146,7 +147,7 @@ describe('createJobFeed against the real routes', () => {
     expect(onA.jobs.map((j) => j.id)).toEqual([a.id]);
     expect(all.jobs).toHaveLength(2);
 
-    registry.update(a.id, { state: 'running', progress: 0.5 });
+    await registry.update(a.id, { state: 'running', progress: 0.5 });
     await until('live update', () => onA.jobs.at(-1)?.progress === 0.5);
     // A later subscription that the connection already covers joins it and gets what is held.
     const late = collect(feed, { jobId: a.id });
@@ -160,8 +161,8 @@ describe('createJobFeed against the real routes', () => {
     const { feed } = feedFor(url);
     collect(feed, { category: 'sync-push' });
     await until('streaming', () => feed.state === 'streaming');
-    registry.enqueue({ category: 'sync-push' }); // gives the feed a Last-Event-ID to hold
-    const pull = registry.enqueue({ category: 'sync-pull', target: { peer: 'z' } });
+    await registry.enqueue({ category: 'sync-push' }); // gives the feed a Last-Event-ID to hold
+    const pull = await registry.enqueue({ category: 'sync-pull', target: { peer: 'z' } });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const pulls = collect(feed, { category: 'sync-pull', target: { peer: 'z' } });
     await until('widened', () => streams().length === 2 && feed.state === 'streaming');
@@ -175,11 +176,11 @@ describe('createJobFeed against the real routes', () => {
     const { feed } = feedFor(url);
     const first = collect(feed, { category: 'sync-push' });
     await until('streaming', () => feed.state === 'streaming');
-    registry.enqueue({ category: 'sync-push' });
+    await registry.enqueue({ category: 'sync-push' });
     await until('first job', () => first.jobs.length === 1);
     first.off();
     expect(feed.state).toBe('idle');
-    const pull = registry.enqueue({ category: 'sync-pull' });
+    const pull = await registry.enqueue({ category: 'sync-pull' });
     const second = collect(feed, { category: 'sync-pull' });
     await until('snapshot of the new filter', () => second.jobs.some((j) => j.id === pull.id));
     expect(streams()[1]?.lastEventId).toBeUndefined();
@@ -190,10 +191,10 @@ describe('createJobFeed against the real routes', () => {
     const { feed } = feedFor(url);
     const seen = collect(feed, {});
     await until('streaming', () => feed.state === 'streaming');
-    const one = registry.enqueue({ category: 'sync-push' });
+    const one = await registry.enqueue({ category: 'sync-push' });
     await until('first job', () => seen.jobs.length === 1);
     endpoint.closeStreams();
-    const two = registry.enqueue({ category: 'sync-pull' }); // happens while disconnected
+    const two = await registry.enqueue({ category: 'sync-pull' }); // happens while disconnected
     await until('resumed', () => streams().length === 2 && seen.jobs.some((j) => j.id === two.id));
     expect(streams()[1]?.lastEventId).toMatch(/-/);
     expect(seen.jobs.filter((j) => j.id === one.id)).toHaveLength(1);
@@ -228,12 +229,12 @@ describe('createJobFeed against the real routes', () => {
   it('polls the list (with ETag) when the stream cannot be held, and returns to streaming when it can', async () => {
     let broken = true;
     const { url, registry, requests } = await realServer({ failStream: () => broken });
-    const job = registry.enqueue({ category: 'sync-push' });
+    const job = await registry.enqueue({ category: 'sync-push' });
     const { feed, states } = feedFor(url, { pollIntervalMs: 30 });
     const seen = collect(feed, { category: 'sync-push' });
     await until('polling', () => feed.state === 'polling');
     await until('polled job', () => seen.jobs.some((j) => j.id === job.id));
-    registry.update(job.id, { state: 'running', message: 'via poll' });
+    await registry.update(job.id, { state: 'running', message: 'via poll' });
     await until('polled update', () => seen.jobs.at(-1)?.message === 'via poll');
     const polls = requests.filter((r) => !r.url.pathname.endsWith('/events'));
     expect(polls[0]?.url.searchParams.get('limit')).toBe('100');
@@ -241,7 +242,7 @@ describe('createJobFeed against the real routes', () => {
     broken = false;
     await until('streaming again', () => feed.state === 'streaming');
     expect(states).toContain('polling');
-    registry.update(job.id, { state: 'success' });
+    await registry.update(job.id, { state: 'success' });
     await until('streamed update', () => seen.jobs.at(-1)?.state === 'success');
   });
 
@@ -262,13 +263,13 @@ describe('createJobFeed against the real routes', () => {
     const { feed } = feedFor(url);
     const seen = collect(feed, {});
     await until('streaming', () => feed.state === 'streaming');
-    registry.enqueue({ category: 'before-hiding' });
+    await registry.enqueue({ category: 'before-hiding' });
     await until('first job', () => seen.jobs.length === 1);
     doc.visibilityState = 'hidden';
     for (const listener of listeners) listener();
     expect(feed.state).toBe('paused');
     await until('stream released on the server', () => endpoint.openStreams === 0);
-    const job = registry.enqueue({ category: 'while-hidden' });
+    const job = await registry.enqueue({ category: 'while-hidden' });
     doc.visibilityState = 'visible';
     for (const listener of listeners) listener();
     await until('caught up', () => seen.jobs.some((j) => j.id === job.id));

@@ -30,7 +30,7 @@ function until(jobs: JobRegistry, id: string, done: (job: Job) => boolean): Prom
 describe('enqueue and update', () => {
   it('creates a queued, frozen snapshot with registry-owned fields', async () => {
     const jobs = await registry();
-    const job = jobs.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
+    const job = await jobs.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
     expect(job).toMatchObject({
       category: 'sync-push',
       target: { peer: 'peer-a' },
@@ -52,25 +52,32 @@ describe('enqueue and update', () => {
 
   it('moves through states, bumping the version and setting timestamps', async () => {
     const jobs = await registry();
-    const { id } = jobs.enqueue({ category: 'c' });
-    const running = jobs.update(id, { state: 'running', phase: 'connecting', progress: 0.1, message: 'Connecting…' });
+    const { id } = await jobs.enqueue({ category: 'c' });
+    const running = await jobs.update(id, {
+      state: 'running',
+      phase: 'connecting',
+      progress: 0.1,
+      message: 'Connecting…',
+    });
     expect(running).toMatchObject({ state: 'running', phase: 'connecting', progress: 0.1, version: 2 });
     expect(running.startedAt).not.toBeNull();
-    const progressed = jobs.update(id, { progress: 0.5 });
+    const progressed = await jobs.update(id, { progress: 0.5 });
     expect(progressed).toMatchObject({ phase: 'connecting', message: 'Connecting…', progress: 0.5, version: 3 });
     expect(progressed.startedAt).toBe(running.startedAt);
-    const done = jobs.update(id, { state: 'success', data: { records: 3 } });
+    const done = await jobs.update(id, { state: 'success', data: { records: 3 } });
     expect(done).toMatchObject({ state: 'success', progress: 1, data: { records: 3 }, version: 4 });
     expect(done.finishedAt).not.toBeNull();
   });
 
   it('refuses any change to a finished job, naming the job and its state', async () => {
     const jobs = await registry();
-    const { id } = jobs.enqueue({ category: 'c' });
-    jobs.update(id, { state: 'error', message: 'boom' });
-    expect(() => jobs.update(id, { message: 'again' })).toThrow(`Job ${id} is error and a finished job never changes`);
+    const { id } = await jobs.enqueue({ category: 'c' });
+    await jobs.update(id, { state: 'error', message: 'boom' });
+    await expect(jobs.update(id, { message: 'again' })).rejects.toThrow(
+      `Job ${id} is error and a finished job never changes`,
+    );
     try {
-      jobs.update(id, { state: 'running' });
+      await jobs.update(id, { state: 'running' });
     } catch (error) {
       expect(error).toMatchObject({ code: 'invalid_transition', jobId: id });
     }
@@ -78,20 +85,20 @@ describe('enqueue and update', () => {
 
   it('refuses a transition the state machine does not allow', async () => {
     const jobs = await registry();
-    const { id } = jobs.enqueue({ category: 'c', state: 'running' });
-    expect(() => jobs.update(id, { state: 'queued' })).toThrow(/cannot go from running to queued/);
+    const { id } = await jobs.enqueue({ category: 'c', state: 'running' });
+    await expect(jobs.update(id, { state: 'queued' })).rejects.toThrow(/cannot go from running to queued/);
   });
 
   it('throws not_found for an unknown id', async () => {
     const jobs = await registry();
-    expect(() => jobs.update('nope', { progress: 0.2 })).toThrow(JobsError);
-    expect(() => jobs.update('nope', { progress: 0.2 })).toThrow(/No job with id "nope"/);
+    await expect(jobs.update('nope', { progress: 0.2 })).rejects.toThrow(JobsError);
+    await expect(jobs.update('nope', { progress: 0.2 })).rejects.toThrow(/No job with id "nope"/);
   });
 
   it('refuses bad input without changing anything', async () => {
     const jobs = await registry();
-    const job = jobs.enqueue({ category: 'c' });
-    expect(() => jobs.update(job.id, { progress: 2 })).toThrow(/`progress` must be between 0 and 1/);
+    const job = await jobs.enqueue({ category: 'c' });
+    await expect(jobs.update(job.id, { progress: 2 })).rejects.toThrow(/`progress` must be between 0 and 1/);
     expect(jobs.get(job.id)).toBe(job);
   });
 });
@@ -99,10 +106,10 @@ describe('enqueue and update', () => {
 describe('list and subscribe', () => {
   it('lists newest first, filtered and limited', async () => {
     const jobs = await registry();
-    const a = jobs.enqueue({ category: 'sync-push', target: { peer: 'a' } });
-    const b = jobs.enqueue({ category: 'sync-pull', target: { peer: 'a' } });
-    const c = jobs.enqueue({ category: 'sync-push', target: { peer: 'b' } });
-    jobs.update(a.id, { state: 'success' });
+    const a = await jobs.enqueue({ category: 'sync-push', target: { peer: 'a' } });
+    const b = await jobs.enqueue({ category: 'sync-pull', target: { peer: 'a' } });
+    const c = await jobs.enqueue({ category: 'sync-push', target: { peer: 'b' } });
+    await jobs.update(a.id, { state: 'success' });
     expect(jobs.list().map((job) => job.id)).toEqual([c.id, b.id, a.id]);
     expect(jobs.list({ limit: 1 }).map((job) => job.id)).toEqual([c.id]);
     expect(jobs.list({ category: ['sync-push'] }).map((job) => job.id)).toEqual([c.id, a.id]);
@@ -118,11 +125,11 @@ describe('list and subscribe', () => {
     const jobs = await registry();
     const seen: JobEvent[] = [];
     const off = jobs.subscribe({ category: ['wanted'] }, (event) => seen.push(event));
-    const job = jobs.enqueue({ category: 'wanted' });
-    jobs.enqueue({ category: 'other' });
-    jobs.update(job.id, { state: 'running' });
+    const job = await jobs.enqueue({ category: 'wanted' });
+    await jobs.enqueue({ category: 'other' });
+    await jobs.update(job.id, { state: 'running' });
     off();
-    jobs.update(job.id, { state: 'success' });
+    await jobs.update(job.id, { state: 'success' });
     expect(seen.map((event) => event.job.version)).toEqual([1, 2]);
     const [first, second] = seen.map((event) => Number(event.id.split('-')[1]));
     expect(second).toBeGreaterThan(first as number);
@@ -137,7 +144,7 @@ describe('list and subscribe', () => {
       throw new Error('listener broke');
     });
     jobs.subscribe({}, (event) => seen.push(event.job.version));
-    jobs.enqueue({ category: 'c' });
+    await jobs.enqueue({ category: 'c' });
     expect(seen).toEqual([1]);
     expect(errors[0]?.message).toMatch(/listener broke/);
   });
@@ -148,7 +155,7 @@ describe('run', () => {
     const jobs = await registry();
     const versions: string[] = [];
     jobs.subscribe({}, (event) => versions.push(`${event.job.state}:${event.job.progress}`));
-    const job = jobs.run({ category: 'dedalus-verify' }, async (ctx) => {
+    const job = await jobs.run({ category: 'dedalus-verify' }, async (ctx) => {
       ctx.progress(0.5, { phase: 'calling', message: 'Calling Dedalus…' });
       return { models: 3 };
     });
@@ -160,9 +167,9 @@ describe('run', () => {
 
   it('ends as warning after ctx.warn, pending after ctx.awaitApproval, error on a throw', async () => {
     const jobs = await registry();
-    const warned = jobs.run({ category: 'c' }, (ctx) => ctx.warn('Applied an unsigned bundle'));
-    const held = jobs.run({ category: 'c' }, (ctx) => ctx.awaitApproval('Unsigned bundle: approve or reject'));
-    const failed = jobs.run({ category: 'c' }, async () => {
+    const warned = await jobs.run({ category: 'c' }, (ctx) => ctx.warn('Applied an unsigned bundle'));
+    const held = await jobs.run({ category: 'c' }, (ctx) => ctx.awaitApproval('Unsigned bundle: approve or reject'));
+    const failed = await jobs.run({ category: 'c' }, async () => {
       throw new Error('peer-b is down');
     });
     expect(await until(jobs, warned.id, (j) => j.state === 'warning')).toMatchObject({
@@ -176,14 +183,14 @@ describe('run', () => {
 
   it('ends as error when the work returns something that is not a JSON object', async () => {
     const jobs = await registry();
-    const job = jobs.run({ category: 'c' }, () => ({ when: new Date() }) as never);
+    const job = await jobs.run({ category: 'c' }, () => ({ when: new Date() }) as never);
     expect((await until(jobs, job.id, (j) => j.state === 'error')).message).toMatch(/`data`/);
   });
 
   it('times out: error, and the signal aborts', async () => {
     const jobs = await registry();
     let signal: AbortSignal | undefined;
-    const job = jobs.run(
+    const job = await jobs.run(
       { category: 'c' },
       (ctx) =>
         new Promise<void>((resolve) => {
@@ -194,7 +201,7 @@ describe('run', () => {
     );
     expect((await until(jobs, job.id, (j) => j.state === 'error')).message).toBe('Timed out after 30 ms');
     expect(signal?.aborted).toBe(true);
-    expect(() => jobs.run({ category: 'c' }, () => {}, { timeoutMs: -1 })).toThrow(/`timeoutMs`/);
+    await expect(jobs.run({ category: 'c' }, () => {}, { timeoutMs: -1 })).rejects.toThrow(/`timeoutMs`/);
   });
 
   it('returns the busy job for the same category, target and key instead of a duplicate', async () => {
@@ -208,68 +215,75 @@ describe('run', () => {
       runs++;
       await gate;
     };
-    const first = jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
-    const second = jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
-    const otherPeer = jobs.run({ category: 'sync-push', target: { peer: 'c' }, key: 'default' }, work);
+    const first = await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
+    const second = await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
+    const otherPeer = await jobs.run({ category: 'sync-push', target: { peer: 'c' }, key: 'default' }, work);
     expect(second.id).toBe(first.id);
     expect(otherPeer.id).not.toBe(first.id);
     await until(jobs, first.id, (j) => j.state === 'running');
-    expect(jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work).id).toBe(first.id);
+    expect((await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work)).id).toBe(first.id);
     release();
     await until(jobs, first.id, (j) => j.state === 'success');
     await until(jobs, otherPeer.id, (j) => j.state === 'success');
     expect(runs).toBe(2);
-    const third = jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
+    const third = await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
     expect(third.id).not.toBe(first.id);
   });
 
   it('cancel ends a busy job, aborts its work, and ignores later progress', async () => {
     const jobs = await registry();
     let ctxSignal: AbortSignal | undefined;
-    const job = jobs.run({ category: 'c' }, async (ctx) => {
+    const job = await jobs.run({ category: 'c' }, async (ctx) => {
       ctxSignal = ctx.signal;
       await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
       ctx.progress(0.9);
       return { late: true };
     });
     await until(jobs, job.id, (j) => j.state === 'running');
-    const cancelled = jobs.cancel(job.id);
+    const cancelled = await jobs.cancel(job.id);
     expect(cancelled.state).toBe('cancelled');
     await vi.waitFor(() => expect(ctxSignal?.aborted).toBe(true));
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(jobs.get(job.id)).toBe(cancelled);
-    expect(jobs.cancel(job.id)).toBe(cancelled);
+    expect(await jobs.cancel(job.id)).toBe(cancelled);
   });
 
   it('validates its arguments', async () => {
     const jobs = await registry();
-    expect(() => jobs.run({ category: 'c' }, 'work' as never)).toThrow(/work must be a function/);
-    expect(() => jobs.run({ category: '' }, () => {})).toThrow(/`category`/);
+    await expect(jobs.run({ category: 'c' }, 'work' as never)).rejects.toThrow(/work must be a function/);
+    await expect(jobs.run({ category: '' }, () => {})).rejects.toThrow(/`category`/);
   });
 });
 
 describe('replay', () => {
   it('replays exactly the missed events, and resyncs when it cannot', async () => {
-    const jobs = await registry({ replayBufferSize: 3 });
+    const jobs = await registry({ store: memoryStore({ replayBufferSize: 3 }) });
     const seen: JobEvent[] = [];
     jobs.subscribe({}, (event) => seen.push(event));
-    const { id } = jobs.enqueue({ category: 'c' });
-    jobs.update(id, { progress: 0.1 });
-    jobs.update(id, { progress: 0.2 });
-    jobs.update(id, { progress: 0.3 });
+    const { id } = await jobs.enqueue({ category: 'c' });
+    await jobs.update(id, { progress: 0.1 });
+    await jobs.update(id, { progress: 0.2 });
+    await jobs.update(id, { progress: 0.3 });
     const [, second, third] = seen;
-    const replay = jobs.eventsSince(second?.id as string);
-    expect(replay).toEqual({ kind: 'replay', events: seen.slice(2) });
-    expect(jobs.eventsSince(jobs.head())).toEqual({ kind: 'replay', events: [] });
+    const replay = await jobs.eventsSince(second?.id as string);
+    expect(replay).toEqual({ kind: 'replay', events: seen.slice(2), head: jobs.head() });
+    expect(await jobs.eventsSince(jobs.head())).toEqual({ kind: 'replay', events: [], head: jobs.head() });
     // The buffer holds events 2..4: resuming after 1 still misses nothing, after 0 it would.
-    expect(jobs.eventsSince(seen[0]?.id as string)).toEqual({ kind: 'replay', events: seen.slice(1) });
+    expect(await jobs.eventsSince(seen[0]?.id as string)).toEqual({
+      kind: 'replay',
+      events: seen.slice(1),
+      head: jobs.head(),
+    });
     const epoch = jobs.head().split('-')[0];
-    expect(jobs.eventsSince(`${epoch}-0`)).toMatchObject({ kind: 'resync', reason: /older/ });
-    expect(jobs.eventsSince(third?.id as string).kind).toBe('replay');
-    expect(jobs.eventsSince('zzzz-1')).toMatchObject({ kind: 'resync', reason: /another epoch/ });
-    expect(jobs.eventsSince(`${jobs.head().split('-')[0]}-99`)).toMatchObject({ kind: 'resync', reason: /newer/ });
+    expect(await jobs.eventsSince(`${epoch}-0`)).toMatchObject({ kind: 'resync', reason: /older/ });
+    expect((await jobs.eventsSince(third?.id as string)).kind).toBe('replay');
+    expect(await jobs.eventsSince('zzzz-1')).toMatchObject({ kind: 'resync', reason: /another epoch/ });
+    expect(await jobs.eventsSince(`${jobs.head().split('-')[0]}-99`)).toMatchObject({
+      kind: 'resync',
+      reason: /newer/,
+    });
     for (const bad of ['', 'garbage', '1-2-3-4', 'abc-', '-1', 'abc-01', 'x\ny-1']) {
-      expect(jobs.eventsSince(bad)).toMatchObject({ kind: 'resync', reason: 'malformed event id' });
+      expect(await jobs.eventsSince(bad)).toMatchObject({ kind: 'resync', reason: 'malformed event id' });
     }
   });
 });
@@ -278,11 +292,11 @@ describe('close and restart', () => {
   it('finishes queued and running jobs on close, keeps pending ones, and refuses new work', async () => {
     const store = memoryStore();
     const jobs = await createJobRegistry({ store });
-    const queued = jobs.enqueue({ category: 'c' });
-    const running = jobs.enqueue({ category: 'c', state: 'running' });
-    const pending = jobs.enqueue({ category: 'c', state: 'pending', message: 'Approve?' });
+    const queued = await jobs.enqueue({ category: 'c' });
+    const running = await jobs.enqueue({ category: 'c', state: 'running' });
+    const pending = await jobs.enqueue({ category: 'c', state: 'pending', message: 'Approve?' });
     let aborted = false;
-    jobs.run(
+    const work = await jobs.run(
       { category: 'c' },
       (ctx) =>
         new Promise<void>((resolve) =>
@@ -292,7 +306,7 @@ describe('close and restart', () => {
           }),
         ),
     );
-    await new Promise((resolve) => setImmediate(resolve));
+    await until(jobs, work.id, (job) => job.state === 'running');
     let closedCalls = 0;
     jobs.onClose(() => closedCalls++);
     await jobs.close();
@@ -301,20 +315,20 @@ describe('close and restart', () => {
     expect(jobs.get(queued.id)).toMatchObject({ state: 'error', message: SHUTDOWN_MESSAGE });
     expect(jobs.get(running.id)).toMatchObject({ state: 'error', message: SHUTDOWN_MESSAGE });
     expect(jobs.get(pending.id)?.state).toBe('pending');
-    expect(() => jobs.enqueue({ category: 'c' })).toThrow(/closed/);
+    await expect(jobs.enqueue({ category: 'c' })).rejects.toThrow(/closed/);
     await jobs.close();
 
     const again = await createJobRegistry({ store });
     open.push(again);
     expect(again.get(pending.id)).toMatchObject({ state: 'pending', message: 'Approve?' });
-    expect(again.update(pending.id, { state: 'running' }).state).toBe('running');
+    expect((await again.update(pending.id, { state: 'running' })).state).toBe('running');
   });
 
   it('finishes the busy jobs of a process that died as error with the restart message', async () => {
     const store = memoryStore();
     const crashed = await createJobRegistry({ store });
-    const running = crashed.enqueue({ category: 'c', state: 'running', progress: 0.4 });
-    const pending = crashed.enqueue({ category: 'c', state: 'pending' });
+    const running = await crashed.enqueue({ category: 'c', state: 'running', progress: 0.4 });
+    const pending = await crashed.enqueue({ category: 'c', state: 'pending' });
     // No close(): the process "died". A new registry on the same store loads what it saved.
     await store.close();
     const jobs = await registry({ store });
@@ -325,9 +339,9 @@ describe('close and restart', () => {
 
   it('prunes finished jobs after the retention period', async () => {
     const jobs = await registry({ retentionMs: 30 });
-    const done = jobs.enqueue({ category: 'c' });
-    jobs.update(done.id, { state: 'success' });
-    const busy = jobs.enqueue({ category: 'c' });
+    const done = await jobs.enqueue({ category: 'c' });
+    await jobs.update(done.id, { state: 'success' });
+    const busy = await jobs.enqueue({ category: 'c' });
     await vi.waitFor(() => expect(jobs.get(done.id)).toBeUndefined(), { timeout: 2000 });
     expect(jobs.get(busy.id)).toBeDefined();
   });
@@ -336,7 +350,7 @@ describe('close and restart', () => {
     const script = `
       const { createJobRegistry } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
       const jobs = await createJobRegistry();
-      jobs.enqueue({ category: 'c' });
+      await jobs.enqueue({ category: 'c' });
       console.log('started');`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
       timeout: 10_000,

@@ -1,29 +1,24 @@
 import { nanoid } from 'nanoid';
 import { errorMessage, JobsError } from '../protocol/errors.js';
-import { canTransition, isBusy, isTerminal, type Job, type JobLimits, type JsonObject } from '../protocol/job.js';
-import { parseEventId } from '../protocol/wire.js';
+import { canTransition, isBusy, isTerminal, type Job, type JobLimits } from '../protocol/job.js';
 import { memoryStore } from '../stores/memory.js';
 import { compileFilter, type JobFilter } from './filter.js';
-import { integerOption } from './options.js';
-import type { JobStore, StoreHealth } from './store.js';
-import { createJobValidator, type EnqueueInput, type JobPatch } from './validate.js';
+import { applyPatch } from './next-version.js';
+import { functionOption, logError, timerOption } from './options.js';
+import { createRunner, type JobWork, type RunOptions } from './runner.js';
+import type { JobEvent, JobStore, Replay, StoreHealth, StoreLoad } from './store.js';
+import { createJobValidator, type EnqueueInput, type JobPatch, type JobValidator } from './validate.js';
 
-/** One change of one job, as subscribers and streams receive it. */
-export interface JobEvent {
-  /** Event id assigned by the store: `<epoch>-<sequence>`, increasing. */
-  readonly id: string;
-  readonly job: Job;
-}
+export type { JobContext, JobWork, RunOptions } from './runner.js';
+export type { JobEvent, Replay } from './store.js';
 
 export interface JobRegistryOptions {
   /** Where jobs persist. @default memoryStore() */
   store?: JobStore;
-  /** How long a finished job is kept. @default 86_400_000 (24 h) */
+  /** How long a finished job is kept. At most 2³¹−1 ms (about 24.8 days). @default 86_400_000 (24 h) */
   retentionMs?: number;
   /** Field limits; see {@link JobLimits}. */
   limits?: Partial<JobLimits>;
-  /** How many recent events are kept for `Last-Event-ID` replay. @default 1000 */
-  replayBufferSize?: number;
   /**
    * Faults the registry recovered from: a failing disk, unreadable log lines, a throwing subscriber.
    * @default logs to `console.error`
@@ -31,39 +26,10 @@ export interface JobRegistryOptions {
   onError?: (error: Error) => void;
 }
 
-/** What `run()`'s work function receives. */
-export interface JobContext {
-  readonly jobId: string;
-  /** The job's current snapshot. */
-  readonly job: Job;
-  /** Aborted when the job is cancelled, times out, or the registry closes. */
-  readonly signal: AbortSignal;
-  /** Sets progress (0..1, or null for indeterminate), optionally with a phase and message. */
-  progress(value: number | null, details?: { phase?: string | null; message?: string | null }): void;
-  /** Sets phase, message, progress or data without changing the state. */
-  update(patch: Omit<JobPatch, 'state'>): void;
-  /** The job ends as `warning` (not `success`) with this message when the work returns. */
-  warn(message: string): void;
-  /** The job ends as `pending` (waiting for a person) with this message when the work returns. */
-  awaitApproval(message: string): void;
-}
-
-/** What `run()`'s work function may return: a JSON object becomes the job's `data`. */
-// biome-ignore lint/suspicious/noConfusingVoidType: work functions that return nothing are typed `void`
-export type JobWork = (ctx: JobContext) => Promise<JsonObject | undefined | void> | JsonObject | undefined | void;
-
-export interface RunOptions {
-  /** The job ends as `error` and its signal aborts after this long. */
-  timeoutMs?: number;
-}
-
 export interface ListOptions extends JobFilter {
   /** 1..500. @default 50 */
   limit?: number;
 }
-
-/** What `eventsSince()` answers: the exact missed events, or a resync when they are not all held. */
-export type Replay = { kind: 'replay'; events: JobEvent[] } | { kind: 'resync'; reason: string };
 
 export interface RegistryHealth {
   ok: boolean;
@@ -75,27 +41,37 @@ export interface RegistryHealth {
 }
 
 export interface JobRegistry {
-  /** Creates a job (state `queued` unless given) and returns its snapshot. */
-  enqueue(input: EnqueueInput): Job;
-  /** Applies a patch to a busy job and returns the new snapshot. */
-  update(id: string, patch: JobPatch): Job;
+  /** Creates a job (state `queued` unless given) and resolves with its snapshot once it is recorded. */
+  enqueue(input: EnqueueInput): Promise<Job>;
+  /** Applies a patch to a busy job and resolves with the new snapshot once it is recorded. */
+  update(id: string, patch: JobPatch): Promise<Job>;
+  /** The newest snapshot this instance holds. */
   get(id: string): Job | undefined;
   /** Newest first. */
   list(options?: ListOptions): Job[];
   /** Calls `listener` with every change matching the filter; returns the unsubscribe function. */
   subscribe(filter: JobFilter, listener: (event: JobEvent) => void): () => void;
-  /** Enqueues a job and runs `work` in the background; returns the queued snapshot at once. */
-  run(input: EnqueueInput, work: JobWork, options?: RunOptions): Job;
-  /** Ends a busy job as `cancelled` and aborts its work. A finished job is returned as it is. */
-  cancel(id: string, message?: string): Job;
-  /** The events after `lastEventId`, if every one of them is still buffered. */
-  eventsSince(lastEventId: string): Replay;
-  /** The id of the newest event. */
+  /**
+   * Enqueues a job and runs `work` in the background; resolves with the queued snapshot at once. With an
+   * idempotency `key` held by a busy job, resolves with that job and runs nothing.
+   */
+  run(input: EnqueueInput, work: JobWork, options?: RunOptions): Promise<Job>;
+  /** Ends a busy job as `cancelled` and aborts its work. A finished job is answered as it is. */
+  cancel(id: string, message?: string): Promise<Job>;
+  /** The events after `lastEventId`, if every one of them is still held. */
+  eventsSince(lastEventId: string): Promise<Replay>;
+  /** The id of the newest event this instance has applied. */
   head(): string;
   health(): RegistryHealth;
+  /**
+   * Called when the store lost its history (a Redis restart without persistence) and the registry
+   * reloaded what it holds now. The routes end their streams here, so clients resync. Returns the
+   * unsubscribe function.
+   */
+  onReset(listener: () => void): () => void;
   /** Called when the registry closes (streams end themselves here). Returns the unsubscribe function. */
   onClose(listener: () => void): () => void;
-  /** Aborts running work, finishes busy jobs as `error`, ends streams, flushes and releases the store. */
+  /** Aborts running work, finishes its busy jobs as `error`, ends streams, flushes and releases the store. */
   close(): Promise<void>;
   readonly closed: boolean;
   readonly limits: Readonly<JobLimits>;
@@ -103,41 +79,55 @@ export interface JobRegistry {
 
 export const RESTART_MESSAGE = 'The server restarted before this job finished.';
 export const SHUTDOWN_MESSAGE = 'The server shut down before this job finished.';
+export const LEASE_MESSAGE = 'The instance running this job stopped before it finished.';
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Conflicting writes (another instance wrote first) are retried on the new version this often. */
+const WRITE_ATTEMPTS = 5;
 
 /**
- * Creates a registry and loads what its store holds: `queued` and `running` jobs of a process that
- * died are finished as `error`; `pending` jobs (waiting on a person) are kept.
+ * Creates a registry and loads what its store holds. Busy jobs whose runner is gone (a process that
+ * died, an instance whose lease ran out) are finished as `error`; `pending` jobs (waiting on a
+ * person) are kept.
  *
  * @example
  * const jobs = await createJobRegistry({ store: jsonlStore({ path: 'data/realtime_jobs.jsonl' }) });
  */
 export async function createJobRegistry(options: JobRegistryOptions = {}): Promise<JobRegistry> {
   if (typeof options !== 'object' || options === null) {
-    throw new JobsError('invalid_options', 'createJobRegistry: options must be an object');
+    throw new JobsError('invalid_options', 'createJobRegistry: options must be an object', { field: 'options' });
+  }
+  for (const key of Object.keys(options)) {
+    if (!['store', 'retentionMs', 'limits', 'onError'].includes(key)) {
+      const hint = key === 'replayBufferSize' ? ' (it is a store option now: memoryStore({ replayBufferSize }))' : '';
+      throw new JobsError('invalid_options', `createJobRegistry: \`${key}\` is not an option${hint}`, { field: key });
+    }
   }
   const store = options.store ?? memoryStore();
-  if (typeof store?.open !== 'function' || typeof store.save !== 'function') {
-    throw new JobsError(
-      'invalid_options',
-      'createJobRegistry: `store` must be a JobStore (memoryStore(), jsonlStore(…))',
-      {
-        field: 'store',
-      },
-    );
+  if (typeof store?.open !== 'function' || typeof store.write !== 'function') {
+    throw new JobsError('invalid_options', 'createJobRegistry: `store` must be a JobStore (memoryStore(), …)', {
+      field: 'store',
+    });
   }
-  const retentionMs = integerOption('createJobRegistry', 'retentionMs', options.retentionMs, DAY_MS, 1);
-  const replayBufferSize = integerOption('createJobRegistry', 'replayBufferSize', options.replayBufferSize, 1000, 0);
-  const onError = options.onError ?? ((error: Error) => console.error(`[realtime-jobs] ${error.message}`));
-  if (typeof onError !== 'function') {
-    throw new JobsError('invalid_options', 'createJobRegistry: `onError` must be a function', { field: 'onError' });
-  }
+  const retentionMs = timerOption('createJobRegistry', 'retentionMs', options.retentionMs, DAY_MS, 1);
+  const onError = functionOption('createJobRegistry', 'onError', options.onError, logError);
   const validator = createJobValidator(options.limits ?? {});
 
-  const loaded = await store.open({ parseJob: validator.storedJob, onError });
-  const registry = new Registry(store, validator, retentionMs, replayBufferSize, onError);
-  registry.bootstrap(loaded.jobs);
+  const registry = new Registry(store, validator, retentionMs, onError);
+  const loaded = await store.open({
+    parseJob: validator.storedJob,
+    onError: (error) => registry.report(error),
+    onEvent: (event) => registry.apply(event),
+    onOrphan: (job) => registry.endOrphan(job, LEASE_MESSAGE),
+    onReset: (load) => registry.reset(load),
+  });
+  await registry.load(loaded, RESTART_MESSAGE);
   return registry;
+}
+
+interface PendingWrite {
+  patch: JobPatch;
+  resolve: (job: Job) => void;
+  reject: (error: unknown) => void;
 }
 
 interface Listener {
@@ -145,34 +135,38 @@ interface Listener {
   callback: (event: JobEvent) => void;
 }
 
-interface RunningWork {
-  controller: AbortController;
-  timer: NodeJS.Timeout | null;
-}
-
 class Registry implements JobRegistry {
-  /** Insertion order is queue order, so iterating backwards gives newest first. */
+  /** Every job this instance knows, newest snapshot. Insertion order is queue order: newest last. */
   readonly #jobs = new Map<string, Job>();
-  /** Busy jobs by idempotency key. */
-  readonly #byKey = new Map<string, string>();
-  readonly #keyOf = new Map<string, string>();
   readonly #listeners = new Set<Listener>();
   readonly #closeListeners = new Set<() => void>();
-  readonly #work = new Map<string, RunningWork>();
-  /** Recent events, oldest first, for `Last-Event-ID` replay. */
-  readonly #buffer: Array<{ sequence: number; event: JobEvent }> = [];
-  readonly #pruneTimer: NodeJS.Timeout;
+  /** Queued and running jobs this instance owns (it created or runs them): a shared store leases them. */
+  readonly #owned = new Set<string>();
+  /** Patches waiting to be written, per job; the first entry's write may be in flight. */
+  readonly #writes = new Map<string, PendingWrite[]>();
+  readonly #resetListeners = new Set<() => void>();
+  readonly #runner: ReturnType<typeof createRunner>;
+  readonly #pruneTimer: ReturnType<typeof setInterval>;
+  #head = '';
   #closed = false;
 
   constructor(
     readonly store: JobStore,
-    readonly validator: ReturnType<typeof createJobValidator>,
+    readonly validator: JobValidator,
     readonly retentionMs: number,
-    readonly replayBufferSize: number,
     readonly onError: (error: Error) => void,
   ) {
+    this.#runner = createRunner({
+      create: (input) => this.#create(input),
+      check: (id, patch) => this.validator.patch(id, patch),
+      write: (id, patch) => this.#write(id, patch),
+      get: (id) => this.#jobs.get(id),
+      limits: validator.limits,
+      isClosed: () => this.#closed,
+      report: (error) => this.report(error),
+    });
     this.#pruneTimer = setInterval(() => this.#prune(), Math.min(retentionMs, 60_000));
-    this.#pruneTimer.unref();
+    (this.#pruneTimer as { unref?: () => void }).unref?.();
   }
 
   get closed() {
@@ -183,75 +177,168 @@ class Registry implements JobRegistry {
     return this.validator.limits;
   }
 
-  bootstrap(jobs: Job[]) {
-    const now = new Date().toISOString();
-    for (const job of [...jobs].sort((a, b) => a.queuedAt.localeCompare(b.queuedAt))) {
+  /** Takes what the store loaded, then finishes the jobs whose runner is gone. */
+  async load(loaded: StoreLoad, orphanMessage: string): Promise<void> {
+    this.#jobs.clear();
+    for (const job of [...loaded.jobs].sort((a, b) => a.queuedAt.localeCompare(b.queuedAt))) {
       this.#jobs.set(job.id, Object.freeze(job));
-      if (job.state === 'queued' || job.state === 'running') {
-        this.#commit(job, { state: 'error', message: RESTART_MESSAGE }, now);
-      }
     }
+    this.#head = loaded.head;
+    await Promise.all(loaded.orphans.map((job) => this.endOrphan(job, orphanMessage)));
     this.#prune();
   }
 
-  enqueue(input: EnqueueInput): Job {
-    return this.#enqueue(input).job;
+  /** The store lost its history and opened a new epoch: what it holds now is the truth. */
+  reset(loaded: StoreLoad) {
+    void this.load(loaded, LEASE_MESSAGE);
+    // Streams end, and their clients resync: the ids they hold belong to the old epoch.
+    for (const listener of this.#resetListeners) this.#safely(listener, 'a reset listener');
   }
 
-  #enqueue(input: EnqueueInput): { job: Job; created: boolean } {
+  /** Ends a job whose runner is gone; a conflict means another instance did it first. */
+  endOrphan(job: Job, message: string): Promise<void> {
+    if (!this.#jobs.has(job.id)) this.#jobs.set(job.id, Object.freeze(job));
+    return this.#write(job.id, { state: 'error', message }).then(
+      () => {},
+      (error) => {
+        if (!(error instanceof JobsError) || error.code === 'unavailable') this.report(error);
+      },
+    );
+  }
+
+  /** Applies one change from the store (this instance's or another's) and fans it out. */
+  apply(event: JobEvent) {
+    this.#head = event.id;
+    const job = event.job;
+    const held = this.#jobs.get(job.id);
+    if (held && held.version >= job.version) return; // already applied (loaded state, a replayed event)
+    this.#jobs.set(job.id, Object.freeze(job));
+    if (job.state !== 'queued' && job.state !== 'running') this.#owned.delete(job.id);
+    if (isTerminal(job.state)) this.#runner.ended(job.id);
+    // Runs once per subscriber per change (thousands of streams): no closure per call.
+    for (const listener of this.#listeners) {
+      if (!listener.matches(job)) continue;
+      try {
+        listener.callback(event);
+      } catch (error) {
+        this.report(new Error(`a job listener threw: ${errorMessage(error)}`, { cause: error }));
+      }
+    }
+  }
+
+  report(error: unknown) {
+    try {
+      this.onError(error instanceof Error ? error : new Error(errorMessage(error)));
+    } catch {
+      // An onError that throws must not take the registry down with it.
+    }
+  }
+
+  async enqueue(input: EnqueueInput): Promise<Job> {
+    return (await this.#create(input)).job;
+  }
+
+  async #create(input: EnqueueInput): Promise<{ job: Job; created: boolean }> {
     this.#assertOpen();
     const valid = this.validator.enqueueInput(input);
-    const target = valid.target ?? {};
-    const key = valid.key === undefined ? undefined : keyOf(valid.category, target, valid.key);
-    if (key !== undefined) {
-      const existing = this.#byKey.get(key);
-      const job = existing === undefined ? undefined : this.#jobs.get(existing);
-      if (job && isBusy(job.state)) return { job, created: false };
-    }
     const now = new Date().toISOString();
     const state = valid.state ?? 'queued';
     const job: Job = Object.freeze({
       id: nanoid(),
       category: valid.category,
-      target: Object.freeze({ ...target }),
+      target: Object.freeze({ ...(valid.target ?? {}) }),
       scope: valid.scope ?? 'admin',
       state,
       phase: valid.phase ?? null,
       progress: valid.progress ?? null,
       message: valid.message ?? null,
       data: Object.freeze(valid.data ?? {}),
+      key: valid.key ?? null,
       queuedAt: now,
       startedAt: state === 'running' ? now : null,
       finishedAt: null,
       updatedAt: now,
       version: 1,
     });
-    this.#jobs.set(job.id, job);
-    if (key !== undefined) {
-      this.#byKey.set(key, job.id);
-      this.#keyOf.set(job.id, key);
-    }
-    this.#emit(job);
-    return { job, created: true };
+    const owned = state !== 'pending';
+    const result = await this.store.create(job, { lease: owned });
+    if (!result.created) return { job: result.job, created: false };
+    if (owned) this.#owned.add(job.id);
+    return { job: this.#jobs.get(job.id) ?? result.event.job, created: true };
   }
 
-  update(id: string, patch: JobPatch): Job {
+  async update(id: string, patch: JobPatch): Promise<Job> {
     this.#assertOpen();
-    const job = this.#require(id);
-    const valid = this.validator.patch(id, patch);
-    if (isTerminal(job.state)) {
-      throw new JobsError('invalid_transition', `Job ${id} is ${job.state} and a finished job never changes`, {
-        jobId: id,
-        field: 'state',
-      });
+    this.#require(id);
+    return this.#write(id, this.validator.patch(id, patch));
+  }
+
+  /**
+   * Writes a checked patch, one write per job at a time (later patches wait, and those that queue up
+   * behind a write in flight go out together). A write that loses to another instance is retried on
+   * the version that won, so the patch is never applied to a stale job.
+   */
+  #write(id: string, patch: JobPatch): Promise<Job> {
+    const queue = this.#writes.get(id);
+    return new Promise<Job>((resolve, reject) => {
+      const pending = { patch, resolve, reject };
+      if (queue) {
+        queue.push(pending);
+        return;
+      }
+      this.#writes.set(id, [pending]);
+      void this.#drain(id);
+    });
+  }
+
+  async #drain(id: string) {
+    for (;;) {
+      const queue = this.#writes.get(id) ?? [];
+      // Patches without a state merge into the next one: a flood of progress becomes one write.
+      let take = 0;
+      while (take < queue.length && queue[take]?.patch.state === undefined) take++;
+      take = Math.min(take + 1, queue.length);
+      const batch = queue.splice(0, take);
+      if (batch.length === 0) {
+        this.#writes.delete(id);
+        return;
+      }
+      const patch: JobPatch = Object.assign({}, ...batch.map((entry) => entry.patch));
+      try {
+        const job = await this.#commit(id, patch);
+        for (const entry of batch) entry.resolve(job);
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
     }
-    if (valid.state !== undefined && !canTransition(job.state, valid.state)) {
-      throw new JobsError('invalid_transition', `Job ${id} cannot go from ${job.state} to ${valid.state}`, {
-        jobId: id,
-        field: 'state',
-      });
+  }
+
+  async #commit(id: string, patch: JobPatch): Promise<Job> {
+    for (let attempt = 1; ; attempt++) {
+      const current = this.#require(id);
+      if (isTerminal(current.state)) {
+        throw new JobsError('invalid_transition', `Job ${id} is ${current.state} and a finished job never changes`, {
+          jobId: id,
+          field: 'state',
+        });
+      }
+      if (patch.state !== undefined && !canTransition(current.state, patch.state)) {
+        throw new JobsError('invalid_transition', `Job ${id} cannot go from ${current.state} to ${patch.state}`, {
+          jobId: id,
+          field: 'state',
+        });
+      }
+      const next = applyPatch(current, patch, new Date().toISOString());
+      const lease = this.#owned.has(id) && (next.state === 'queued' || next.state === 'running');
+      const result = await this.store.write(next, { lease });
+      if (result.ok) return this.#jobs.get(id) ?? result.event.job;
+      if (!result.current) throw new JobsError('not_found', `No job with id ${JSON.stringify(id)}`, { jobId: id });
+      // Another writer won: take its version (its event is on the way) and try again on top of it.
+      if (result.current.version > current.version) this.#jobs.set(id, Object.freeze(result.current));
+      if (attempt >= WRITE_ATTEMPTS) {
+        throw new JobsError('conflict', `Job ${id} kept changing under this write; try again`, { jobId: id });
+      }
     }
-    return this.#commit(job, valid, new Date().toISOString());
   }
 
   get(id: string): Job | undefined {
@@ -284,104 +371,31 @@ class Registry implements JobRegistry {
     };
   }
 
-  run(input: EnqueueInput, work: JobWork, options: RunOptions = {}): Job {
-    if (typeof work !== 'function') {
-      throw new JobsError('invalid_input', 'run: the work must be a function', { field: 'work' });
-    }
-    const timeoutMs = options?.timeoutMs;
-    if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)) {
-      throw new JobsError('invalid_input', 'run: `timeoutMs` must be a positive integer', { field: 'timeoutMs' });
-    }
-    const { job: queued, created } = this.#enqueue(input);
-    if (!created) return queued; // an idempotent hit: that job is already under way
-    const running: RunningWork = { controller: new AbortController(), timer: null };
-    this.#work.set(queued.id, running);
-    setImmediate(() => void this.#execute(queued.id, work, running, timeoutMs));
-    return queued;
+  run(input: EnqueueInput, work: JobWork, options: RunOptions = {}): Promise<Job> {
+    return this.#runner.run(input, work, options);
   }
 
-  async #execute(id: string, work: JobWork, running: RunningWork, timeoutMs: number | undefined) {
-    const { signal } = running.controller;
-    let ending: { state: 'warning' | 'pending'; message: string } | null = null;
-    const self = this;
-    const alive = () => !signal.aborted && !this.#closed && isBusy(this.#require(id).state);
-    const apply = (patch: JobPatch) => {
-      if (alive()) this.update(id, patch);
-    };
-    const ctx: JobContext = {
-      jobId: id,
-      get job() {
-        return self.#require(id);
-      },
-      signal,
-      progress: (value, details = {}) => apply({ progress: value, ...details }),
-      update: (patch) => apply(stripState(patch)),
-      warn: (message) => {
-        ending = { state: 'warning', message: String(message) };
-      },
-      awaitApproval: (message) => {
-        ending = { state: 'pending', message: String(message) };
-      },
-    };
-    try {
-      if (!alive()) return;
-      this.update(id, { state: 'running' });
-      if (timeoutMs !== undefined) {
-        running.timer = setTimeout(() => {
-          if (!alive()) return;
-          this.update(id, { state: 'error', message: `Timed out after ${timeoutMs} ms` });
-          running.controller.abort(new JobsError('closed', `Job ${id} timed out after ${timeoutMs} ms`, { jobId: id }));
-        }, timeoutMs);
-        running.timer.unref();
-      }
-      const result = await work(ctx);
-      if (!alive()) return;
-      const data = result === undefined || result === null ? undefined : result;
-      const end = ending as { state: 'warning' | 'pending'; message: string } | null;
-      try {
-        this.update(id, {
-          state: end?.state ?? 'success',
-          ...(end ? { message: end.message } : {}),
-          ...(data !== undefined ? { data } : {}),
-        });
-      } catch (error) {
-        // The result itself was invalid (not JSON, too large): say so instead of leaving the job busy.
-        if (alive())
-          this.update(id, { state: 'error', message: errorMessage(error).slice(0, this.limits.messageLength) });
-      }
-    } catch (error) {
-      if (alive())
-        this.update(id, { state: 'error', message: errorMessage(error).slice(0, this.limits.messageLength) });
-    } finally {
-      if (running.timer) clearTimeout(running.timer);
-      this.#work.delete(id);
-    }
-  }
-
-  cancel(id: string, message = 'Cancelled'): Job {
+  async cancel(id: string, message = 'Cancelled'): Promise<Job> {
     this.#assertOpen();
     const job = this.#require(id);
     if (isTerminal(job.state)) return job;
-    const cancelled = this.update(id, { state: 'cancelled', message });
-    this.#work.get(id)?.controller.abort(new JobsError('closed', `Job ${id} was cancelled`, { jobId: id }));
-    return cancelled;
+    try {
+      return await this.#write(id, this.validator.patch(id, { state: 'cancelled', message }));
+    } catch (error) {
+      // Finished meanwhile (a double click, another instance): cancelling a finished job is no error.
+      const now = this.#jobs.get(id);
+      if (error instanceof JobsError && error.code === 'invalid_transition' && now && isTerminal(now.state)) return now;
+      throw error;
+    }
   }
 
-  eventsSince(lastEventId: string): Replay {
-    const parsed = typeof lastEventId === 'string' ? parseEventId(lastEventId) : null;
-    if (!parsed) return { kind: 'resync', reason: 'malformed event id' };
-    const head = parseEventId(this.store.head());
-    if (!head || parsed.epoch !== head.epoch) return { kind: 'resync', reason: 'event id from another epoch' };
-    if (parsed.major > head.major) return { kind: 'resync', reason: 'event id newer than any sent' };
-    const oldest = this.#buffer[0]?.sequence ?? head.major + 1;
-    if (parsed.major < oldest - 1) return { kind: 'resync', reason: 'event id older than the replay buffer' };
-    const events: JobEvent[] = [];
-    for (const entry of this.#buffer) if (entry.sequence > parsed.major) events.push(entry.event);
-    return { kind: 'replay', events };
+  eventsSince(lastEventId: string): Promise<Replay> {
+    if (typeof lastEventId !== 'string') return Promise.resolve({ kind: 'resync', reason: 'malformed event id' });
+    return this.store.eventsSince(lastEventId);
   }
 
   head(): string {
-    return this.store.head();
+    return this.#head;
   }
 
   health(): RegistryHealth {
@@ -395,6 +409,13 @@ class Registry implements JobRegistry {
       busy,
       subscribers: this.#listeners.size,
       store,
+    };
+  }
+
+  onReset(listener: () => void): () => void {
+    this.#resetListeners.add(listener);
+    return () => {
+      this.#resetListeners.delete(listener);
     };
   }
 
@@ -412,68 +433,20 @@ class Registry implements JobRegistry {
   async close(): Promise<void> {
     if (this.#closed) return;
     clearInterval(this.#pruneTimer);
-    const now = new Date().toISOString();
-    for (const job of this.#jobs.values()) {
-      if (job.state === 'queued' || job.state === 'running') {
-        this.#commit(job, { state: 'error', message: SHUTDOWN_MESSAGE }, now);
-      }
-    }
+    this.#runner.abortAll();
+    // The jobs this instance owns end as errors; other instances' jobs are theirs to finish.
+    const endings = [...this.#owned].map((id) =>
+      this.#write(id, { state: 'error', message: SHUTDOWN_MESSAGE }).catch((error) => {
+        if (!(error instanceof JobsError) || error.code === 'unavailable') this.report(error);
+      }),
+    );
+    await Promise.all(endings);
     this.#closed = true;
-    for (const running of this.#work.values()) {
-      if (running.timer) clearTimeout(running.timer);
-      running.controller.abort(new JobsError('closed', 'The job registry closed'));
-    }
-    for (const listener of this.#closeListeners) this.#safely(listener);
+    for (const listener of this.#closeListeners) this.#safely(listener, 'a close listener');
     this.#closeListeners.clear();
+    this.#resetListeners.clear();
     this.#listeners.clear();
     await this.store.close();
-  }
-
-  #commit(job: Job, patch: JobPatch, now: string): Job {
-    const state = patch.state ?? job.state;
-    const next: Job = Object.freeze({
-      ...job,
-      state,
-      phase: patch.phase !== undefined ? patch.phase : job.phase,
-      progress:
-        patch.progress !== undefined ? patch.progress : state === 'success' || state === 'warning' ? 1 : job.progress,
-      message: patch.message !== undefined ? patch.message : job.message,
-      data: patch.data !== undefined ? Object.freeze(patch.data) : job.data,
-      startedAt: job.startedAt ?? (state === 'running' ? now : null),
-      finishedAt: isTerminal(state) ? now : null,
-      updatedAt: now,
-      version: job.version + 1,
-    });
-    this.#jobs.set(next.id, next);
-    if (isTerminal(state)) {
-      const key = this.#keyOf.get(next.id);
-      if (key !== undefined) {
-        this.#keyOf.delete(next.id);
-        if (this.#byKey.get(key) === next.id) this.#byKey.delete(key);
-      }
-    }
-    this.#emit(next);
-    return next;
-  }
-
-  #emit(job: Job) {
-    const event: JobEvent = Object.freeze({ id: this.store.save(job), job });
-    if (this.replayBufferSize > 0) {
-      const parsed = parseEventId(event.id);
-      if (parsed) {
-        this.#buffer.push({ sequence: parsed.major, event });
-        if (this.#buffer.length > this.replayBufferSize) this.#buffer.shift();
-      }
-    }
-    // Runs once per subscriber per change (thousands of streams): no closure per call.
-    for (const listener of this.#listeners) {
-      if (!listener.matches(job)) continue;
-      try {
-        listener.callback(event);
-      } catch (error) {
-        this.#reportListenerError(error);
-      }
-    }
   }
 
   #prune() {
@@ -483,7 +456,7 @@ class Registry implements JobRegistry {
       if (job.finishedAt !== null && Date.parse(job.finishedAt) < cutoff) removed.push(job.id);
     }
     for (const id of removed) this.#jobs.delete(id);
-    if (removed.length > 0) this.store.remove(removed);
+    if (removed.length > 0) this.store.remove(removed).catch((error) => this.report(error));
   }
 
   #require(id: string): Job {
@@ -496,29 +469,11 @@ class Registry implements JobRegistry {
     if (this.#closed) throw new JobsError('closed', 'The job registry is closed');
   }
 
-  #safely(fn: () => void) {
+  #safely(fn: () => void, what: string) {
     try {
       fn();
     } catch (error) {
-      this.#reportListenerError(error);
+      this.report(new Error(`${what} threw: ${errorMessage(error)}`, { cause: error }));
     }
   }
-
-  #reportListenerError(error: unknown) {
-    this.onError(new Error(`a job listener threw: ${errorMessage(error)}`, { cause: error }));
-  }
-}
-
-function stripState(patch: Omit<JobPatch, 'state'>): JobPatch {
-  if (patch && typeof patch === 'object' && 'state' in patch) {
-    throw new JobsError('invalid_input', 'ctx.update: `state` is set by how the work ends (return, throw, warn)', {
-      field: 'state',
-    });
-  }
-  return patch;
-}
-
-function keyOf(category: string, target: Record<string, string>, key: string): string {
-  const entries = Object.entries(target).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([category, entries, key]);
 }

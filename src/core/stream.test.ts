@@ -34,65 +34,82 @@ afterEach(async () => {
   for (const jobs of registries.splice(0)) await jobs.close();
 });
 
-const options = { filter: {}, lastEventId: undefined, retryMs: 1000, maxBufferedBytes: 1 << 20, snapshotLimit: 100 };
+const options = {
+  filter: {},
+  lastEventId: undefined,
+  retryMs: 1000,
+  maxBufferedBytes: 1 << 20,
+  stallTimeoutMs: 60_000,
+  snapshotLimit: 100,
+};
+
+/** Lets a replay (a round trip to the store) arrive. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('JobStream', () => {
-  it('sends a snapshot newest first carrying the head id, then ready, then live events', async () => {
+  it('sends a snapshot newest first without ids, then ready carrying the head id, then live events', async () => {
     const jobs = await registry();
-    const older = jobs.enqueue({ category: 'c' });
-    const newer = jobs.enqueue({ category: 'c' });
+    const older = await jobs.enqueue({ category: 'c' });
+    const newer = await jobs.enqueue({ category: 'c' });
     const { sink, events } = recordingSink();
     new JobStream(jobs, options).start(sink);
     const head = jobs.head();
+    // A client cut off mid-snapshot keeps the id it had before, so its next connection starts over.
     expect(events.map((event) => [event.event, event.id])).toEqual([
-      ['job-update', head],
-      ['job-update', head],
-      ['ready', undefined],
+      ['job-update', undefined],
+      ['job-update', undefined],
+      ['ready', head],
     ]);
     expect(events.slice(0, 2).map((event) => JSON.parse(event.data).id)).toEqual([newer.id, older.id]);
     expect(JSON.parse(events[2]?.data as string)).toEqual({ head });
-    jobs.update(older.id, { progress: 0.5 });
+    await jobs.update(older.id, { progress: 0.5 });
     expect(events.at(-1)).toMatchObject({ event: 'job-update', id: jobs.head() });
   });
 
   it('replays exactly the missed events with no snapshot', async () => {
     const jobs = await registry();
-    const job = jobs.enqueue({ category: 'c' });
+    const job = await jobs.enqueue({ category: 'c' });
     const resumeFrom = jobs.head();
-    jobs.update(job.id, { progress: 0.1 });
-    jobs.update(job.id, { progress: 0.2 });
+    await jobs.update(job.id, { progress: 0.1 });
+    await jobs.update(job.id, { progress: 0.2 });
     const { sink, events } = recordingSink();
     new JobStream(jobs, { ...options, lastEventId: resumeFrom }).start(sink);
+    await settle();
     expect(events.map((event) => event.event)).toEqual(['job-update', 'job-update', 'ready']);
     expect(events.slice(0, 2).map((event) => JSON.parse(event.data).progress)).toEqual([0.1, 0.2]);
+    // Each replayed event carries its own id, and ready the position the replay reached.
+    expect(events.map((event) => event.id)).toEqual([...events.slice(0, 2).map((event) => event.id), jobs.head()]);
+    expect(events[1]?.id).toBe(jobs.head());
   });
 
   it('sends resync and a fresh snapshot for an id it cannot replay', async () => {
     const jobs = await registry();
-    jobs.enqueue({ category: 'c' });
+    await jobs.enqueue({ category: 'c' });
     const { sink, events } = recordingSink();
     new JobStream(jobs, { ...options, lastEventId: 'old0epoch-5' }).start(sink);
+    await settle();
     expect(events.map((event) => event.event)).toEqual(['resync', 'job-update', 'ready']);
+    expect(events.map((event) => event.id)).toEqual([undefined, undefined, jobs.head()]);
   });
 
   it('while the reader is behind, keeps the newest snapshot per job and state, never losing a state a job went through', async () => {
     const jobs = await registry();
-    const a = jobs.enqueue({ category: 'c' });
-    const b = jobs.enqueue({ category: 'c' });
+    const a = await jobs.enqueue({ category: 'c' });
+    const b = await jobs.enqueue({ category: 'c' });
     const { sink, events } = recordingSink();
     const stream = new JobStream(jobs, options);
     stream.start(sink);
     const before = events.length;
     sink.accepting = false;
-    jobs.update(a.id, { state: 'running' }); // written (the write that reports "full"), then queueing starts
-    jobs.update(b.id, { state: 'pending' });
-    jobs.update(b.id, { state: 'running' });
-    jobs.update(b.id, { state: 'pending' });
-    for (let i = 1; i <= 50; i++) jobs.update(a.id, { progress: i / 100 });
-    jobs.update(b.id, { state: 'running' });
-    for (let i = 1; i <= 50; i++) jobs.update(b.id, { progress: i / 100 });
-    jobs.update(a.id, { state: 'success' });
-    jobs.update(b.id, { progress: 0.99 });
+    await jobs.update(a.id, { state: 'running' }); // written (the write that reports "full"), then queueing starts
+    await jobs.update(b.id, { state: 'pending' });
+    await jobs.update(b.id, { state: 'running' });
+    await jobs.update(b.id, { state: 'pending' });
+    for (let i = 1; i <= 50; i++) await jobs.update(a.id, { progress: i / 100 });
+    await jobs.update(b.id, { state: 'running' });
+    for (let i = 1; i <= 50; i++) await jobs.update(b.id, { progress: i / 100 });
+    await jobs.update(a.id, { state: 'success' });
+    await jobs.update(b.id, { progress: 0.99 });
     sink.accepting = true;
     stream.resume();
     const received = events.slice(before).map((event) => {
@@ -116,7 +133,7 @@ describe('JobStream', () => {
 
   it('disconnects a reader stuck past the byte limit and releases everything', async () => {
     const jobs = await registry();
-    const job = jobs.enqueue({ category: 'c' });
+    const job = await jobs.enqueue({ category: 'c' });
     const { sink } = recordingSink();
     const stream = new JobStream(jobs, { ...options, maxBufferedBytes: 4096 });
     let cleaned = false;
@@ -128,7 +145,7 @@ describe('JobStream', () => {
     sink.accepting = false;
     // State changes cannot be coalesced, so they pile up until the limit.
     for (let i = 0; i < 40; i++)
-      jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
+      await jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
     // A reader still behind once the event loop turns is stuck.
     await vi.waitFor(() => expect(stream.closed).toBe(true));
     expect(stream.closeReason).toBe('evicted');
@@ -139,13 +156,13 @@ describe('JobStream', () => {
 
   it('keeps a reader that falls behind during one burst but catches up in the same tick', async () => {
     const jobs = await registry();
-    const job = jobs.enqueue({ category: 'c' });
+    const job = await jobs.enqueue({ category: 'c' });
     const { sink, events } = recordingSink();
     const stream = new JobStream(jobs, { ...options, maxBufferedBytes: 4096 });
     stream.start(sink);
     sink.accepting = false;
     for (let i = 0; i < 40; i++) {
-      jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
+      await jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
     }
     sink.accepting = true;
     stream.resume();
@@ -166,12 +183,84 @@ describe('JobStream', () => {
 
   it('filters by scope, in the snapshot and live', async () => {
     const jobs = await registry();
-    jobs.enqueue({ category: 'c', scope: 'ops' });
-    const visible = jobs.enqueue({ category: 'c', scope: 'admin' });
+    await jobs.enqueue({ category: 'c', scope: 'ops' });
+    const visible = await jobs.enqueue({ category: 'c', scope: 'admin' });
     const { sink, events } = recordingSink();
     new JobStream(jobs, { ...options, filter: { scopes: ['admin'] } }).start(sink);
-    jobs.enqueue({ category: 'c', scope: 'ops' });
+    await jobs.enqueue({ category: 'c', scope: 'ops' });
     const ids = events.filter((event) => event.event === 'job-update').map((event) => JSON.parse(event.data).id);
     expect(ids).toEqual([visible.id]);
+  });
+  it('writes a snapshot far over maxBufferedBytes to a reader that keeps reading, and sends live events after ready', async () => {
+    const jobs = await registry();
+    const filler = 'x'.repeat(30_000);
+    for (let i = 0; i < 100; i++) await jobs.enqueue({ category: 'c', data: { filler } });
+    const { sink, events } = recordingSink();
+    // The reader takes one frame, then is full until it is resumed: every write waits for the reader.
+    let writes = 0;
+    const write = sink.write;
+    sink.write = (chunk) => {
+      write(chunk);
+      writes++;
+      return false;
+    };
+    const stream = new JobStream(jobs, { ...options, maxBufferedBytes: 4096 });
+    stream.start(sink);
+    const live = await jobs.enqueue({ category: 'c' });
+    const liveArrived = () => events.some((event) => event.event === 'job-update' && event.id !== undefined);
+    for (let turn = 0; turn < 300 && !stream.closed && !liveArrived(); turn++) {
+      await settle();
+      stream.resume();
+    }
+    expect(stream.closed).toBe(false);
+    const names = events.map((event) => event.event);
+    expect(names.filter((name) => name === 'job-update')).toHaveLength(101);
+    expect(names.indexOf('ready')).toBe(100);
+    expect(JSON.parse(events.at(-1)?.data as string).id).toBe(live.id);
+    expect(events.at(-1)?.id).toBe(jobs.head());
+    expect(writes).toBeGreaterThan(100);
+  });
+
+  it('disconnects a reader that takes nothing for stallTimeoutMs, even with little waiting', async () => {
+    const jobs = await registry();
+    await jobs.enqueue({ category: 'c' });
+    const { sink } = recordingSink();
+    sink.accepting = false;
+    const stream = new JobStream(jobs, { ...options, stallTimeoutMs: 30 });
+    stream.start(sink);
+    await vi.waitFor(() => expect(stream.closeReason).toBe('evicted'), { timeout: 2000, interval: 5 });
+  });
+
+  it('keeps a slow reader that takes something before stallTimeoutMs each time', async () => {
+    const jobs = await registry();
+    for (let i = 0; i < 5; i++) await jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    sink.accepting = false;
+    const stream = new JobStream(jobs, { ...options, stallTimeoutMs: 200 });
+    stream.start(sink);
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stream.resume();
+    }
+    expect(stream.closed).toBe(false);
+    expect(events.map((event) => event.event)).toContain('ready');
+    stream.close();
+  });
+
+  it('holds live events that arrive while a replay is fetched, and sends only those past it', async () => {
+    const jobs = await registry();
+    const job = await jobs.enqueue({ category: 'c' });
+    const from = jobs.head();
+    await jobs.update(job.id, { progress: 0.1 });
+    const { sink, events } = recordingSink();
+    new JobStream(jobs, { ...options, lastEventId: from }).start(sink);
+    // The replay is not back yet: this change must come after it, once.
+    await jobs.update(job.id, { progress: 0.2 });
+    await settle();
+    await jobs.update(job.id, { progress: 0.3 });
+    const updates = events.filter((event) => event.event === 'job-update');
+    expect(updates.map((event) => JSON.parse(event.data).progress)).toEqual([0.1, 0.2, 0.3]);
+    const ids = events.filter((event) => event.id).map((event) => event.id as string);
+    expect(new Set(ids).size).toBe(ids.length - 1); // ready repeats the last replayed id, nothing else repeats
   });
 });

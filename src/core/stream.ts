@@ -1,9 +1,10 @@
+import { errorMessage } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
-import { parseEventId } from '../protocol/wire.js';
-import type { JobFilter } from './filter.js';
-import { compileFilter } from './filter.js';
-import type { JobEvent, JobRegistry } from './registry.js';
+import { comparePositions, type EventId, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
+import { compileFilter, type JobFilter } from './filter.js';
+import type { JobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
+import type { JobEvent } from './store.js';
 import type { SubscribeEvents } from './throttle.js';
 
 /**
@@ -21,8 +22,10 @@ export interface StreamOptions {
   /** The client's `Last-Event-ID`, or undefined. */
   lastEventId: string | undefined;
   retryMs: number;
-  /** Bytes a stalled reader may have waiting before it is disconnected. */
+  /** Bytes of live changes a stalled reader may have waiting before it is disconnected. */
   maxBufferedBytes: number;
+  /** A reader that takes nothing for this long while data waits for it is disconnected. */
+  stallTimeoutMs: number;
   /** How many jobs a snapshot sends at most. */
   snapshotLimit: number;
   /** Where live events come from. @default the registry's own `subscribe` */
@@ -33,7 +36,12 @@ export interface StreamOptions {
    * @default true
    */
   closeWithRegistry?: boolean;
+  /** Where a failure to start (a store that cannot replay) is reported. */
+  onError?: (error: Error) => void;
 }
+
+/** Why a stream closed. */
+export type StreamCloseReason = 'evicted' | 'registry-closed' | 'server-closed' | 'client-closed' | 'denied';
 
 /** Frames are encoded once per event and shared by every connection that sends them. */
 const frames = new WeakMap<JobEvent, Uint8Array>();
@@ -41,7 +49,7 @@ const frames = new WeakMap<JobEvent, Uint8Array>();
 export function encodeJobEvent(event: JobEvent): Uint8Array {
   let frame = frames.get(event);
   if (!frame) {
-    frame = encodeSseMessage({ id: event.id, event: 'job-update', data: JSON.stringify(event.job) });
+    frame = encodeSseMessage({ id: event.id, event: STREAM_EVENT.update, data: JSON.stringify(event.job) });
     frames.set(event, frame);
   }
   return frame;
@@ -54,15 +62,31 @@ interface Pending {
 }
 
 /**
- * One SSE connection: snapshot or replay, then live events in order. While its reader is behind,
- * events wait in a queue where a newer snapshot of a job replaces an older one in the same state
- * (progress, message), but a change of state is never dropped. Past `maxBufferedBytes` the reader is
- * disconnected; it resumes from its last event id when it reconnects.
+ * One SSE connection: a snapshot or a replay, `ready`, then live events in order.
+ *
+ * The resume rule: a client's `Last-Event-ID` is always a position up to which it holds everything.
+ * Replayed and live events carry their own ids; snapshot frames carry none, and `ready` carries the
+ * snapshot's head. A client cut off in the middle of a snapshot still holds the id it had before, so
+ * its next connection starts over and ends exact.
+ *
+ * The snapshot or replay is written as fast as the reader takes it (a large one is never evicted for
+ * its size); live events that arrive meanwhile wait behind it. While the reader is behind, a newer
+ * snapshot of a job replaces a waiting one in the same state (progress, message), but a change of
+ * state is never dropped. A reader with more than `maxBufferedBytes` of live changes waiting once the
+ * event loop has turned, or one that takes nothing for `stallTimeoutMs`, is disconnected; it resumes
+ * from its last event id when it reconnects.
  */
 export class JobStream {
   readonly #registry: JobRegistry;
   readonly #options: StreamOptions;
   #sink: StreamSink | null = null;
+  /** The snapshot or replay still to write; null once `ready` is out. */
+  #initial: Iterator<Uint8Array> | null = null;
+  /** Live events that arrived before the snapshot's or replay's head was known. */
+  #early: JobEvent[] | null = null;
+  /** Live events at or before this position are covered by the snapshot or replay. */
+  #covered: EventId | null = null;
+  #pastCovered = false;
   // The queue and its index exist only while the reader is behind: most streams never need them.
   #queue: Pending[] = [];
   /** The newest queued entry of each job, so a superseded one can be dropped in O(1). */
@@ -70,12 +94,12 @@ export class JobStream {
   #queuedBytes = 0;
   #blocked = false;
   #evictionCheck = false;
+  #stallTimer: ReturnType<typeof setTimeout> | null = null;
   #closed = false;
+  #closeReason: StreamCloseReason | null = null;
   /** The live subscription; released first on close. */
   #unsubscribe: (() => void) | null = null;
   #cleanups: Array<() => void> | null = null;
-  /** Why the stream closed, when the server closed it. */
-  closeReason: 'evicted' | 'registry-closed' | 'server-closed' | 'client-closed' | null = null;
 
   constructor(registry: JobRegistry, options: StreamOptions) {
     this.#registry = registry;
@@ -84,6 +108,11 @@ export class JobStream {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Why the stream closed, once it has. */
+  get closeReason(): StreamCloseReason | null {
+    return this.#closeReason;
   }
 
   /** Registers a cleanup that runs once when the stream closes. */
@@ -98,78 +127,67 @@ export class JobStream {
   }
 
   /**
-   * Starts sending into `sink`. Subscribes and takes the snapshot in the same tick, so no event can
-   * fall between them.
+   * Starts sending into `sink`. Subscribes before taking the snapshot or asking for the replay, so no
+   * event can fall between them. A replay may take a round trip to the store; anything that fails then
+   * closes the stream (the client resumes) and is reported to `onError`.
    */
   start(sink: StreamSink): void {
     if (this.#sink) throw new Error('JobStream.start() called twice');
     this.#sink = sink;
-    const { filter, lastEventId, retryMs, snapshotLimit } = this.#options;
     if (this.#registry.closed) {
       this.close('registry-closed');
       return;
     }
-    const matches = compileFilter(filter);
-    const head = this.#registry.head();
-    // A throttled source may still hold events the snapshot or replay already covers: skip those, so
-    // ids on the wire only increase. Live events arrive in id order, so once one is past the head,
-    // every later one is too and no id needs parsing any more (this runs once per stream per event).
-    const covered = parseEventId(head)?.major ?? 0;
-    let pastHead = false;
+    const { filter, lastEventId } = this.#options;
     const subscribe = this.#options.subscribe ?? ((f, listener) => this.#registry.subscribe(f, listener));
-    this.#unsubscribe = subscribe(filter, (event) => {
-      pastHead ||= (parseEventId(event.id)?.major ?? Number.POSITIVE_INFINITY) > covered;
-      if (pastHead) this.#send(encodeJobEvent(event), event.job);
-    });
+    this.#unsubscribe = subscribe(filter, (event) => this.#onLive(event));
     if (this.#options.closeWithRegistry !== false) {
       this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
     }
-
-    this.#send(encodeSseMessage({ retry: retryMs }), null);
-    const replay = lastEventId ? this.#registry.eventsSince(lastEventId) : null;
-    if (replay?.kind === 'replay') {
-      for (const event of replay.events) {
-        if (matches(event.job)) this.#send(encodeJobEvent(event), event.job);
-      }
-    } else {
-      if (replay)
-        this.#send(encodeSseMessage({ event: 'resync', data: JSON.stringify({ reason: replay.reason }) }), null);
-      // Each snapshot event carries the current head id: resuming from it misses nothing.
-      for (const job of this.#registry.list({ ...filter, limit: Math.min(snapshotLimit, 500) })) {
-        this.#send(encodeSseMessage({ id: head, event: 'job-update', data: JSON.stringify(job) }), job);
-      }
+    this.#write(encodeSseMessage({ retry: this.#options.retryMs }));
+    if (lastEventId === undefined) {
+      this.#begin(this.#snapshot(null));
+      return;
     }
-    this.#send(encodeSseMessage({ event: 'ready', data: JSON.stringify({ head }) }), null);
+    this.#early = [];
+    this.#registry.eventsSince(lastEventId).then(
+      (replay) => {
+        if (this.#closed) return;
+        this.#begin(
+          replay.kind === 'replay' ? this.#replay(replay.events, replay.head) : this.#snapshot(replay.reason),
+        );
+      },
+      (error) => {
+        this.#options.onError?.(new Error(`a stream could not replay: ${errorMessage(error)}`, { cause: error }));
+        this.close('server-closed');
+      },
+    );
   }
 
   /** Sends a shared heartbeat frame; skipped while the reader is behind (it has data waiting anyway). */
   heartbeat(frame: Uint8Array): void {
-    if (!this.#blocked) this.#send(frame, null);
+    if (!this.#blocked && !this.#closed) this.#write(frame);
   }
 
   /** The reader caught up: write what waited. */
   resume(): void {
     if (this.#closed || !this.#sink) return;
-    this.#blocked = false;
-    let sent = 0;
-    while (sent < this.#queue.length && !this.#blocked && !this.#closed) {
-      const entry = this.#queue[sent++] as Pending;
-      if (entry.dropped) continue;
-      this.#queuedBytes -= entry.frame.byteLength;
-      if (entry.job && this.#queuedByJob?.get(entry.job.id) === entry) this.#queuedByJob.delete(entry.job.id);
-      this.#write(entry.frame);
-    }
-    this.#queue.splice(0, sent);
+    this.#setBlocked(false);
+    this.#pump();
   }
 
   /** Ends the stream and releases every listener and timer it holds. Safe to call more than once. */
-  close(reason: NonNullable<JobStream['closeReason']> = 'server-closed'): void {
+  close(reason: StreamCloseReason = 'server-closed'): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.closeReason = reason;
+    this.#closeReason = reason;
+    this.#initial = null;
+    this.#early = null;
     this.#queue = [];
     this.#queuedByJob = null;
     this.#queuedBytes = 0;
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     const cleanups = this.#cleanups ?? [];
@@ -188,9 +206,89 @@ export class JobStream {
     }
   }
 
+  /** Sends one last frame (a `denied` event) and closes. */
+  closeWith(frame: Uint8Array, reason: StreamCloseReason): void {
+    if (this.#closed) return;
+    this.#write(frame);
+    this.close(reason);
+  }
+
+  /** The snapshot's frames: newest jobs first, no ids, then `ready` with the head they reflect. */
+  *#snapshot(resyncReason: string | null): Generator<Uint8Array> {
+    // Head and jobs are taken in the same tick: the jobs reflect exactly the events up to the head.
+    const head = this.#registry.head();
+    const jobs = this.#registry.list({ ...this.#options.filter, limit: Math.min(this.#options.snapshotLimit, 500) });
+    this.#cover(head);
+    if (resyncReason !== null) {
+      yield encodeSseMessage({ event: STREAM_EVENT.resync, data: JSON.stringify({ reason: resyncReason }) });
+    }
+    for (const job of jobs) yield encodeSseMessage({ event: STREAM_EVENT.update, data: JSON.stringify(job) });
+    yield encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) });
+  }
+
+  /** The replay's frames: each missed event with its own id, then `ready` at the position reached. */
+  *#replay(events: readonly JobEvent[], head: string): Generator<Uint8Array> {
+    this.#cover(head);
+    const matches = compileFilter(this.#options.filter);
+    for (const event of events) if (matches(event.job)) yield encodeJobEvent(event);
+    yield encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) });
+  }
+
+  #begin(initial: Generator<Uint8Array>): void {
+    // Running the generator to its first frame fixes the head before any early event is judged.
+    const first = initial.next();
+    this.#initial = first.done ? null : prepend(first.value, initial);
+    const early = this.#early ?? [];
+    this.#early = null;
+    for (const event of early) this.#onLive(event);
+    this.#pump();
+  }
+
+  #cover(head: string): void {
+    this.#covered = parseEventId(head);
+  }
+
+  #onLive(event: JobEvent): void {
+    if (this.#closed) return;
+    if (this.#early) {
+      this.#early.push(event);
+      return;
+    }
+    // A throttled source may still deliver events the snapshot or replay already covers: skip those,
+    // so ids on the wire only increase. Live events arrive in id order, so once one is past the head
+    // every later one is too, and no id needs parsing any more (this runs once per stream per event).
+    if (!this.#pastCovered) {
+      const position = parseEventId(event.id);
+      const covered = this.#covered;
+      this.#pastCovered =
+        !covered || !position || position.epoch !== covered.epoch || comparePositions(position, covered) > 0;
+      if (!this.#pastCovered) return;
+    }
+    this.#send(encodeJobEvent(event), event.job);
+  }
+
+  /** Writes the snapshot or replay, then what waited, until the reader is behind. */
+  #pump(): void {
+    while (this.#initial && !this.#blocked && !this.#closed) {
+      const next = this.#initial.next();
+      if (next.done) this.#initial = null;
+      else this.#write(next.value);
+    }
+    if (this.#initial || this.#closed) return;
+    let sent = 0;
+    while (sent < this.#queue.length && !this.#blocked && !this.#closed) {
+      const entry = this.#queue[sent++] as Pending;
+      if (entry.dropped) continue;
+      this.#queuedBytes -= entry.frame.byteLength;
+      if (entry.job && this.#queuedByJob?.get(entry.job.id) === entry) this.#queuedByJob.delete(entry.job.id);
+      this.#write(entry.frame);
+    }
+    this.#queue.splice(0, sent);
+  }
+
   #send(frame: Uint8Array, job: Job | null): void {
     if (this.#closed) return;
-    if (!this.#blocked) {
+    if (!this.#blocked && !this.#initial && this.#queue.length === 0) {
       this.#write(frame);
       return;
     }
@@ -214,27 +312,42 @@ export class JobStream {
   }
 
   /**
-   * A burst bigger than the limit within one tick (a large snapshot or replay, many jobs changing at
-   * once) queues up even for a fast reader: Node reports a socket as full until the end of the tick.
-   * Only a reader still over the limit once the event loop has turned is stuck.
+   * A burst bigger than the limit within one tick (many jobs changing at once) queues up even for a
+   * fast reader: Node reports a socket as full until the end of the tick. Only a reader still over the
+   * limit once the event loop has turned is stuck.
    */
   #checkEviction(): void {
     if (this.#evictionCheck) return;
     this.#evictionCheck = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.#evictionCheck = false;
       if (this.#blocked && this.#queuedBytes > this.#options.maxBufferedBytes) this.close('evicted');
-    });
+    }, 0);
   }
 
-  #write(frame: Uint8Array): boolean {
+  #setBlocked(blocked: boolean): void {
+    if (blocked === this.#blocked) return;
+    this.#blocked = blocked;
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+    if (blocked) {
+      this.#stallTimer = setTimeout(() => this.close('evicted'), this.#options.stallTimeoutMs);
+      (this.#stallTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  #write(frame: Uint8Array): void {
     try {
-      if (this.#sink?.write(frame) === false) this.#blocked = true;
+      if (this.#sink?.write(frame) === false) this.#setBlocked(true);
     } catch {
       // Writing to a connection that is already gone: it is over.
       this.close('client-closed');
-      return false;
     }
-    return !this.#blocked;
   }
+}
+
+/** `first`, then the rest of `rest`. */
+function* prepend<T>(first: T, rest: Iterator<T>): Generator<T> {
+  yield first;
+  for (let next = rest.next(); !next.done; next = rest.next()) yield next.value;
 }

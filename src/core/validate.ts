@@ -132,6 +132,8 @@ function schemas(limits: JobLimits) {
     progress: fields.progress,
     message: fields.message,
     data,
+    // Logs written before keys were stored have none.
+    key: z.string().min(1).max(limits.keyLength).nullable().default(null),
     queuedAt: timestamp,
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),

@@ -22,9 +22,9 @@ describe('renderJobStatus', () => {
     );
   });
 
-  it('renders a job in words with absolute UTC times, a progress bar, and pins to the job by default', () => {
-    const job = registry.enqueue({ category: 'sync-push', target: { peer: 'a' } });
-    const running = registry.update(job.id, {
+  it('renders a job in words with absolute UTC times, a progress bar, and pins to the job by default', async () => {
+    const job = await registry.enqueue({ category: 'sync-push', target: { peer: 'a' } });
+    const running = await registry.update(job.id, {
       state: 'running',
       phase: 'transferring',
       progress: 0.25,
@@ -40,15 +40,15 @@ describe('renderJobStatus', () => {
       /<div>Started <time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/time><\/div>/,
     );
     expect(html).toContain('<style>job-status{display:block;');
-    const indeterminate = renderJobStatus(registry.update(job.id, { progress: null }), { label: 'Push' });
+    const indeterminate = renderJobStatus(await registry.update(job.id, { progress: null }), { label: 'Push' });
     expect(indeterminate).toContain('<progress class="rj-progress" max="100" aria-label="Progress">');
     // The seed carries the whole snapshot, escaped.
     const seed = /data-job="([^"]*)"/.exec(html)?.[1] ?? '';
     expect(JSON.parse(seed.replaceAll('&quot;', '"').replaceAll('&amp;', '&'))).toEqual(running);
   });
 
-  it('escapes every value: text and attributes', () => {
-    const job = registry.enqueue({ category: 'sync-push', message: '<img src=x onerror=alert(1)>' });
+  it('escapes every value: text and attributes', async () => {
+    const job = await registry.enqueue({ category: 'sync-push', message: '<img src=x onerror=alert(1)>' });
     const html = renderJobStatus(job, {
       label: `"><script>alert('x')</script>`,
       description: 'a & b',

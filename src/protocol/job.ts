@@ -63,6 +63,11 @@ export interface Job {
   readonly message: string | null;
   /** Structured result or details. */
   readonly data: Readonly<JsonObject>;
+  /**
+   * The idempotency key it was started with, or null. While the job is busy, starting another job
+   * with the same category, target and key answers this one instead.
+   */
+  readonly key: string | null;
   readonly queuedAt: string;
   readonly startedAt: string | null;
   readonly finishedAt: string | null;

@@ -22,9 +22,9 @@ const lines = async () => (await readFile(path, 'utf8')).split('\n').filter(Bool
 describe('jsonlStore', () => {
   it('appends one line per change, batched off the caller, and restores after a restart', async () => {
     const jobs = await createJobRegistry({ store: jsonlStore({ path }) });
-    const job = jobs.enqueue({ category: 'sync-push', target: { peer: 'b' } });
-    jobs.update(job.id, { state: 'running', progress: 0.5 });
-    const done = jobs.update(job.id, { state: 'success' });
+    const job = await jobs.enqueue({ category: 'sync-push', target: { peer: 'b' } });
+    await jobs.update(job.id, { state: 'running', progress: 0.5 });
+    const done = await jobs.update(job.id, { state: 'success' });
     // Nothing is written synchronously: the caller never waits on the disk.
     expect(readFileSync(path, 'utf8')).toBe('');
     await jobs.close();
@@ -37,10 +37,10 @@ describe('jsonlStore', () => {
 
   it('compacts past maxLines through a temporary file, keeping the newest snapshot of each job', async () => {
     const jobs = await createJobRegistry({ store: jsonlStore({ path, maxLines: 20 }) });
-    const a = jobs.enqueue({ category: 'c' });
-    const b = jobs.enqueue({ category: 'c' });
+    const a = await jobs.enqueue({ category: 'c' });
+    const b = await jobs.enqueue({ category: 'c' });
     for (let i = 1; i <= 60; i++) {
-      jobs.update(i % 2 ? a.id : b.id, { progress: i / 100 });
+      await jobs.update(i % 2 ? a.id : b.id, { progress: i / 100 });
       if (i % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     await vi.waitFor(async () => expect((await lines()).length).toBeLessThanOrEqual(20));
@@ -54,7 +54,7 @@ describe('jsonlStore', () => {
 
   it('skips torn and invalid lines, reports how many, and repairs the tail', async () => {
     const good = await createJobRegistry({ store: jsonlStore({ path }) });
-    const kept = good.enqueue({ category: 'c', state: 'pending' });
+    const kept = await good.enqueue({ category: 'c', state: 'pending' });
     await good.close();
     const text = await readFile(path, 'utf8');
     await writeFile(path, `not json\n${text}{"id":"x","category":"c"}\n\n{"id":"torn","cat`);
@@ -73,7 +73,7 @@ describe('jsonlStore', () => {
         .filter(Boolean)
         .every((line) => JSON.parse(line).id === kept.id),
     ).toBe(true);
-    jobs.enqueue({ category: 'after', state: 'pending' });
+    await jobs.enqueue({ category: 'after', state: 'pending' });
     await jobs.close();
     expect((await lines()).map((line) => JSON.parse(line).category)).toEqual(['c', 'after']);
   });
@@ -81,8 +81,8 @@ describe('jsonlStore', () => {
   it('finishes the busy jobs of a dead process as error, and keeps pending ones', async () => {
     await writeFile(path, '');
     const crashed = await createJobRegistry({ store: jsonlStore({ path }) });
-    const running = crashed.enqueue({ category: 'c', state: 'running' });
-    const pending = crashed.enqueue({ category: 'c', state: 'pending' });
+    const running = await crashed.enqueue({ category: 'c', state: 'running' });
+    const pending = await crashed.enqueue({ category: 'c', state: 'pending' });
     await new Promise((resolve) => setTimeout(resolve, 20));
     // Simulate a dead owner: a lock whose PID no longer runs.
     await writeFile(`${path}.lock`, '999999999\n');
@@ -119,21 +119,21 @@ describe('jsonlStore', () => {
     // A directory where compaction writes its temporary file makes the next compaction fail for real.
     const blocker = `${path}.${process.pid}.tmp`;
     await mkdir(blocker);
-    const job = jobs.enqueue({ category: 'c', state: 'running' });
+    const job = await jobs.enqueue({ category: 'c', state: 'running' });
     for (let i = 1; i <= 10; i++) {
-      jobs.update(job.id, { progress: i / 10 });
+      await jobs.update(job.id, { progress: i / 10 });
       await new Promise((resolve) => setImmediate(resolve));
     }
     await vi.waitFor(() => expect(jobs.health().ok).toBe(false));
     expect(jobs.health().store.error).toMatch(/write failed/);
     expect(errors.length).toBeGreaterThan(0);
     // Callers are unaffected while the disk is down.
-    const later = jobs.update(job.id, { state: 'success', message: 'done while the disk was down' });
+    const later = await jobs.update(job.id, { state: 'success', message: 'done while the disk was down' });
     expect(jobs.get(job.id)).toBe(later);
 
     await rmdir(blocker);
     await vi.waitFor(() => expect(jobs.health().ok).toBe(true), { timeout: 3000 });
-    const other = jobs.enqueue({ category: 'after-recovery' });
+    const other = await jobs.enqueue({ category: 'after-recovery' });
     await jobs.close();
     const again = await createJobRegistry({ store: jsonlStore({ path }) });
     expect(again.get(job.id)).toEqual(later);

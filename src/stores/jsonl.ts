@@ -1,11 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { integerOption } from '../core/options.js';
+import { integerOption, timerOption } from '../core/options.js';
 import type { JobStore, StoreContext, StoreLoad } from '../core/store.js';
 import { errorMessage, JobsError } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
-import { createEventIdSequence, type EventIdSequence } from './event-ids.js';
+import { LocalState } from './local-state.js';
 
 export interface JsonlStoreOptions {
   /** The log file. Its folder is created when missing; `<path>.lock` guards it. */
@@ -18,6 +18,8 @@ export interface JsonlStoreOptions {
   maxLines?: number;
   /** How long to wait before writing again after the disk failed. @default 1000 */
   retryMs?: number;
+  /** How many recent events are kept for `Last-Event-ID` replay. @default 1000 */
+  replayBufferSize?: number;
 }
 
 /**
@@ -36,18 +38,19 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     throw new JobsError('invalid_options', 'jsonlStore: `path` must be a non-empty string', { field: 'path' });
   }
   const maxLines = integerOption('jsonlStore', 'maxLines', options.maxLines, 500, 1);
-  const retryMs = integerOption('jsonlStore', 'retryMs', options.retryMs, 1000, 1);
+  const retryMs = timerOption('jsonlStore', 'retryMs', options.retryMs, 1000, 1);
+  const replayBufferSize = integerOption('jsonlStore', 'replayBufferSize', options.replayBufferSize, 1000, 0);
   const path = resolve(options.path);
   const lockPath = `${path}.lock`;
   const tempPath = `${path}.${process.pid}.tmp`;
 
+  const state = new LocalState(replayBufferSize);
   /** The newest snapshot of every job: what a compaction writes and what recovery rewrites. */
-  const latest = new Map<string, Job>();
+  const latest = state.jobs;
   let queue: string[] = [];
   let lines = 0;
   let skipped = 0;
   let handle: FileHandle | null = null;
-  let ids: EventIdSequence | null = null;
   let context: StoreContext | null = null;
   let fault: Error | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
@@ -143,6 +146,17 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     return next;
   }
 
+  function assertOpen() {
+    if (!state.isOpen || closed) throw new JobsError('closed', `jsonlStore(${path}) is not open`);
+  }
+
+  /** Queues a recorded snapshot for the next batch (while the disk fails, recovery rewrites it). */
+  function append(job: Job) {
+    if (fault) return;
+    queue.push(`${JSON.stringify(job)}\n`);
+    scheduleWrite();
+  }
+
   function scheduleWrite() {
     if (scheduled) return;
     scheduled = true;
@@ -160,39 +174,49 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       await mkdir(dirname(path), { recursive: true });
       await acquireLock(lockPath);
       try {
-        const loaded = await load(path, ctx, latest);
+        const found = new Map<string, Job>();
+        const loaded = await load(path, ctx, found);
         skipped = loaded.skipped;
         lines = loaded.lines;
-        ids = createEventIdSequence();
+        const { head, orphans } = state.open(ctx, [...found.values()]);
         if (loaded.repair || lines > Math.max(maxLines, latest.size * 2)) await compact();
         else handle = await open(path, 'a');
         if (skipped > 0) {
           report(new Error(`${skipped} unreadable line(s) skipped`), 'load');
         }
-        return { jobs: [...latest.values()], skipped, repaired: loaded.repair } satisfies StoreLoad;
+        return {
+          jobs: [...latest.values()],
+          head,
+          orphans,
+          skipped,
+          repaired: loaded.repair,
+        } satisfies StoreLoad;
       } catch (error) {
         await releaseLock(lockPath);
         context = null;
         throw error;
       }
     },
-    save(job) {
-      if (!ids || closed) throw new JobsError('closed', `jsonlStore(${path}) is not open`);
-      latest.set(job.id, job);
-      if (!fault) {
-        queue.push(`${JSON.stringify(job)}\n`);
-        scheduleWrite();
-      }
-      return ids.next();
+    async create(job) {
+      assertOpen();
+      const result = state.create(job);
+      if (result.created) append(job);
+      return result;
     },
-    remove(removed) {
+    async write(job) {
+      assertOpen();
+      const result = state.write(job);
+      if (result.ok) append(job);
+      return result;
+    },
+    async eventsSince(lastEventId) {
+      assertOpen();
+      return state.eventsSince(lastEventId);
+    },
+    async remove(removed) {
       // Pruned jobs leave the file at the next compaction (at the latest, on close). Were the process
       // to die first, the registry prunes them again when it loads them.
-      for (const id of removed) if (latest.delete(id)) removedSinceCompaction++;
-    },
-    head() {
-      if (!ids) throw new JobsError('closed', `jsonlStore(${path}) is not open`);
-      return ids.head();
+      removedSinceCompaction += state.remove(removed);
     },
     async flush() {
       while (queue.length > 0 || writing || scheduled) {
@@ -216,6 +240,7 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       }
       await handle?.close().catch(() => {});
       handle = null;
+      state.close();
       await releaseLock(lockPath);
     },
     health() {

@@ -117,7 +117,7 @@ describe('resilience in Chromium', () => {
     const server = await startTestServer();
     try {
       server.failStream = true;
-      const job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'poll' } });
+      const job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'poll' } });
       const pollIntervalMs = 700;
       server.page(
         '/poll',
@@ -130,7 +130,7 @@ describe('resilience in Chromium', () => {
       );
       expect(server.streams.requests).toBeGreaterThanOrEqual(2);
 
-      server.registry.update(job.id, { state: 'running', progress: 0.2, message: 'Seen by polling' });
+      await server.registry.update(job.id, { state: 'running', progress: 0.2, message: 'Seen by polling' });
       await waitInPage(
         page,
         'the polled update',
@@ -148,7 +148,7 @@ describe('resilience in Chromium', () => {
         15_000,
       );
       await until('a stream is open', () => server.streams.open === 1);
-      server.registry.update(job.id, { state: 'success', message: 'Streamed again' });
+      await server.registry.update(job.id, { state: 'success', message: 'Streamed again' });
       await waitInPage(
         page,
         'the streamed update',

@@ -38,8 +38,8 @@ describe.skipIf(!process.env.UPDATE_SCREENSHOTS)('docs screenshots', () => {
       ];
       const names = ['idle'];
       for (const [name, patches] of Object.entries(steps)) {
-        let job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
-        for (const patch of patches) job = server.registry.update(job.id, patch);
+        let job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
+        for (const patch of patches) job = await server.registry.update(job.id, patch);
         tiles.push(renderJobStatus(job, { label: 'Push to peer-a', description: 'Sends local changes to the peer.' }));
         names.push(name);
       }

@@ -78,8 +78,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     }),
   );
   // A job that runs until the process dies: what the crash test kills mid-way.
-  app.post('/test/start-long', (_req, res) => {
-    const job = registry.run({ category: 'sync-push', target: { peer: 'peer-a' } }, async (ctx) => {
+  app.post('/test/start-long', async (_req, res) => {
+    const job = await registry.run({ category: 'sync-push', target: { peer: 'peer-a' } }, async (ctx) => {
       ctx.progress(0.4, { phase: 'transferring', message: 'Transferring 4 of 10…' });
       await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
     });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatusElement } from '../../src/client/job-status/job-status.js';
 import { renderJobStatus } from '../../src/html/render.js';
 import { launchChromium } from '../support/browser.js';
+import { times } from '../support/times.js';
 import { pageHtml, startTestServer, type TestServer } from './server.js';
 import { ensureBundle, until, waitInPage } from './setup.js';
 
@@ -44,7 +45,7 @@ const shadowText = (page: Page, selector: string) =>
 
 describe('<job-status> in Chromium', () => {
   it('goes queued → running (with progress) → success without a reload', async () => {
-    const job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'p1' } });
+    const job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'p1' } });
     const page = await open('/live', pageHtml(renderJobStatus(job, { label: 'Push to p1' })));
     const events: string[] = [];
     await page.exposeFunction('recordChange', (state: string) => events.push(state));
@@ -56,7 +57,12 @@ describe('<job-status> in Chromium', () => {
     expect(await stateOf(page)).toBe('queued');
     await until('the stream is open', () => server.streams.open === 1);
 
-    server.registry.update(job.id, { state: 'running', phase: 'transferring', progress: 0.4, message: 'Sent 4 of 10' });
+    await server.registry.update(job.id, {
+      state: 'running',
+      phase: 'transferring',
+      progress: 0.4,
+      message: 'Sent 4 of 10',
+    });
     await waitInPage(
       page,
       'state running',
@@ -67,10 +73,10 @@ describe('<job-status> in Chromium', () => {
     expect(await shadowText(page, 'job-status')).toContain('Sent 4 of 10');
     expect(await shadowText(page, 'job-status')).toContain('Phase: transferring');
 
-    server.registry.update(job.id, { progress: null });
+    await server.registry.update(job.id, { progress: null });
     await expect.poll(() => bar.getAttribute('value')).toBeNull(); // indeterminate
 
-    server.registry.update(job.id, { state: 'success', message: 'Pushed 10 records' });
+    await server.registry.update(job.id, { state: 'success', message: 'Pushed 10 records' });
     await waitInPage(
       page,
       'state success',
@@ -106,9 +112,9 @@ describe('<job-status> in Chromium', () => {
     await until('the stream is open', () => server.streams.requests > before && server.streams.open >= 1);
 
     // As from another tab: a job for another peer first (must not show), then ours.
-    server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p3' } });
-    const job = server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p2' } });
-    server.registry.update(job.id, { state: 'running', progress: 0.5, message: 'Pulling…' });
+    await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p3' } });
+    const job = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p2' } });
+    await server.registry.update(job.id, { state: 'running', progress: 0.5, message: 'Pulling…' });
     await waitInPage(
       page,
       'tile running',
@@ -117,9 +123,9 @@ describe('<job-status> in Chromium', () => {
     expect(await shadowText(page, 'job-status')).toContain('Pulling…');
 
     // A newer job replaces it: the tile follows the newest by queuedAt.
-    server.registry.update(job.id, { state: 'error', message: 'Peer refused' });
+    await server.registry.update(job.id, { state: 'error', message: 'Peer refused' });
     await waitInPage(page, 'tile error', () => document.querySelector('job-status')?.getAttribute('state') === 'error');
-    const next = server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p2' } });
+    const next = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p2' } });
     await waitInPage(
       page,
       'tile follows the newer job',
@@ -140,7 +146,7 @@ describe('<job-status> in Chromium', () => {
     expect(await disabled('push')).toBe(false);
     await until('the stream is open', () => server.streams.open >= 1);
 
-    const job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'p4' } });
+    const job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'p4' } });
     await expect.poll(() => disabled('push')).toBe(true);
     await page.evaluate(() => {
       const button = document.createElement('button');
@@ -156,8 +162,8 @@ describe('<job-status> in Chromium', () => {
     });
     await expect.poll(() => disabled('late')).toBe(true);
 
-    server.registry.update(job.id, { state: 'running' });
-    server.registry.update(job.id, { state: 'success' });
+    await server.registry.update(job.id, { state: 'running' });
+    await server.registry.update(job.id, { state: 'success' });
     await expect.poll(() => disabled('push')).toBe(false);
     await expect.poll(() => disabled('late')).toBe(false);
     expect(await page.$eval('#push', (element) => element.getAttribute('data-job-state'))).toBe('success');
@@ -167,7 +173,7 @@ describe('<job-status> in Chromium', () => {
   });
 
   it('lets go of the stream while the tab is hidden and catches up when it is shown', async () => {
-    const job = server.registry.enqueue({ category: 'sync-pull', target: { peer: 'hidden-tab' } });
+    const job = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'hidden-tab' } });
     const page = await open('/hidden', pageHtml(renderJobStatus(job, { label: 'Pull from hidden-tab' })));
     await until('the stream is open', () => server.streams.open === 1);
     // Headless Chromium has no background tabs: the page is told it is hidden the way a browser would.
@@ -179,8 +185,8 @@ describe('<job-status> in Chromium', () => {
 
     await setVisibility('hidden');
     await until('the stream to close while hidden', () => server.streams.open === 0);
-    server.registry.update(job.id, { state: 'running', progress: 0.5 });
-    server.registry.update(job.id, { state: 'success', message: 'Pulled while nobody looked' });
+    await server.registry.update(job.id, { state: 'running', progress: 0.5 });
+    await server.registry.update(job.id, { state: 'success', message: 'Pulled while nobody looked' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await stateOf(page)).toBe('queued');
     expect(server.streams.open).toBe(0);
@@ -198,7 +204,7 @@ describe('<job-status> in Chromium', () => {
 
   it('shows a message full of HTML as text and runs none of it', async () => {
     const evil = '<img src=x onerror="window.__xss=1">';
-    const job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'p5' }, message: evil });
+    const job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'p5' }, message: evil });
     const label = '"><script>window.__xss=2</script><b x=\'';
     const page = await open(
       '/xss',
@@ -209,7 +215,7 @@ describe('<job-status> in Chromium', () => {
       dialogs++;
       void dialog.dismiss();
     });
-    server.registry.update(job.id, { state: 'running', message: '<img src=x onerror=alert(1)>' });
+    await server.registry.update(job.id, { state: 'running', message: '<img src=x onerror=alert(1)>' });
     await waitInPage(
       page,
       'tile running',
@@ -230,7 +236,7 @@ describe('<job-status> in Chromium', () => {
 
   it('opens exactly one stream for 20 tiles and their controls; a wider tile added later reconnects without Last-Event-ID', async () => {
     // Narrow on purpose (two categories, one target field) so a later tile must widen the filter.
-    const jobs = Array.from({ length: 10 }, (_, i) =>
+    const jobs = await times(10, async (i) =>
       server.registry.enqueue({ category: 'dedalus-verify', target: { key: `k${i}` } }),
     );
     const tiles = [
@@ -247,7 +253,7 @@ describe('<job-status> in Chromium', () => {
     const page = await open('/twenty', pageHtml(tiles + controls));
     expect(await page.locator('job-status').count()).toBe(20);
     await until('a stream is open', () => server.streams.open >= 1);
-    server.registry.update(jobs[3]!.id, { state: 'running', message: 'Tile 3 moves' });
+    await server.registry.update(jobs[3]!.id, { state: 'running', message: 'Tile 3 moves' });
     await waitInPage(
       page,
       'tile 3 running',
@@ -268,7 +274,7 @@ describe('<job-status> in Chromium', () => {
     await until('the widened stream', () => server.streams.requests - before === 2);
     expect(server.streams.lastEventIds.at(-1)).toBeUndefined();
     expect(server.streams.urls.at(-1)).toContain('category=sync-pull');
-    const late = server.registry.enqueue({ category: 'sync-pull', target: { peer: 'anywhere' } });
+    const late = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'anywhere' } });
     await waitInPage(
       page,
       'late tile shows the job',
@@ -280,16 +286,16 @@ describe('<job-status> in Chromium', () => {
   });
 
   it('hydrates server markup in place: same words, same box', async () => {
-    const running = server.registry.enqueue({ category: 'sync-push', target: { peer: 'p6' } });
-    server.registry.update(running.id, {
+    const running = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'p6' } });
+    await server.registry.update(running.id, {
       state: 'running',
       phase: 'transferring',
       progress: 0.3,
       message: 'Sent 3 of 10 records to the peer',
     });
-    const done = server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p6' } });
-    server.registry.update(done.id, { state: 'running' });
-    server.registry.update(done.id, { state: 'warning', message: '2 records skipped' });
+    const done = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p6' } });
+    await server.registry.update(done.id, { state: 'running' });
+    await server.registry.update(done.id, { state: 'warning', message: '2 records skipped' });
     const tiles = [
       renderJobStatus(server.registry.get(running.id)!, { label: 'Push to p6', description: 'Sends local changes' }),
       renderJobStatus(server.registry.get(done.id)!, {
@@ -336,11 +342,11 @@ describe('<job-status> in Chromium', () => {
 
 describe('server markup with JavaScript off', () => {
   it('shows the state in words', async () => {
-    const job = server.registry.enqueue({ category: 'sync-push', target: { peer: 'p7' } });
-    server.registry.update(job.id, { state: 'running', progress: 0.6, message: 'Sending batch 6 of 10' });
-    server.registry.update(job.id, { state: 'error', message: 'Peer p7 refused the connection' });
+    const job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'p7' } });
+    await server.registry.update(job.id, { state: 'running', progress: 0.6, message: 'Sending batch 6 of 10' });
+    await server.registry.update(job.id, { state: 'error', message: 'Peer p7 refused the connection' });
     const finished = server.registry.get(job.id)!;
-    const waiting = server.registry.enqueue({
+    const waiting = await server.registry.enqueue({
       category: 'sync-pull',
       target: { peer: 'p7' },
       state: 'pending',

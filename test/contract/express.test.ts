@@ -83,13 +83,13 @@ describe('Express router', () => {
       await closeServer(server);
       await registry.close();
     });
-    const job = registry.enqueue({ category: 'sync-push', scope: 'anything' });
+    const job = await registry.enqueue({ category: 'sync-push', scope: 'anything' });
     expect((await request(`${origin}/jobs/${job.id}`)).status).toBe(200);
   });
 
   test('still streams promptly when the app compresses every response', async () => {
     const { registry, url, router } = await app((application) => application.use(compression({ threshold: 0 })));
-    const job = registry.enqueue({ category: 'sync-push' });
+    const job = await registry.enqueue({ category: 'sync-push' });
     const list = await request(url, { headers: { 'x-user': 'admin', 'accept-encoding': 'gzip' } });
     expect(list.headers['content-encoding']).toBe('gzip');
     expect(JSON.parse(gunzipSync(list.bytes).toString()).jobs).toHaveLength(1);
@@ -99,7 +99,7 @@ describe('Express router', () => {
     expect(client.headers['content-encoding']).toBeUndefined();
     await client.ready();
     const started = Date.now();
-    registry.update(job.id, { state: 'running' });
+    await registry.update(job.id, { state: 'running' });
     // An event held back by compression would only come out when the stream ends; this one comes
     // while the stream is still open.
     await client.until(() => client.jobs().length === 2, 'the live update');

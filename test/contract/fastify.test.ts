@@ -67,7 +67,7 @@ describe('Fastify plugin', () => {
       await app.register(jobsPlugin, { registry, authorize, prefix: '/admin/api/jobs/' });
       app.post('/admin/api/jobs', async (_request, reply) => reply.code(202).send({ started: true }));
     });
-    const job = registry.enqueue({ category: 'sync-push' });
+    const job = await registry.enqueue({ category: 'sync-push' });
     const one = await request(`${origin}/admin/api/jobs/${job.id}`, { headers: { 'x-user': 'admin' } });
     expect(one.status).toBe(200);
     expect((await request(`${origin}/api/admin/jobs`, { headers: { 'x-user': 'admin' } })).status).toBe(404);

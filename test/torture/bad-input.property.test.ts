@@ -33,7 +33,7 @@ describe('HTTP routes under arbitrary query strings and paths', () => {
   beforeAll(async () => {
     registry = await createJobRegistry({ onError: () => {} });
     server = await startServer(registry, { heartbeatMs: 60_000 });
-    for (let i = 0; i < 5; i++) registry.enqueue({ category: `cat-${i % 2}`, target: { peer: `peer-${i}` } });
+    for (let i = 0; i < 5; i++) await registry.enqueue({ category: `cat-${i % 2}`, target: { peer: `peer-${i}` } });
   });
 
   afterAll(async () => {
@@ -112,7 +112,7 @@ describe('HTTP routes under arbitrary query strings and paths', () => {
         client.close();
         // HTTP trims a header's surrounding spaces; the query parameter keeps them.
         const sent = asQuery ? value : value.trim();
-        const expected = sent === '' ? 'none' : sent.length > 200 ? 'resync' : registry.eventsSince(sent).kind;
+        const expected = sent === '' ? 'none' : sent.length > 200 ? 'resync' : (await registry.eventsSince(sent)).kind;
         const resynced = client.events.some((event) => event.event === 'resync');
         expect(resynced, JSON.stringify(sent)).toBe(expected === 'resync');
         if (expected !== 'replay') {
@@ -195,12 +195,12 @@ describe('job inputs', () => {
     expect(JSON.stringify(validator.storedJob(roundTrip))).toBe(JSON.stringify(job));
   }
 
-  it('enqueue: either a valid job or a JobsError naming the field', () => {
-    fc.assert(
-      fc.property(enqueueInput, (input) => {
+  it('enqueue: either a valid job or a JobsError naming the field', async () => {
+    await fc.assert(
+      fc.asyncProperty(enqueueInput, async (input) => {
         let job: Job;
         try {
-          job = registry.enqueue(input as never);
+          job = await registry.enqueue(input as never);
         } catch (error) {
           expectNamedRefusal(error, input, ['category']);
           return;
@@ -211,13 +211,13 @@ describe('job inputs', () => {
     );
   });
 
-  it('update: either the next valid version or a JobsError naming the field', () => {
-    fc.assert(
-      fc.property(patch, (input) => {
-        const job = registry.enqueue({ category: 'prop', state: 'running' });
+  it('update: either the next valid version or a JobsError naming the field', async () => {
+    await fc.assert(
+      fc.asyncProperty(patch, async (input) => {
+        const job = await registry.enqueue({ category: 'prop', state: 'running' });
         let next: Job;
         try {
-          next = registry.update(job.id, input as never);
+          next = await registry.update(job.id, input as never);
         } catch (error) {
           expectNamedRefusal(error, input, []);
           expect(registry.get(job.id)).toEqual(job);
@@ -316,9 +316,9 @@ describe('the SSE serializer', () => {
     const seen: Array<{ id: string; job: Job }> = [];
     registry.subscribe({}, (event) => seen.push(event));
     try {
-      fc.assert(
-        fc.property(text, fc.string(), (message, phase) => {
-          const job = registry.enqueue({
+      await fc.assert(
+        fc.asyncProperty(text, fc.string(), async (message, phase) => {
+          const job = await registry.enqueue({
             category: 'inject',
             message: message.slice(0, 4000),
             phase: phase.slice(0, 100),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobRegistry, type Job } from '../../src/index.js';
 import { jsonlStore } from '../../src/stores/jsonl.js';
+import { times } from '../support/times.js';
 
 // Found by the persistence benchmark: snapshots saved while a compaction was writing its temporary
 // file were dropped from the log once the compaction finished.
@@ -22,12 +23,12 @@ describe('updates that arrive while the JSONL log compacts', () => {
     const path = join(dir, 'jobs.jsonl');
     const store = jsonlStore({ path, maxLines: 20 });
     const jobs = await createJobRegistry({ store, onError: () => {} });
-    const ids = Array.from({ length: 30 }, (_, i) => jobs.enqueue({ category: 'race', target: { n: `${i}` } }).id);
+    const ids = await times(30, async (i) => (await jobs.enqueue({ category: 'race', target: { n: `${i}` } })).id);
     // Keep changing jobs on every turn of the event loop while compactions (far past 20 lines) run.
     for (let round = 0; round < 200; round++) {
       for (let i = 0; i < 5; i++) {
         const id = ids[(round * 5 + i) % ids.length] as string;
-        jobs.update(id, { progress: (round % 100) / 100, message: `round ${round}` });
+        await jobs.update(id, { progress: (round % 100) / 100, message: `round ${round}` });
       }
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -69,8 +69,8 @@ async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolea
   const watcher = await connectSse(`${server.url}/events`);
   await watcher.waitFor('ready');
   try {
-    const job = registry.enqueue({ category: 'disk', target: { case: 'fault' } });
-    registry.update(job.id, { state: 'running' });
+    const job = await registry.enqueue({ category: 'disk', target: { case: 'fault' } });
+    await registry.update(job.id, { state: 'running' });
     await store.flush();
     expect(registry.health().ok).toBe(true);
 
@@ -81,7 +81,7 @@ async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolea
     const deadline = Date.now() + 10_000;
     while (registry.health().ok) {
       if (Date.now() > deadline) throw new Error('the fault never showed in health()');
-      const updated = registry.update(job.id, { progress: (++step % 100) / 100, data: { blob, step } });
+      const updated = await registry.update(job.id, { progress: (++step % 100) / 100, data: { blob, step } });
       await store.flush();
       // Durability as promised: once flush() resolves with a healthy store, the snapshot is on disk.
       if (options.checkFlushedInFile && registry.health().ok) {
@@ -97,8 +97,8 @@ async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolea
     expect(errors.length).toBeGreaterThan(0);
 
     // Requests keep working from memory, streams keep delivering, new jobs are accepted.
-    const during = registry.update(job.id, { message: 'still going', data: { step } });
-    const other = registry.enqueue({ category: 'disk', target: { case: 'during-fault' } });
+    const during = await registry.update(job.id, { message: 'still going', data: { step } });
+    const other = await registry.enqueue({ category: 'disk', target: { case: 'during-fault' } });
     const listed = await fetch(`${server.url}?limit=10`);
     expect(listed.status).toBe(200);
     const { jobs } = (await listed.json()) as { jobs: Job[] };
@@ -109,7 +109,7 @@ async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolea
 
     await fault.repair();
     await until(() => registry.health().ok, 'writing to resume after the repair', 10_000);
-    const final = registry.update(job.id, { state: 'success', message: 'done' });
+    const final = await registry.update(job.id, { state: 'success', message: 'done' });
     await registry.close();
     // Closing finished the queued one as an error (shutdown): that snapshot must be in the log too.
     const otherFinal = registry.get(other.id);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobRegistry, type Job, type JobRegistry } from '../../src/index.js';
+import { times } from '../support/times.js';
 import { connectMany, connectSse, type SseClient, startServer, type TestServer, until } from './helpers.js';
 
 const CLIENTS = 500;
@@ -20,11 +21,11 @@ describe('a reconnect storm', () => {
   });
 
   it('500 clients resume at once with Last-Event-ID: all converge, none sees a job go backwards', async () => {
-    const ids = Array.from(
-      { length: JOBS },
-      (_, i) => registry.enqueue({ category: 'storm', target: { n: `${i}` } }).id,
+    const ids = await times(
+      JOBS,
+      async (i) => (await registry.enqueue({ category: 'storm', target: { n: `${i}` } })).id,
     );
-    for (const id of ids) registry.update(id, { state: 'running' });
+    for (const id of ids) await registry.update(id, { state: 'running' });
 
     const first = await connectMany(CLIENTS, async () => {
       const client = await connectSse(`${server.url}/events`);
@@ -36,7 +37,7 @@ describe('a reconnect storm', () => {
     let step = 0;
     const ticker = setInterval(() => {
       const id = ids[step++ % JOBS] as string;
-      registry.update(id, { progress: (step % 1000) / 1000, message: `step ${step}` });
+      void registry.update(id, { progress: (step % 1000) / 1000, message: `step ${step}` });
     }, 25);
     await new Promise((resolve) => setTimeout(resolve, 100));
 
@@ -63,7 +64,7 @@ describe('a reconnect storm', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
     clearInterval(ticker);
-    for (const id of ids) registry.update(id, { state: 'success', message: 'done' });
+    for (const id of ids) await registry.update(id, { state: 'success', message: 'done' });
 
     const truth = new Map(ids.map((id) => [id, registry.get(id) as Job]));
     await until(
@@ -109,7 +110,7 @@ describe('a reconnect storm', () => {
   });
 
   it('a malformed Last-Event-ID in the query parameter gets resync and the snapshot', async () => {
-    const job = registry.enqueue({ category: 'storm' });
+    const job = await registry.enqueue({ category: 'storm' });
     const client = await connectSse(`${server.url}/events?lastEventId=${encodeURIComponent('1-2-3\u0000x')}`);
     await client.waitFor('ready');
     expect(client.events.map((event) => event.event).slice(0, 1)).toEqual(['resync']);

@@ -67,17 +67,18 @@ describe('a slow reader among 200 fast ones', () => {
     const filler = 'x'.repeat(FILLER);
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i++) {
-      ids.push(registry.enqueue({ category: 'bulk', target: { n: String(i) }, data: { filler } }).id);
+      ids.push((await registry.enqueue({ category: 'bulk', target: { n: String(i) }, data: { filler } })).id);
     }
     const caughtUp = (reader: SseClient) =>
       ids.every((id) => reader.jobs.get(id)?.version === registry.get(id)?.version);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const id of ids) registry.update(id, { progress: (round + 1) / (ROUNDS + 1), data: { filler, round } });
+      for (const id of ids)
+        await registry.update(id, { progress: (round + 1) / (ROUNDS + 1), data: { filler, round } });
       // Let the readers (in this same process) drain between rounds, as real clients would.
       mostBuffered = Math.max(mostBuffered, stallerResponse?.writableLength ?? 0);
       await until(() => readers.every(caughtUp), `round ${round} delivered`);
     }
-    for (const id of ids) registry.update(id, { state: 'success' });
+    for (const id of ids) await registry.update(id, { state: 'success' });
 
     await until(() => server.endpoint.openStreams === READERS, 'the stalled stream to be evicted');
     // The streams share one registry subscription; the evicted one left it to the others.
@@ -116,18 +117,18 @@ describe('a burst bigger than maxBufferedBytes within one tick', () => {
     try {
       const filler = 'y'.repeat(8000);
       // 100 jobs of 8 KB: an 800 KB snapshot, fifty times the limit, sent in one tick.
-      for (let i = 0; i < 100; i++) registry.enqueue({ category: 'big', data: { filler, i } });
+      for (let i = 0; i < 100; i++) await registry.enqueue({ category: 'big', data: { filler, i } });
       const first = await connectSseReady(`${server.url}/events`);
       expect(first.jobs.size).toBe(100);
       const resumeFrom = first.lastEventId as string;
       first.close();
 
       const ids = [...first.jobs.keys()];
-      for (const id of ids) registry.update(id, { progress: 0.5, data: { filler, again: true } });
+      for (const id of ids) await registry.update(id, { progress: 0.5, data: { filler, again: true } });
       const resumed = await connectSseReady(`${server.url}/events`, { 'last-event-id': resumeFrom });
       expect(resumed.events.some((event) => event.event === 'resync')).toBe(false);
       expect(resumed.jobs.size).toBe(100);
-      for (const id of ids) registry.update(id, { state: 'success' });
+      for (const id of ids) await registry.update(id, { state: 'success' });
       await until(() => ids.every((id) => resumed.jobs.get(id)?.state === 'success'), 'live burst delivered');
       expect(server.endpoint.openStreams).toBe(1);
       resumed.close();

@@ -220,7 +220,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   app.get('/admin/sync-control/live', (_req, res) => render(res, 'sync-live', syncLive()));
 
   for (const direction of ['push', 'pull']) {
-    app.post(`/admin/sync-control/:peer/${direction}`, (req, res) => {
+    app.post(`/admin/sync-control/:peer/${direction}`, async (req, res) => {
       const peer = peerOf(req);
       const allowUnsigned = req.body?.allow_unsigned === 'on';
       const category = `sync-${direction}`;
@@ -229,11 +229,11 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
       const waiting = jobs.list({ category: [category], target, state: ['pending'], limit: 1 })[0];
       const job =
         waiting ??
-        jobs.run(
+        (await jobs.run(
           { category, target, key: 'sync', data: { allowUnsigned, by: user(req).username } },
           (ctx) => sync[direction](ctx, peer, { allowUnsigned }),
           { timeoutMs: 5 * 60 * 1000 },
-        );
+        ));
       started(req, res, job, '/admin/sync-control');
     });
   }
@@ -245,10 +245,10 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     return job;
   };
 
-  app.post('/admin/sync-control/jobs/:id/approve', (req, res) => {
+  app.post('/admin/sync-control/jobs/:id/approve', async (req, res) => {
     const job = pendingSyncJob(req);
     const by = user(req).username;
-    const running = jobs.update(job.id, {
+    const running = await jobs.update(job.id, {
       state: 'running',
       phase: 'applying',
       progress: 0.95,
@@ -258,14 +258,16 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
       try {
         const added = await sync.applyApproved(job, AbortSignal.timeout(15_000));
         const where = job.category === 'sync-push' ? ` on ${job.target.peer}` : '';
-        jobs.update(job.id, {
+        await jobs.update(job.id, {
           state: 'warning',
           message: `Applied an UNSIGNED bundle (${job.data.records ?? '?'} records, ${added} new${where}), approved by ${by}.`,
           data: { ...job.data, added, approvedBy: by },
         });
       } catch (error) {
         if (jobs.get(job.id)?.state === 'running' && !jobs.closed) {
-          jobs.update(job.id, { state: 'error', message: `Approved, but applying failed: ${error.message}` });
+          await jobs
+            .update(job.id, { state: 'error', message: `Approved, but applying failed: ${error.message}` })
+            .catch(() => {});
         }
       }
     })();
@@ -274,7 +276,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
 
   app.post('/admin/sync-control/jobs/:id/reject', async (req, res) => {
     const job = pendingSyncJob(req);
-    const rejected = jobs.update(job.id, {
+    const rejected = await jobs.update(job.id, {
       state: 'cancelled',
       message: `Rejected by ${user(req).username}: the unsigned bundle was discarded.`,
     });
@@ -313,11 +315,11 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   });
   app.get('/admin/dedalus/key-state', (_req, res) => render(res, 'dedalus-key', { settings: dedalus.state() }));
-  app.post('/admin/dedalus/key', (req, res) => {
+  app.post('/admin/dedalus/key', async (req, res) => {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
     const problem = checkKey(apiKey);
     if (problem) throw new HttpError(400, problem, 'api_key');
-    const job = jobs.run({ category: 'dedalus-save', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
+    const job = await jobs.run({ category: 'dedalus-save', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
       dedalus.save(ctx, apiKey),
     );
     started(req, res, job, '/admin/dedalus');
@@ -326,8 +328,8 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     dedalus.clear();
     back(req, res, '/admin/dedalus', 'The API key was removed.');
   });
-  app.post('/admin/dedalus/verify', (req, res) => {
-    const job = jobs.run({ category: 'dedalus-verify', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
+  app.post('/admin/dedalus/verify', async (req, res) => {
+    const job = await jobs.run({ category: 'dedalus-verify', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
       dedalus.verify(ctx),
     );
     started(req, res, job, '/admin/dedalus');

@@ -3,7 +3,7 @@ import { JOB_ID_PATTERN } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
 import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT } from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
-import { integerOption } from '../options.js';
+import { functionOption, integerOption, logError, timerOption } from '../options.js';
 import type { JobRegistry } from '../registry.js';
 import { encodeSseMessage } from '../sse.js';
 import { JobStream } from '../stream.js';
@@ -35,8 +35,18 @@ export interface JobsHandlerOptions<Context = Request> {
   retryMs?: number;
   /** Open streams one principal may hold; a stream counts until its connection has closed. @default 16 */
   maxStreamsPerPrincipal?: number;
-  /** Bytes a stalled stream reader may have waiting before it is disconnected. @default 1048576 */
+  /**
+   * Bytes of live changes a stream reader that is behind may have waiting before it is disconnected.
+   * A snapshot or replay does not count: it is written as fast as the reader takes it.
+   * @default 1048576
+   */
   maxBufferedBytes?: number;
+  /**
+   * A stream reader that takes nothing for this long while data waits for it is disconnected (it
+   * resumes when it reconnects). At most 2³¹−1.
+   * @default 30000
+   */
+  stallTimeoutMs?: number;
   /**
    * Progress-only changes of one job go out on a stream at most once per this many milliseconds (the
    * newest one wins); the first change in a state and every change of state go out at once. `0` sends
@@ -134,18 +144,23 @@ export function createJobsEndpoint<Context>(
       { field: 'authorize' },
     );
   }
-  const heartbeatMs = integerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
-  const retryMs = integerOption('realtime-jobs', 'retryMs', options.retryMs, 3_000, 0);
+  const heartbeatMs = timerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
+  const retryMs = timerOption('realtime-jobs', 'retryMs', options.retryMs, 3_000, 0);
+  const stallTimeoutMs = timerOption('realtime-jobs', 'stallTimeoutMs', options.stallTimeoutMs, 30_000, 1);
   const maxStreams = integerOption('realtime-jobs', 'maxStreamsPerPrincipal', options.maxStreamsPerPrincipal, 16, 1);
   const maxBufferedBytes = integerOption('realtime-jobs', 'maxBufferedBytes', options.maxBufferedBytes, 1 << 20, 1024);
-  const throttleMs = integerOption('realtime-jobs', 'throttleMs', options.throttleMs, 50, 0);
-  const onError = options.onError ?? ((error: Error) => console.error(`[realtime-jobs] ${error.message}`));
+  const throttleMs = timerOption('realtime-jobs', 'throttleMs', options.throttleMs, 50, 0);
+  const onError = functionOption('realtime-jobs', 'onError', options.onError, logError);
   const subscribe = createThrottledEvents(registry, throttleMs);
 
   const streams = new Set<JobStream>();
   // One registry listener ends every stream of this endpoint, rather than one listener per stream.
   registry.onClose(() => {
     for (const stream of [...streams]) stream.close('registry-closed');
+  });
+  // The store lost its history: clients must resync, which their next connection does.
+  registry.onReset(() => {
+    for (const stream of [...streams]) stream.close('server-closed');
   });
   const streamsByPrincipal = new Map<string, number>();
   // One timer for every stream of this endpoint, running only while a stream is open.
@@ -200,7 +215,9 @@ export function createJobsEndpoint<Context>(
       lastEventId,
       retryMs,
       maxBufferedBytes,
+      stallTimeoutMs,
       snapshotLimit: SNAPSHOT_LIMIT,
+      onError,
       subscribe,
       closeWithRegistry: false,
     });
