@@ -324,6 +324,21 @@ describe('close and restart', () => {
     expect((await again.update(pending.id, { state: 'running' })).state).toBe('running');
   });
 
+  it('a pending job keeps its idempotency key across a restart: a duplicate run still gets it', async () => {
+    const store = memoryStore();
+    const first = await createJobRegistry({ store });
+    const job = await first.run({ category: 'sync-pull', target: { peer: 'b' }, key: 'sync' }, (ctx) => {
+      ctx.awaitApproval('Approve the unsigned bundle?');
+    });
+    await until(first, job.id, (j) => j.state === 'pending');
+    await first.close();
+    const second = await registry({ store });
+    const again = await second.run({ category: 'sync-pull', target: { peer: 'b' }, key: 'sync' }, () => {});
+    expect(again.id).toBe(job.id);
+    expect(again.key).toBe('sync');
+    expect(second.list({ category: ['sync-pull'] })).toHaveLength(1);
+  });
+
   it('finishes the busy jobs of a process that died as error with the restart message', async () => {
     const store = memoryStore();
     const crashed = await createJobRegistry({ store });
