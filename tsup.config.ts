@@ -26,6 +26,7 @@ const packageBuild: Options = {
     html: 'src/html/index.ts',
     jsonl: 'src/stores/jsonl.ts',
     testing: 'src/testing/index.ts',
+    redis: 'src/stores/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   // Shared chunks in CJS too: otherwise each entry bundles its own core, and `instanceof JobsError`

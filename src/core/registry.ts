@@ -329,7 +329,10 @@ class Registry implements JobRegistry {
         });
       }
       const next = applyPatch(current, patch, new Date().toISOString());
-      const lease = this.#owned.has(id) && (next.state === 'queued' || next.state === 'running');
+      const live = next.state === 'queued' || next.state === 'running';
+      // Whoever brings a job back to work (an approval of a pending job) owns it from then on.
+      if (live && current.state === 'pending') this.#owned.add(id);
+      const lease = live && this.#owned.has(id);
       const result = await this.store.write(next, { lease });
       if (result.ok) return this.#jobs.get(id) ?? result.event.job;
       if (!result.current) throw new JobsError('not_found', `No job with id ${JSON.stringify(id)}`, { jobId: id });

@@ -1,0 +1,160 @@
+/**
+ * The Redis store's atomic steps, as Lua scripts. Every key a script touches is passed in KEYS and
+ * shares one hash tag (`{prefix}`), so the scripts run unchanged on Redis Cluster.
+ *
+ * KEYS (the same order for every script):
+ *   1 epoch     string  the current epoch; missing after a restart that lost the data
+ *   2 jobs      hash    job id → job JSON
+ *   3 versions  hash    job id → "<version> <state>" (checked without decoding the JSON)
+ *   4 events    stream  one entry per change: e = epoch, j = job JSON, i = writing instance,
+ *                       v = the writer's token for the write (how it knows its own events)
+ *   5 keys      hash    idempotency key → id of the busy job holding it
+ *   6 leases    zset    job id → lease deadline (ms, Redis's clock)
+ *   7 owners    hash    job id → instance that holds the lease
+ *
+ * Every script that writes first checks the epoch: against a Redis that restarted empty it answers
+ * `epoch` and writes nothing, so no write lands in a history the clients cannot resume from.
+ */
+
+const NOW = `local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
+const EPOCH_CHECK = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'epoch'} end`;
+/** Busy states, as the second word of a `versions` entry. */
+const BUSY = `local function busy(meta) return meta ~= false and (string.find(meta, ' queued$') or string.find(meta, ' pending$') or string.find(meta, ' running$')) end`;
+/** Records the lease, or drops it when the job left `queued`/`running` (ARGV: state, lease flag, owner, lease ms). */
+const LEASE = `
+local function lease(id, state, flag, owner, ms)
+  if state ~= 'queued' and state ~= 'running' then
+    redis.call('ZREM', KEYS[6], id)
+    redis.call('HDEL', KEYS[7], id)
+  elseif flag == '1' then
+    redis.call('ZADD', KEYS[6], now + tonumber(ms), id)
+    redis.call('HSET', KEYS[7], id, owner)
+  end
+end`;
+
+/**
+ * create(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length, write token)
+ * → {'ok', stream id} | {'held', job JSON} | {'exists'} | {'epoch'}
+ */
+export const CREATE = `
+${EPOCH_CHECK}
+${NOW}
+${BUSY}
+${LEASE}
+local id, key = ARGV[2], ARGV[5]
+if key ~= '' then
+  local holder = redis.call('HGET', KEYS[5], key)
+  if holder and busy(redis.call('HGET', KEYS[3], holder)) then
+    return {'held', redis.call('HGET', KEYS[2], holder)}
+  end
+end
+if redis.call('HEXISTS', KEYS[3], id) == 1 then return {'exists'} end
+redis.call('HSET', KEYS[2], id, ARGV[3])
+redis.call('HSET', KEYS[3], id, ARGV[4])
+if key ~= '' then redis.call('HSET', KEYS[5], key, id) end
+lease(id, ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+return {'ok', redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[1], 'j', ARGV[3], 'i', ARGV[8], 'v', ARGV[11])}
+`;
+
+/**
+ * write(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length, write token, previous version)
+ * → {'ok', stream id} | {'conflict', job JSON or false} | {'epoch'}
+ */
+export const WRITE = `
+${EPOCH_CHECK}
+${NOW}
+${LEASE}
+local id, key, state = ARGV[2], ARGV[5], ARGV[6]
+local meta = redis.call('HGET', KEYS[3], id)
+if not meta then return {'conflict', false} end
+if string.match(meta, '^%d+') ~= ARGV[12] then return {'conflict', redis.call('HGET', KEYS[2], id)} end
+redis.call('HSET', KEYS[2], id, ARGV[3])
+redis.call('HSET', KEYS[3], id, ARGV[4])
+if key ~= '' and state ~= 'queued' and state ~= 'pending' and state ~= 'running' then
+  if redis.call('HGET', KEYS[5], key) == id then redis.call('HDEL', KEYS[5], key) end
+end
+lease(id, state, ARGV[7], ARGV[8], ARGV[9])
+return {'ok', redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[1], 'j', ARGV[3], 'i', ARGV[8], 'v', ARGV[11])}
+`;
+
+/** renew(epoch, owner, lease ms, id…) → how many leases were renewed (those this owner still holds). */
+export const RENEW = `
+${EPOCH_CHECK}
+${NOW}
+local renewed = 0
+for i = 4, #ARGV do
+  if redis.call('HGET', KEYS[7], ARGV[i]) == ARGV[2] then
+    redis.call('ZADD', KEYS[6], 'XX', now + tonumber(ARGV[3]), ARGV[i])
+    renewed = renewed + 1
+  end
+end
+return renewed
+`;
+
+/**
+ * claim(epoch, owner, lease ms, limit, id…) → {job JSON…}: takes over busy jobs whose lease ran out,
+ * and the listed ones when they are busy and hold no lease at all (found at load). The claimer ends
+ * them; if it dies first, its own claim runs out and another instance does.
+ */
+export const CLAIM = `
+${EPOCH_CHECK}
+${NOW}
+local claimed = {}
+local function take(id)
+  local meta = redis.call('HGET', KEYS[3], id)
+  if meta and (string.find(meta, ' queued$') or string.find(meta, ' running$')) then
+    redis.call('ZADD', KEYS[6], now + tonumber(ARGV[3]), id)
+    redis.call('HSET', KEYS[7], id, ARGV[2])
+    claimed[#claimed + 1] = redis.call('HGET', KEYS[2], id)
+  else
+    redis.call('ZREM', KEYS[6], id)
+    redis.call('HDEL', KEYS[7], id)
+  end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))) do take(id) end
+for i = 5, #ARGV do
+  if redis.call('ZSCORE', KEYS[6], ARGV[i]) == false then take(ARGV[i]) end
+end
+return claimed
+`;
+
+/**
+ * restore(epoch, owner, lease ms, then per job: id, json, version-state, idempotency key or '', owned flag)
+ * → how many were written. After a restart that lost the data, writes back what an instance still
+ * holds, never over a job another instance wrote back first. A queued or running job gets a lease:
+ * its owner's, or a provisional one its owner takes over when it restores in turn (and that, if
+ * nobody does, runs out, so the job is ended).
+ */
+export const RESTORE = `
+${EPOCH_CHECK}
+${NOW}
+local written = 0
+for i = 4, #ARGV, 5 do
+  local id, json, meta, key, owned = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if redis.call('HSETNX', KEYS[3], id, meta) == 1 then
+    redis.call('HSET', KEYS[2], id, json)
+    written = written + 1
+  end
+  local stored = redis.call('HGET', KEYS[3], id)
+  local live = string.find(stored, ' queued$') or string.find(stored, ' running$')
+  if key ~= '' and (live or string.find(stored, ' pending$')) then redis.call('HSETNX', KEYS[5], key, id) end
+  if live and owned == '1' then
+    redis.call('ZADD', KEYS[6], now + tonumber(ARGV[3]), id)
+    redis.call('HSET', KEYS[7], id, ARGV[2])
+  elseif live and redis.call('ZSCORE', KEYS[6], id) == false then
+    redis.call('ZADD', KEYS[6], now + tonumber(ARGV[3]), id)
+    redis.call('HSET', KEYS[7], id, '')
+  end
+end
+return written
+`;
+
+/** remove(epoch, id…): forgets finished jobs past their retention. */
+export const REMOVE = `
+${EPOCH_CHECK}
+for i = 2, #ARGV do
+  redis.call('HDEL', KEYS[2], ARGV[i])
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
+return #ARGV - 1
+`;
