@@ -75,7 +75,7 @@ export class JobStream {
   #unsubscribe: (() => void) | null = null;
   #cleanups: Array<() => void> | null = null;
   /** Why the stream closed, when the server closed it. */
-  closeReason: 'evicted' | 'registry-closed' | 'server-closed' | 'client-closed' | null = null;
+  closeReason: 'evicted' | 'registry-closed' | 'server-closed' | 'client-closed' | 'denied' | null = null;
 
   constructor(registry: JobRegistry, options: StreamOptions) {
     this.#registry = registry;
@@ -162,8 +162,12 @@ export class JobStream {
     this.#queue.splice(0, sent);
   }
 
-  /** Ends the stream and releases every listener and timer it holds. Safe to call more than once. */
-  close(reason: NonNullable<JobStream['closeReason']> = 'server-closed'): void {
+  /**
+   * Ends the stream and releases every listener and timer it holds. Safe to call more than once.
+   * `lastFrame` (a `denied` event) is written just before the end, even to a reader that is behind:
+   * what waited for it is dropped.
+   */
+  close(reason: NonNullable<JobStream['closeReason']> = 'server-closed', lastFrame?: Uint8Array): void {
     if (this.#closed) return;
     this.#closed = true;
     this.closeReason = reason;
@@ -182,6 +186,7 @@ export class JobStream {
       }
     }
     try {
+      if (lastFrame) this.#sink?.write(lastFrame);
       this.#sink?.end();
     } catch {
       // The connection is already gone.
