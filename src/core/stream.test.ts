@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createJobRegistry, type JobRegistry } from './registry.js';
+import { encodeSseMessage } from './sse.js';
 import { JobStream, type StreamSink } from './stream.js';
 
 /** A sink that parses what it is given and can pretend its reader fell behind. */
@@ -173,5 +174,27 @@ describe('JobStream', () => {
     jobs.enqueue({ category: 'c', scope: 'ops' });
     const ids = events.filter((event) => event.event === 'job-update').map((event) => JSON.parse(event.data).id);
     expect(ids).toEqual([visible.id]);
+  });
+
+  it('a last frame goes out before the end even while the reader is behind; what waited is dropped', async () => {
+    const jobs = await registry();
+    const job = jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    const stream = new JobStream(jobs, options);
+    stream.start(sink);
+    sink.accepting = false;
+    jobs.update(job.id, { state: 'running' });
+    // The first write after the reader fell behind goes out; this one waits in the queue.
+    jobs.update(job.id, { state: 'pending' });
+    const sent = events.length;
+    expect(JSON.parse(events.at(-1)?.data as string).state).toBe('running');
+    stream.close('denied', encodeSseMessage({ event: 'denied', data: '{"reason":"unauthorized"}' }));
+    expect(stream.closeReason).toBe('denied');
+    expect(sink.ended).toBe(true);
+    expect(events.slice(sent)).toEqual([{ id: undefined, event: 'denied', data: '{"reason":"unauthorized"}' }]);
+    // Nothing once closed, the queue included.
+    stream.resume();
+    jobs.update(job.id, { message: 'late' });
+    expect(events.length).toBe(sent + 1);
   });
 });

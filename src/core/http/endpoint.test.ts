@@ -83,7 +83,7 @@ describe('stream resources', () => {
     }
   });
 
-  it('checks reauthorizeMs and onError, naming the field', async () => {
+  it('checks reauthorizeMs, heartbeatMs and onError, naming the field', async () => {
     const jobs = await createJobRegistry();
     registries.push(jobs);
     const authorize = () => null;
@@ -93,6 +93,10 @@ describe('stream resources', () => {
       );
     }
     expect(() => createJobsHandler(jobs, { authorize, reauthorizeMs: 2 ** 31 - 1 })).not.toThrow();
+    // A timer cannot wait longer than 2^31-1 ms: beyond, it would fire at once, on every stream.
+    expect(() => createJobsHandler(jobs, { authorize, heartbeatMs: 2 ** 31 })).toThrow(
+      expect.objectContaining({ code: 'invalid_options', field: 'heartbeatMs' }),
+    );
     expect(() => createJobsHandler(jobs, { authorize, reauthorizeMs: 0 })).not.toThrow();
     expect(() => createJobsHandler(jobs, { authorize, onError: 'log' as never })).toThrow(
       expect.objectContaining({ code: 'invalid_options', field: 'onError' }),

@@ -163,7 +163,7 @@ export function createJobsEndpoint<Context>(
       { field: 'authorize' },
     );
   }
-  const heartbeatMs = integerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
+  const heartbeatMs = timerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
   const retryMs = integerOption('realtime-jobs', 'retryMs', options.retryMs, 3_000, 0);
   const maxStreams = integerOption('realtime-jobs', 'maxStreamsPerPrincipal', options.maxStreamsPerPrincipal, 16, 1);
   const maxBufferedBytes = integerOption('realtime-jobs', 'maxBufferedBytes', options.maxBufferedBytes, 1 << 20, 1024);
