@@ -46,14 +46,15 @@ export interface JobsHandlerOptions<Context = Request> {
   throttleMs?: number;
   /**
    * How often `authorize` runs again, with the context each open stream was opened with. A stream
-   * whose principal is gone (null) or no longer holds every scope it was opened with ends with a final
-   * `denied` event. An `authorize` that throws is reported to `onError` and leaves the stream open.
-   * `0` turns re-checks off. Logout hooks should still call `closeStreams(principalId)`: a session
-   * loaded once per request (express-session) looks the same on every re-check.
+   * whose principal is gone (null) or another ends with a final `denied` event (`unauthorized`); one
+   * whose principal lost a scope it was opened with, or holds none, too (`forbidden`). An `authorize`
+   * that throws is reported to `onError` and leaves the stream open. `0` turns re-checks off; at most
+   * 2^31−1. Logout hooks should still call `closeStreams(principalId)`: a session loaded once per
+   * request (express-session) looks the same on every re-check.
    * @default 60000
    */
   reauthorizeMs?: number;
-  /** Where unexpected failures (a throwing `authorize`) are reported. @default console.error */
+  /** Where unexpected failures (a throwing `authorize`, at connect or on a re-check) are reported. @default console.error */
   onError?: (error: Error) => void;
 }
 
@@ -201,7 +202,7 @@ export function createJobsEndpoint<Context>(
   }
 
   /**
-   * Runs `authorize` again for every open stream. Its login ended (null, or another principal) →
+   * Runs `authorize` again for one open stream; never rejects. Its login ended (null, or another principal) →
    * `unauthorized`; it lost a scope the stream shows, or holds none → `forbidden`. A throw leaves the
    * stream open: a session store that blinks must not drop every admin at once.
    */
