@@ -1,7 +1,7 @@
 import { type Request, Router } from 'express';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
 import type { JobRegistry } from '../core/registry.js';
-import { toNodeHandler } from './node.js';
+import { fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**
  * Options of {@link jobsRouter}: `authorize` receives the Express `req`.
@@ -15,8 +15,12 @@ export type JobsRouterOptions = JobsHandlerOptions<Request>;
 export interface JobsRouter extends Router {
   /** Streams open right now. */
   readonly openStreams: number;
-  /** Ends every open stream (`registry.close()` does this too). Clients reconnect and resume. */
-  closeStreams(): void;
+  /**
+   * `closeStreams(principalId)`: ends that principal's streams with a final `denied` event; call it
+   * when they log out. `closeStreams()`: ends every open stream (`registry.close()` does this too);
+   * clients reconnect and resume.
+   */
+  closeStreams(principalId?: string): void;
 }
 
 /**
@@ -30,15 +34,20 @@ export interface JobsRouter extends Router {
  */
 export function jobsRouter(registry: JobRegistry, options: JobsRouterOptions): JobsRouter {
   const endpoint = createJobsEndpoint<Request>(registry, options);
-  // Express strips the mount path from `req.url`, so no prefix here.
-  const handle = toNodeHandler(endpoint);
   const router = Router();
   router.use((req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    handle(req, res, req).catch(next);
+    // Express strips the mount path from `req.url`, so no prefix here.
+    endpoint
+      .handle(fromNodeRequest(req), req)
+      .then((response) => writeNodeResponse(req, res, response))
+      .catch(next);
   });
   return Object.defineProperties(router, {
     openStreams: { get: () => endpoint.openStreams, enumerable: true },
-    closeStreams: { value: () => endpoint.closeStreams(), enumerable: true },
+    closeStreams: {
+      value: (...args: [principalId?: string]) => endpoint.closeStreams(...args),
+      enumerable: true,
+    },
   }) as JobsRouter;
 }

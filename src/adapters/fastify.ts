@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
-import { normalizePrefix } from '../core/http/fetch-handler.js';
+import { normalizePrefix } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
 import { JobsError } from '../protocol/errors.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
@@ -30,8 +30,12 @@ export interface RealtimeJobs {
   readonly prefix: string;
   /** Streams open right now. */
   readonly openStreams: number;
-  /** Ends every open stream; the plugin's `preClose` hook calls it, so `app.close()` returns promptly. */
-  closeStreams(): void;
+  /**
+   * `closeStreams(principalId)`: ends that principal's streams with a final `denied` event; call it
+   * when they log out. `closeStreams()`: ends every open stream; the plugin's `preClose` hook calls it,
+   * so `app.close()` returns promptly.
+   */
+  closeStreams(principalId?: string): void;
 }
 
 declare module 'fastify' {
@@ -68,7 +72,7 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
     get openStreams() {
       return endpoint.openStreams;
     },
-    closeStreams: () => endpoint.closeStreams(),
+    closeStreams: (...args: [principalId?: string]) => endpoint.closeStreams(...args),
   } satisfies RealtimeJobs);
   // Open streams would keep `app.close()` waiting for their connections.
   fastify.addHook('preClose', async () => endpoint.closeStreams());

@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JobsEndpoint, JobsRequest, JobsResponse } from '../core/http/endpoint.js';
-import { normalizePrefix } from '../core/http/fetch-handler.js';
+import { errorResponse, type JobsEndpoint, type JobsRequest, type JobsResponse } from '../core/http/endpoint.js';
+import { normalizePrefix, parseRequestTarget, pathBelow } from '../core/http/target.js';
+import { errorMessage } from '../protocol/errors.js';
 
 export interface NodeHandlerOptions {
   /**
-   * Stripped from the start of `req.url` when present: Fastify sees full URLs, Express mount-relative ones.
+   * Where the routes live: stripped from the start of `req.url`, and a request outside it answers `404`
+   * (Fastify sees full URLs, Express mount-relative ones).
    * @default ''
    * @example toNodeHandler(endpoint, { prefix: '/api/admin/jobs' })
    */
@@ -16,7 +18,7 @@ export type ExtraHeaders = Record<string, string | number | readonly string[] | 
 
 /**
  * What {@link toNodeHandler} returns: serves one request. `context` is what `authorize` receives;
- * `extraHeaders` go out with the answer unless the route sets the same header.
+ * `extraHeaders` go out with the answer unless the route sets the same header. Never rejects.
  */
 export type NodeJobsHandler<Context> = (
   req: IncomingMessage,
@@ -26,20 +28,19 @@ export type NodeJobsHandler<Context> = (
 ) => Promise<void>;
 
 /**
- * Reads a Node request as the routes see it: the path below `prefix` (still percent-encoded), the
- * query and the headers. `prefix` is normalized already (see `toNodeHandler`): this runs per request.
+ * Reads a Node request as the routes see it: the path below `prefix` (still percent-encoded; `null`
+ * outside it), the query and the headers. Never throws, whatever `req.url` holds. `prefix` is
+ * normalized already (see `toNodeHandler`): this runs per request.
  *
  * @example
  * const response = await endpoint.handle(fromNodeRequest(req, '/api/admin/jobs'), req);
  */
 export function fromNodeRequest(req: IncomingMessage, base = ''): JobsRequest {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  let path = url.pathname;
-  if (base && (path === base || path.startsWith(`${base}/`))) path = path.slice(base.length);
+  const url = parseRequestTarget(req.url ?? '/');
   return {
     method: req.method ?? 'GET',
-    path,
-    query: url.searchParams,
+    path: url ? pathBelow(url.pathname, base) : null,
+    query: url ? url.searchParams : new URLSearchParams(),
     header: (name) => {
       const value = req.headers[name.toLowerCase()];
       return Array.isArray(value) ? value.join(', ') : value;
@@ -73,7 +74,13 @@ export function writeNodeResponse(
   }
   const stream = response.stream;
   if (req.httpVersionMajor === 1) headers.connection = 'keep-alive';
-  res.writeHead(200, headers as Record<string, string>);
+  try {
+    res.writeHead(200, headers as Record<string, string>);
+  } catch (error) {
+    // Headers Node refuses to send: nothing went out, and the stream never starts.
+    stream.close('server-closed');
+    throw error;
+  }
   res.flushHeaders();
   // A compression middleware (which skips `no-transform` bodies) may still buffer until flushed.
   const flushable = res as ServerResponse & { flush?: () => void };
@@ -102,8 +109,9 @@ export function writeNodeResponse(
 
 /**
  * Serves a {@link JobsEndpoint} on a Node `req` / `res` pair: {@link fromNodeRequest}, the routes,
- * then {@link writeNodeResponse}. Rejects only when the stream failed after its headers were sent; the
- * connection is then already dropped.
+ * then {@link writeNodeResponse}. The promise it returns never rejects, so nothing a request holds can
+ * take the process down: an unexpected failure answers `500` in the routes' error JSON (or drops a
+ * stream whose headers are out; the client resumes) and goes to the endpoint's `onError`.
  *
  * @example
  * const handle = toNodeHandler(createJobsEndpoint(jobs, { authorize }), { prefix: '/api/admin/jobs' });
@@ -115,7 +123,26 @@ export function toNodeHandler<Context>(
 ): NodeJobsHandler<Context> {
   const prefix = normalizePrefix(options.prefix ?? '');
   return async (req, res, context, extraHeaders = {}) => {
-    const response = await endpoint.handle(fromNodeRequest(req, prefix), context);
-    writeNodeResponse(req, res, response, extraHeaders);
+    try {
+      const response = await endpoint.handle(fromNodeRequest(req, prefix), context);
+      writeNodeResponse(req, res, response, extraHeaders);
+    } catch (error) {
+      answerFailure(res);
+      endpoint.reportError(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
+    }
   };
+}
+
+/** A `500` in the routes' error JSON while nothing was sent yet; otherwise the connection is dropped. */
+function answerFailure(res: ServerResponse): void {
+  if (res.destroyed) return;
+  try {
+    if (res.headersSent) throw new Error('too late for a status code');
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    const response = errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
+    res.writeHead(response.status, response.headers);
+    res.end(response.body);
+  } catch {
+    res.destroy();
+  }
 }

@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createJobRegistry, type JobRegistry } from './registry.js';
+import { encodeSseMessage } from './sse.js';
 import { JobStream, type StreamSink } from './stream.js';
 
 /** A sink that parses what it is given and can pretend its reader fell behind. */
@@ -262,5 +263,27 @@ describe('JobStream', () => {
     expect(updates.map((event) => JSON.parse(event.data).progress)).toEqual([0.1, 0.2, 0.3]);
     const ids = events.filter((event) => event.id).map((event) => event.id as string);
     expect(new Set(ids).size).toBe(ids.length - 1); // ready repeats the last replayed id, nothing else repeats
+  });
+
+  it('a last frame goes out before the end even while the reader is behind; what waited is dropped', async () => {
+    const jobs = await registry();
+    const job = await jobs.enqueue({ category: 'c' });
+    const { sink, events } = recordingSink();
+    const stream = new JobStream(jobs, options);
+    stream.start(sink);
+    sink.accepting = false;
+    await jobs.update(job.id, { state: 'running' });
+    // The first write after the reader fell behind goes out; this one waits in the queue.
+    await jobs.update(job.id, { state: 'pending' });
+    const sent = events.length;
+    expect(JSON.parse(events.at(-1)?.data as string).state).toBe('running');
+    stream.close('denied', encodeSseMessage({ event: 'denied', data: '{"reason":"unauthorized"}' }));
+    expect(stream.closeReason).toBe('denied');
+    expect(sink.ended).toBe(true);
+    expect(events.slice(sent)).toEqual([{ id: undefined, event: 'denied', data: '{"reason":"unauthorized"}' }]);
+    // Nothing once closed, the queue included.
+    stream.resume();
+    await jobs.update(job.id, { message: 'late' });
+    expect(events.length).toBe(sent + 1);
   });
 });

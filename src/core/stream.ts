@@ -176,8 +176,12 @@ export class JobStream {
     this.#pump();
   }
 
-  /** Ends the stream and releases every listener and timer it holds. Safe to call more than once. */
-  close(reason: StreamCloseReason = 'server-closed'): void {
+  /**
+   * Ends the stream and releases every listener and timer it holds. Safe to call more than once.
+   * `lastFrame` (a `denied` event) is written just before the end, even to a reader that is behind:
+   * what waited for it is dropped.
+   */
+  close(reason: StreamCloseReason = 'server-closed', lastFrame?: Uint8Array): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
@@ -200,17 +204,11 @@ export class JobStream {
       }
     }
     try {
+      if (lastFrame) this.#sink?.write(lastFrame);
       this.#sink?.end();
     } catch {
       // The connection is already gone.
     }
-  }
-
-  /** Sends one last frame (a `denied` event) and closes. */
-  closeWith(frame: Uint8Array, reason: StreamCloseReason): void {
-    if (this.#closed) return;
-    this.#write(frame);
-    this.close(reason);
   }
 
   /** The snapshot's frames: newest jobs first, no ids, then `ready` with the head they reflect. */

@@ -44,6 +44,41 @@ export function request(
   });
 }
 
+/**
+ * A GET whose request target goes on the wire exactly as given (`//x]`, `/\%zz`, `/..`): with `path`,
+ * Node writes it into the request line untouched, where a URL (fetch, `request()` above) would be
+ * parsed and normalized first. A stream answer is cut as soon as its headers are in.
+ */
+export function rawRequest(origin: string, target: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: hostname, port, path: target, headers, agent: false }, (res) => {
+      if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        req.destroy();
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          bytes: Buffer.alloc(0),
+          body: '',
+          json: undefined,
+        });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        const body = bytes.toString('utf8');
+        const json = /json/.test(res.headers['content-type'] ?? '') && body !== '' ? JSON.parse(body) : undefined;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body, json });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export interface SseEvent {
   id: string | undefined;
   event: string | undefined;

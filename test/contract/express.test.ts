@@ -35,7 +35,7 @@ describeHttpContract('Express', {
     return {
       url: `${origin}/api/admin/jobs`,
       openStreams: () => router.openStreams,
-      closeStreams: () => router.closeStreams(),
+      closeStreams: (...args) => router.closeStreams(...args),
       async close() {
         // The router cannot see its server close: the app ends the streams (or closes the registry).
         router.closeStreams();

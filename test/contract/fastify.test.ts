@@ -25,7 +25,7 @@ describeHttpContract('Fastify', {
     return {
       url: `${origin}/api/admin/jobs`,
       openStreams: () => app.realtimeJobs.openStreams,
-      closeStreams: () => app.realtimeJobs.closeStreams(),
+      closeStreams: (...args) => app.realtimeJobs.closeStreams(...args),
       close: () => app.close(),
     };
   },

@@ -31,8 +31,14 @@ export async function serveFetch(
         if (done || res.destroyed) break;
         if (!res.write(value)) {
           await new Promise<void>((resolve) => {
-            res.once('drain', resolve);
-            res.once('close', resolve);
+            // Whichever comes first removes both, or a long stream piles up `close` listeners.
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.once('drain', done);
+            res.once('close', done);
           });
         }
       }

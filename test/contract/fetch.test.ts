@@ -5,6 +5,7 @@ import { serveFetch } from './fetch-bridge.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 describeHttpContract('the fetch handler', {
+  servesEveryPath: true,
   async start(registry, options) {
     const handle = createJobsHandler(registry, {
       ...options,
@@ -18,7 +19,7 @@ describeHttpContract('the fetch handler', {
     return {
       url: `${origin}/api/admin/jobs`,
       openStreams: () => handle.openStreams,
-      closeStreams: () => handle.closeStreams(),
+      closeStreams: (...args) => handle.closeStreams(...args),
       async close() {
         handle.closeStreams();
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import {
   createJobRegistry,
@@ -7,18 +8,28 @@ import {
   type Principal,
 } from '../../src/index.js';
 import { times } from '../support/times.js';
-import { openStalledStream, request, SseClient, waitFor } from './client.js';
+import { openStalledStream, rawRequest, request, SseClient, waitFor } from './client.js';
 
 /** Who the `x-user` header names. `nobody` is logged in but holds no scope (→ 403 everywhere). */
 const PRINCIPALS: Record<string, Principal> = {
   admin: { id: 'admin', scopes: ['admin'] },
   ops: { id: 'ops', scopes: ['ops'] },
+  both: { id: 'both', scopes: ['admin', 'ops'] },
   nobody: { id: 'nobody', scopes: [] },
 };
 
+/** What `authorize` says for a user from now on, set by a test while its streams are open (a logout). */
+const changed = new Map<string, Principal | null | 'throw'>();
+/** How often `authorize` was asked, by any runner. */
+let authorizeCalls = 0;
+
 /** The test's identity rule; every runner calls it from its framework's own `authorize`. */
 export function principalFor(user: string | undefined): Principal | null {
-  return user === undefined ? null : (PRINCIPALS[user] ?? null);
+  authorizeCalls++;
+  if (user === undefined) return null;
+  const now = changed.get(user);
+  if (now === 'throw') throw new Error('session store unavailable');
+  return now === undefined ? (PRINCIPALS[user] ?? null) : now;
 }
 
 /** What a runner passes on to its adapter (the adapter's own `authorize` reads `x-user` through `principalFor`). */
@@ -28,6 +39,8 @@ export interface ContractOptions {
   maxStreamsPerPrincipal?: number;
   maxBufferedBytes?: number;
   throttleMs?: number;
+  reauthorizeMs?: number;
+  onError?: (error: Error) => void;
 }
 
 export interface ContractServer {
@@ -35,8 +48,11 @@ export interface ContractServer {
   url: string;
   /** The adapter's open stream count. */
   openStreams(): number;
-  /** Ends every open stream through the adapter's own handle (clients reconnect and resume). */
-  closeStreams(): void;
+  /**
+   * The adapter's own `closeStreams`: with a principal id, ends theirs with `denied`; without, ends
+   * every open stream (clients reconnect and resume). Arguments go through as given.
+   */
+  closeStreams(...args: [principalId?: string]): void;
   /** Shuts the server down the way an app using this adapter does. */
   close(): Promise<void>;
 }
@@ -49,6 +65,8 @@ export interface ContractTarget {
    * route runs (Fastify: `400 FST_ERR_BAD_URL`), so the library's error JSON cannot be sent.
    */
   rejectsBadUrlItself?: boolean;
+  /** True when every request the server gets goes to the routes (fetch handler, Node bridge), not only those below the prefix. */
+  servesEveryPath?: boolean;
 }
 
 const ADMIN = { 'x-user': 'admin' };
@@ -72,6 +90,7 @@ export function describeHttpContract(name: string, target: ContractTarget): void
     const server = await target.start(registry, { heartbeatMs: 60_000, ...options });
     const clients: SseClient[] = [];
     onTestFinished(async () => {
+      changed.clear();
       for (const client of clients) client.close();
       await server.close();
       await registry.close();
@@ -145,6 +164,71 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         }
       });
 
+      test.runIf(target.servesEveryPath)(
+        'a path outside the prefix → 404 in the error JSON, before authorize is asked',
+        async () => {
+          const { url } = await setup();
+          const { origin, pathname: prefix } = new URL(url);
+          const calls = authorizeCalls;
+          for (const path of ['/favicon.ico', `${prefix}x/events`, '/', '//x]']) {
+            expectError(await rawRequest(origin, path), 404);
+            expectError(await rawRequest(origin, path, ADMIN), 404);
+          }
+          expect(authorizeCalls).toBe(calls);
+        },
+      );
+
+      /** Our error JSON, or Fastify's own `400` for bad percent-encoding where its router refuses it first. */
+      function expectErrorOrFrameworkBadUrl(answer: Awaited<ReturnType<typeof rawRequest>>, path: string) {
+        expect(answer.status, `${path} → ${answer.body}`).toBeLessThan(500);
+        const frameworkBadUrl = (answer.json as { code?: string } | undefined)?.code === 'FST_ERR_BAD_URL';
+        if (target.rejectsBadUrlItself && frameworkBadUrl) expect(answer.status).toBe(400);
+        else expectError(answer, answer.status);
+      }
+
+      test('malformed paths (read as a host by a careless URL parse) → 400 or 404 in the error JSON', async () => {
+        const { url, server } = await setup();
+        const { origin, pathname: prefix } = new URL(url);
+        for (const path of ['//', '//x]', '/\\%zz', '//evil.example/events', '//evil.example', '///events']) {
+          const answer = await rawRequest(origin, prefix + path, ADMIN);
+          expect([400, 404], `${path} → ${answer.status} ${answer.body}`).toContain(answer.status);
+          expectErrorOrFrameworkBadUrl(answer, path);
+        }
+        expect(server.openStreams()).toBe(0);
+        // Still serving.
+        expect((await request(url, { headers: ADMIN })).status).toBe(200);
+      });
+
+      test('any raw path below the prefix: never a 5xx or a crash; a valid answer or the error JSON', async () => {
+        const { url, registry } = await setup({ maxStreamsPerPrincipal: 1000 });
+        const job = await registry.enqueue({ category: 'sync-push' });
+        const { origin, pathname: prefix } = new URL(url);
+        const piece = fc.constantFrom(
+          ...['/', '//', '\\', '%', '%zz', '%2F', '%5C', '%00', '%E0%A4%A', '..', '.', '?', '#', '&', '=', ':', '@'],
+          ...['[', ']', '"', '<', '>', '^', '`', '{', '|', '}', ';', ',', '*', '~', '+', '$', "'", '(', ')', '!'],
+          ...['events', 'x', job.id, 'evil.example', 'limit=0', 'lastEventId=', 'target.', 'job_id='],
+        );
+        const path = fc.oneof(
+          fc.array(piece, { maxLength: 12 }).map((pieces) => pieces.join('')),
+          fc.stringMatching(/^[\x21-\x7e]{0,60}$/),
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.constantFrom('/', '?', '#', '//', '/events', '/events?'), path, async (lead, rest) => {
+            const target = `${prefix}${lead}${rest}`;
+            const answer = await rawRequest(origin, target, ADMIN);
+            if (answer.status < 400) {
+              expect([200, 304], target).toContain(answer.status);
+              expect(answer.headers['content-type'], target).toMatch(/^(application\/json|text\/event-stream)/);
+            } else {
+              expectErrorOrFrameworkBadUrl(answer, target);
+            }
+          }),
+          { numRuns: 300 },
+        );
+        // Still serving.
+        expect((await request(url, { headers: ADMIN })).status).toBe(200);
+      });
+
       test.each([
         ['limit=0', 'limit'],
         ['limit=501', 'limit'],
@@ -211,7 +295,7 @@ export function describeHttpContract(name: string, target: ContractTarget): void
     describe('list and get', () => {
       test('newest first, limit 1..500, default 50', async () => {
         const { url, registry } = await setup();
-        const created = await times(60, async (i) => registry.enqueue({ category: `c${i}` }));
+        const created = await times(60, async (i) => await registry.enqueue({ category: `c${i}` }));
         const newestFirst = ids(created).reverse();
         const all = await request(url, { headers: ADMIN });
         expect(all.status).toBe(200);
@@ -304,8 +388,9 @@ export function describeHttpContract(name: string, target: ContractTarget): void
     describe('stream', () => {
       test('headers, retry first, snapshot newest first without ids, then ready carrying the head id', async () => {
         const { registry, stream } = await setup({ retryMs: 1234 });
-        const jobs = await times(3, async (i) =>
-          registry.enqueue({ category: 'sync-push', target: { peer: `p${i + 1}` } }),
+        const jobs = await times(
+          3,
+          async (i) => await registry.enqueue({ category: 'sync-push', target: { peer: `p${i + 1}` } }),
         );
         await registry.update(jobs[0]!.id, { state: 'running', progress: 0.25 });
         const head = registry.head();
@@ -597,7 +682,7 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         ['an id newer than any sent', (head: string) => `${head.split('-')[0]}-${sequence(head) + 10}`],
       ])('%s gets resync, then a fresh snapshot and ready', async (_what, idFor) => {
         const { registry, stream } = await setup({}, { store: memoryStore({ replayBufferSize: 3 }) });
-        const jobs = await times(4, async (i) => registry.enqueue({ category: `c${i}` }));
+        const jobs = await times(4, async (i) => await registry.enqueue({ category: `c${i}` }));
         await registry.update(jobs[0]!.id, { state: 'running' });
         await registry.enqueue({ category: 'other', scope: 'ops' });
         const head = registry.head();
@@ -617,6 +702,103 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         const client = await stream('/events?lastEventId=zzzzzzzzzz-1');
         await client.ready();
         expect(client.events.map((event) => event.event)).toEqual(['resync', 'job-update', 'ready']);
+      });
+    });
+
+    describe('streams end with the login', () => {
+      const DENIED_UNAUTHORIZED = 'event: denied\ndata: {"reason":"unauthorized"}\n\n';
+
+      test.each([
+        ['has logged out', 'admin', null, 'unauthorized', 401],
+        ['is now another principal', 'admin', { id: 'ops', scopes: ['admin'] }, 'unauthorized', null],
+        ['has lost a scope the stream shows', 'both', { id: 'both', scopes: ['ops'] }, 'forbidden', null],
+        ['holds no scope any more', 'admin', { id: 'admin', scopes: [] }, 'forbidden', 403],
+      ] as const)(
+        'a stream whose principal %s gets `denied` at the next re-check, then ends',
+        async (_what, user, now, reason, refused) => {
+          const { url, registry, server, stream } = await setup({ reauthorizeMs: 25 });
+          const job = await registry.enqueue({ category: 'sync-push' });
+          const client = await stream('/events', { 'x-user': user });
+          await client.ready();
+          changed.set(user, now === null ? null : { ...now, scopes: [...now.scopes] });
+          await client.closedByServer();
+          expect(client.events.at(-1)).toEqual({ id: undefined, event: 'denied', data: JSON.stringify({ reason }) });
+          expect(client.raw.endsWith(`event: denied\ndata: {"reason":"${reason}"}\n\n`)).toBe(true);
+          await waitFor(() => server.openStreams() === 0, 'the denied stream to be released');
+          // Nothing after the end; a new stream gets what authorize now says.
+          await registry.update(job.id, { state: 'running' });
+          expect(client.jobs().map((j) => j.version)).toEqual([1]);
+          if (refused !== null) expectError(await request(`${url}/events`, { headers: { 'x-user': user } }), refused);
+        },
+      );
+
+      test('a stream still allowed stays open through re-checks and keeps receiving', async () => {
+        const { registry, stream } = await setup({ reauthorizeMs: 20 });
+        const job = await registry.enqueue({ category: 'sync-push' });
+        const client = await stream('/events', { 'x-user': 'both' });
+        await client.ready();
+        // Gaining a scope changes nothing on an open stream (a reconnect picks it up).
+        changed.set('both', { id: 'both', scopes: ['admin', 'ops', 'extra'] });
+        const calls = authorizeCalls;
+        await waitFor(() => authorizeCalls >= calls + 3, 'three re-checks');
+        await registry.update(job.id, { state: 'running' });
+        await client.until(() => client.jobs().length === 2, 'the live update after the re-checks');
+        expect(client.ended).toBe(false);
+        expect(client.ofType('denied')).toEqual([]);
+      });
+
+      test('an authorize that throws on a re-check goes to onError and leaves the stream open', async () => {
+        const errors: Error[] = [];
+        const { registry, server, stream } = await setup({ reauthorizeMs: 20, onError: (error) => errors.push(error) });
+        const job = await registry.enqueue({ category: 'sync-push' });
+        const client = await stream();
+        await client.ready();
+        changed.set('admin', 'throw');
+        await waitFor(() => errors.length >= 2, 'two failed re-checks reported');
+        expect(errors[0]?.message).toContain('session store unavailable');
+        await registry.update(job.id, { state: 'running' });
+        await client.until(() => client.jobs().length === 2, 'the live update after the failed re-checks');
+        expect(client.ended).toBe(false);
+        expect(server.openStreams()).toBe(1);
+      });
+
+      test('reauthorizeMs: 0 turns re-checks off', async () => {
+        const { stream } = await setup({ reauthorizeMs: 0, heartbeatMs: 20 });
+        const client = await stream();
+        await client.ready();
+        const calls = authorizeCalls;
+        changed.set('admin', null);
+        await client.until(() => client.ofType('heartbeat').length >= 4, 'four heartbeats');
+        expect(authorizeCalls).toBe(calls);
+        expect(client.ended).toBe(false);
+      });
+
+      test("closeStreams(id) ends that principal's streams with `denied`; closeStreams() ends the rest without", async () => {
+        const { registry, server, stream } = await setup();
+        const opsJob = await registry.enqueue({ category: 'sync-push', scope: 'ops' });
+        const admins = [await stream(), await stream('/events?category=sync-push')];
+        const ops = await stream('/events', OPS);
+        await Promise.all([...admins, ops].map((client) => client.ready()));
+        // An id that is not one never ends everybody's streams by mistake.
+        expect(() => server.closeStreams(undefined)).toThrow(/principal id/);
+        expect(() => server.closeStreams('')).toThrow(/principal id/);
+        server.closeStreams('nobody-with-streams');
+        expect(server.openStreams()).toBe(3);
+
+        server.closeStreams('admin');
+        for (const client of admins) {
+          await client.closedByServer();
+          expect(client.raw.endsWith(DENIED_UNAUTHORIZED)).toBe(true);
+        }
+        await waitFor(() => server.openStreams() === 1, "the admin's streams to be released");
+        await registry.update(opsJob.id, { state: 'running' });
+        await ops.until(() => ops.jobs().length === 2, 'the live update on the other principal’s stream');
+        expect(ops.ended).toBe(false);
+
+        server.closeStreams();
+        await ops.closedByServer();
+        expect(ops.ofType('denied')).toEqual([]);
+        expect(server.openStreams()).toBe(0);
       });
     });
 

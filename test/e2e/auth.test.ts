@@ -1,4 +1,6 @@
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request, SseClient } from '../contract/client.js';
 import { type Instance, logIn, type SingleApp, startSingleApp, VIEWER_PASSWORD } from './harness.js';
 
 // Accounts, sessions, CSRF and headers of the reference app, in real Chromium against a real instance.
@@ -117,6 +119,55 @@ describe('reference app: accounts and protection', () => {
       return r.status;
     });
     expect(post).toBe(403);
+    await page.close();
+  });
+
+  /** The page's session cookie, to open a stream from here with the same login. */
+  async function sessionCookie(): Promise<string> {
+    const cookie = (await chromium.context.cookies(app.url)).find((c) => c.name === 'sid_peer_a');
+    if (!cookie) throw new Error('no session cookie');
+    return `${cookie.name}=${cookie.value}`;
+  }
+
+  /** Starts a Dedalus verify job through the page's own session and CSRF token; returns its id. */
+  async function startJob(page: Page): Promise<string> {
+    await page.goto(`${app.url}/admin/dedalus`);
+    return page.evaluate(async () => {
+      const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
+      const response = await fetch('/admin/dedalus/verify', {
+        method: 'POST',
+        headers: { accept: 'application/json', 'x-csrf-token': token },
+      });
+      return ((await response.json()) as { job: { id: string } }).job.id;
+    });
+  }
+
+  it('ends a job stream opened before logout with `denied`, and sends it no job update after', async () => {
+    const page = await chromium.context.newPage();
+    await logIn(page, app.url);
+    const before = await sessionCookie();
+    const stream = await SseClient.open(`${app.url}/api/admin/jobs/events`, { cookie: before });
+    expect(stream.status).toBe(200);
+    await stream.ready();
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${app.url}/login`);
+    // Well before any periodic re-check (60 s by default): the logout hook ended it.
+    await stream.closedByServer();
+    expect(stream.events.at(-1)).toEqual({ id: undefined, event: 'denied', data: '{"reason":"unauthorized"}' });
+    const seen = stream.events.length;
+
+    // The admin logs in again and starts a job: a new stream gets it, the old one got nothing more.
+    await logIn(page, app.url);
+    const fresh = await SseClient.open(`${app.url}/api/admin/jobs/events`, { cookie: await sessionCookie() });
+    await fresh.ready();
+    const jobId = await startJob(page);
+    await fresh.until(() => fresh.jobs().some((job) => job.id === jobId), 'the new job on the new stream');
+    fresh.close();
+    expect(stream.events.length).toBe(seen);
+    expect(stream.jobs().some((job) => job.id === jobId)).toBe(false);
+    // And the logged-out session cannot open another.
+    expect((await request(`${app.url}/api/admin/jobs/events`, { headers: { cookie: before } })).status).toBe(401);
     await page.close();
   });
 });

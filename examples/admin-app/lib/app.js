@@ -130,6 +130,14 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     back(req, res, path);
   };
 
+  // The job API: 401 logged out, 403 without the admin scope. Made here so logout can end its streams.
+  const authorize = (req) => {
+    const who = req.session?.user;
+    if (!who) return null;
+    return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
+  };
+  const jobsApi = jobsRouter(jobs, { authorize });
+
   // --- accounts -------------------------------------------------------------------------------
   app.get('/login', (req, res) => {
     if (user(req)) return res.redirect(303, home(user(req)));
@@ -168,7 +176,14 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   });
   app.post('/logout', (req, res, next) => {
-    req.session.destroy((error) => (error ? next(error) : res.redirect(303, '/login')));
+    const who = user(req);
+    req.session.destroy((error) => {
+      if (error) return next(error);
+      // A stream holds the session as it was loaded when it connected: end this user's streams now
+      // (each gets a final `denied` event) rather than at the next re-check of `authorize`.
+      if (who) jobsApi.closeStreams(who.username);
+      res.redirect(303, '/login');
+    });
   });
   app.get('/', (req, res) => res.redirect(303, user(req) ? home(user(req)) : '/login'));
   app.get('/account', (req, res) => {
@@ -176,13 +191,8 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     render(res, 'account');
   });
 
-  // --- the job API: 401 logged out, 403 without the admin scope --------------------------------
-  const authorize = (req) => {
-    const who = req.session?.user;
-    if (!who) return null;
-    return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
-  };
-  app.use('/api/admin/jobs', jobsRouter(jobs, { authorize }));
+  // --- the job API -----------------------------------------------------------------------------
+  app.use('/api/admin/jobs', jobsApi);
 
   // --- admin pages ------------------------------------------------------------------------------
   app.use('/admin', (req, res, next) => {

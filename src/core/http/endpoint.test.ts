@@ -52,6 +52,57 @@ describe('stream resources', () => {
     expect(intervals.size).toBe(0);
   });
 
+  it('re-checks streams with one timer per endpoint, only while a stream with a principal is open', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    const authorize = () => ({ id: 'admin', scopes: ['admin'] });
+    const intervals = trackIntervals();
+    const open = async (handle: (request: Request) => Promise<Response>) => {
+      const responses = await Promise.all(
+        [1, 2, 3].map(() => handle(new Request('http://localhost/api/admin/jobs/events'))),
+      );
+      return responses.map((response) => response.body?.getReader());
+    };
+
+    const rechecked = createJobsHandler(jobs, { authorize });
+    const readers = await open(rechecked);
+    // A heartbeat timer and a re-check timer for three streams.
+    expect(intervals.size).toBe(2);
+    for (const reader of readers) await reader?.cancel();
+    expect(intervals.size).toBe(0);
+
+    // Off with 0, and nothing to re-check without authorize.
+    for (const handle of [
+      createJobsHandler(jobs, { authorize, reauthorizeMs: 0 }),
+      createJobsHandler(jobs, { allowAnonymous: true }),
+    ]) {
+      const open3 = await open(handle);
+      expect(intervals.size).toBe(1);
+      for (const reader of open3) await reader?.cancel();
+      expect(intervals.size).toBe(0);
+    }
+  });
+
+  it('checks reauthorizeMs, heartbeatMs and onError, naming the field', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    const authorize = () => null;
+    for (const reauthorizeMs of [-1, 1.5, 2 ** 31, Number.NaN, '60000']) {
+      expect(() => createJobsHandler(jobs, { authorize, reauthorizeMs: reauthorizeMs as number })).toThrow(
+        expect.objectContaining({ code: 'invalid_options', field: 'reauthorizeMs' }),
+      );
+    }
+    expect(() => createJobsHandler(jobs, { authorize, reauthorizeMs: 2 ** 31 - 1 })).not.toThrow();
+    // A timer cannot wait longer than 2^31-1 ms: beyond, it would fire at once, on every stream.
+    expect(() => createJobsHandler(jobs, { authorize, heartbeatMs: 2 ** 31 })).toThrow(
+      expect.objectContaining({ code: 'invalid_options', field: 'heartbeatMs' }),
+    );
+    expect(() => createJobsHandler(jobs, { authorize, reauthorizeMs: 0 })).not.toThrow();
+    expect(() => createJobsHandler(jobs, { authorize, onError: 'log' as never })).toThrow(
+      expect.objectContaining({ code: 'invalid_options', field: 'onError' }),
+    );
+  });
+
   it('refuses to start without authorize unless anonymous access is asked for', async () => {
     const jobs = await createJobRegistry();
     registries.push(jobs);

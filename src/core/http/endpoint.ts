@@ -1,7 +1,7 @@
 import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../protocol/errors.js';
 import { JOB_ID_PATTERN } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
-import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT } from '../../protocol/wire.js';
+import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT, STREAM_EVENT } from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
 import { functionOption, integerOption, logError, timerOption } from '../options.js';
 import type { JobRegistry } from '../registry.js';
@@ -54,15 +54,38 @@ export interface JobsHandlerOptions<Context = Request> {
    * @default 50
    */
   throttleMs?: number;
-  /** Where unexpected failures (a throwing `authorize`) are reported. @default console.error */
+  /**
+   * How often `authorize` runs again, with the context each open stream was opened with. A stream
+   * whose principal is gone (null) or another ends with a final `denied` event (`unauthorized`); one
+   * whose principal lost a scope it was opened with, or holds none, too (`forbidden`). An `authorize`
+   * that throws is reported to `onError` and leaves the stream open. `0` turns re-checks off; at most
+   * 2^31−1. Logout hooks should still call `closeStreams(principalId)`: a session loaded once per
+   * request (express-session) looks the same on every re-check.
+   * @default 60000
+   */
+  reauthorizeMs?: number;
+  /** Where unexpected failures (a throwing `authorize`, at connect or on a re-check) are reported. @default console.error */
   onError?: (error: Error) => void;
+}
+
+/** An open stream as the endpoint keeps it. */
+interface OpenStream<Context> {
+  /** Who opened it, copied then; null on anonymous endpoints. */
+  principal: Principal | null;
+  /** What `authorize` received then; re-checks pass it again. */
+  context: Context;
+  /** A re-check is waiting on `authorize`. */
+  checking: boolean;
 }
 
 /** A request reduced to what the routes read. Adapters build it from their framework's request. */
 export interface JobsRequest {
   method: string;
-  /** The path below the routes' prefix: `''`, `/events` or `/<id>`; still percent-encoded. */
-  path: string;
+  /**
+   * The path below the routes' prefix: `''`, `/events` or `/<id>`; still percent-encoded. `null` when
+   * the request lies outside the prefix: it is answered `404` before `authorize` is asked.
+   */
+  path: string | null;
   query: URLSearchParams;
   header(name: string): string | undefined;
 }
@@ -74,11 +97,18 @@ export type JobsResponse =
 
 /** The routes, independent of any framework: what `createJobsHandler` and the adapters serve. */
 export interface JobsEndpoint<Context> {
+  /** Answers one request. Never rejects: an unexpected failure answers `500` and goes to `onError`. */
   handle(request: JobsRequest, context: Context): Promise<JobsResponse>;
-  /** Ends every open stream (server shutdown). */
-  closeStreams(): void;
+  /**
+   * With a principal id (logout): ends that principal's open streams, each with a final `denied`
+   * event (`{"reason":"unauthorized"}`). Without (server shutdown): ends every open stream, and clients
+   * reconnect and resume. An id that is not a non-empty string throws rather than ending everybody's.
+   */
+  closeStreams(principalId?: string): void;
   /** Streams open right now. */
   readonly openStreams: number;
+  /** Reports a failure outside the routes (an adapter's own) to the endpoint's `onError`. */
+  reportError(error: unknown): void;
 }
 
 const JSON_HEADERS = {
@@ -150,24 +180,69 @@ export function createJobsEndpoint<Context>(
   const maxStreams = integerOption('realtime-jobs', 'maxStreamsPerPrincipal', options.maxStreamsPerPrincipal, 16, 1);
   const maxBufferedBytes = integerOption('realtime-jobs', 'maxBufferedBytes', options.maxBufferedBytes, 1 << 20, 1024);
   const throttleMs = timerOption('realtime-jobs', 'throttleMs', options.throttleMs, 50, 0);
+  const reauthorizeMs = timerOption('realtime-jobs', 'reauthorizeMs', options.reauthorizeMs, 60_000, 0);
   const onError = functionOption('realtime-jobs', 'onError', options.onError, logError);
+  /** Reports to `onError`; one that throws must not turn a handled failure into a rejection. */
+  const report = (error: unknown) => {
+    try {
+      onError(error instanceof Error ? error : new Error(errorMessage(error), { cause: error }));
+    } catch {
+      // Nowhere left to report to.
+    }
+  };
   const subscribe = createThrottledEvents(registry, throttleMs);
 
-  const streams = new Set<JobStream>();
+  /** Each open stream: who opened it (a copy) and the context `authorize` saw then, for re-checks. */
+  const streams = new Map<JobStream, OpenStream<Context>>();
   // One registry listener ends every stream of this endpoint, rather than one listener per stream.
   registry.onClose(() => {
-    for (const stream of [...streams]) stream.close('registry-closed');
+    for (const stream of [...streams.keys()]) stream.close('registry-closed');
   });
   // The store lost its history: clients must resync, which their next connection does.
   registry.onReset(() => {
-    for (const stream of [...streams]) stream.close('server-closed');
+    for (const stream of [...streams.keys()]) stream.close('server-closed');
   });
   const streamsByPrincipal = new Map<string, number>();
-  // One timer for every stream of this endpoint, running only while a stream is open.
+  // One timer of each kind for every stream of this endpoint, running only while a stream is open.
   let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  let reauthorizeTimer: ReturnType<typeof setInterval> | null = null;
   const beat = () => {
     const frame = encodeSseMessage({ event: 'heartbeat', data: JSON.stringify({ at: new Date().toISOString() }) });
-    for (const stream of streams) stream.heartbeat(frame);
+    for (const stream of streams.keys()) stream.heartbeat(frame);
+  };
+
+  /** Ends a stream with a final `denied` event: the client should not reconnect as it is. */
+  function deny(stream: JobStream, reason: 'unauthorized' | 'forbidden'): void {
+    stream.close('denied', encodeSseMessage({ event: STREAM_EVENT.denied, data: JSON.stringify({ reason }) }));
+  }
+
+  /**
+   * Runs `authorize` again for one open stream; never rejects. Its login ended (null, or another principal) →
+   * `unauthorized`; it lost a scope the stream shows, or holds none → `forbidden`. A throw leaves the
+   * stream open: a session store that blinks must not drop every admin at once.
+   */
+  async function reauthorize(stream: JobStream, open: OpenStream<Context>): Promise<void> {
+    const { principal, context } = open;
+    // A check still waiting on a slow authorize is not stacked with another.
+    if (!authorize || !principal || open.checking) return;
+    open.checking = true;
+    let now: Principal | null;
+    try {
+      now = checkedPrincipal(await authorize(context));
+    } catch (error) {
+      report(new Error(`re-checking a stream's authorization failed: ${errorMessage(error)}`, { cause: error }));
+      return;
+    } finally {
+      open.checking = false;
+    }
+    if (stream.closed) return;
+    if (now === null || now.id !== principal.id) deny(stream, 'unauthorized');
+    else if (now.scopes.length === 0 || !principal.scopes.every((scope) => now.scopes.includes(scope))) {
+      deny(stream, 'forbidden');
+    }
+  }
+  const reauthorizeAll = () => {
+    for (const [stream, open] of streams) void reauthorize(stream, open);
   };
 
   /** The query's filter, checked against the registry's own limits; a bad parameter answers 400. */
@@ -182,22 +257,13 @@ export function createJobsEndpoint<Context>(
 
   async function principalFor(context: Context): Promise<Principal | null> {
     if (!authorize) return null;
-    const principal = await authorize(context);
-    if (principal === null || principal === undefined) throw new HttpError(401, 'unauthorized', 'Log in to see jobs');
-    if (
-      typeof principal !== 'object' ||
-      typeof principal.id !== 'string' ||
-      principal.id === '' ||
-      !Array.isArray(principal.scopes) ||
-      !principal.scopes.every((scope) => typeof scope === 'string')
-    ) {
-      throw new Error('authorize() must return null or { id: string, scopes: string[] }');
-    }
+    const principal = checkedPrincipal(await authorize(context));
+    if (principal === null) throw new HttpError(401, 'unauthorized', 'Log in to see jobs');
     if (principal.scopes.length === 0) throw new HttpError(403, 'forbidden', 'You may not see jobs');
     return principal;
   }
 
-  function openStream(request: JobsRequest, principal: Principal | null): JobsResponse {
+  function openStream(request: JobsRequest, principal: Principal | null, context: Context): JobsResponse {
     const filter: JobFilter = parseFilter(request.query, false);
     if (principal) filter.scopes = principal.scopes;
     const key = principal?.id ?? '';
@@ -217,24 +283,31 @@ export function createJobsEndpoint<Context>(
       maxBufferedBytes,
       stallTimeoutMs,
       snapshotLimit: SNAPSHOT_LIMIT,
-      onError,
+      onError: report,
       subscribe,
       closeWithRegistry: false,
     });
-    streams.add(stream);
+    const opener = principal && { id: principal.id, scopes: [...principal.scopes] };
+    streams.set(stream, { principal: opener, context, checking: false });
     streamsByPrincipal.set(key, open + 1);
     if (!heartbeatTimer) {
       heartbeatTimer = setInterval(beat, heartbeatMs);
       heartbeatTimer.unref?.();
+    }
+    if (!reauthorizeTimer && principal && reauthorizeMs > 0) {
+      reauthorizeTimer = setInterval(reauthorizeAll, reauthorizeMs);
+      reauthorizeTimer.unref?.();
     }
     stream.onClose(() => {
       streams.delete(stream);
       const left = (streamsByPrincipal.get(key) ?? 1) - 1;
       if (left > 0) streamsByPrincipal.set(key, left);
       else streamsByPrincipal.delete(key);
-      if (streams.size === 0 && heartbeatTimer) {
-        clearInterval(heartbeatTimer);
+      if (streams.size === 0) {
+        if (heartbeatTimer) clearInterval(heartbeatTimer);
+        if (reauthorizeTimer) clearInterval(reauthorizeTimer);
         heartbeatTimer = null;
+        reauthorizeTimer = null;
       }
     });
     return { status: 200, headers: { ...STREAM_HEADERS }, stream };
@@ -277,13 +350,28 @@ export function createJobsEndpoint<Context>(
     get openStreams() {
       return streams.size;
     },
-    closeStreams() {
-      for (const stream of [...streams]) stream.close('server-closed');
+    closeStreams(...args: [principalId?: string]) {
+      if (args.length === 0) {
+        for (const stream of [...streams.keys()]) stream.close('server-closed');
+        return;
+      }
+      const [principalId] = args;
+      if (typeof principalId !== 'string' || principalId === '') {
+        throw new JobsError(
+          'invalid_input',
+          'realtime-jobs: closeStreams(principalId) takes a non-empty principal id; closeStreams() without one ends every stream',
+          { field: 'principalId' },
+        );
+      }
+      for (const [stream, { principal }] of [...streams]) {
+        if (principal?.id === principalId) deny(stream, 'unauthorized');
+      }
     },
+    reportError: report,
     async handle(request, context) {
       try {
-        const path = request.path === '/' ? '' : request.path;
-        const route = path === '' ? 'list' : path === '/events' ? 'events' : /^\/[^/]+$/.test(path) ? 'job' : null;
+        const { path } = request;
+        const route = routeOf(path);
         if (route === null) throw new HttpError(404, 'not_found', 'No such route');
         const method = request.method.toUpperCase();
         const allowed = route === 'events' ? ['GET'] : ['GET', 'HEAD'];
@@ -293,14 +381,37 @@ export function createJobsEndpoint<Context>(
           return response;
         }
         const principal = await principalFor(context);
-        if (route === 'events') return openStream(request, principal);
+        if (route === 'events') return openStream(request, principal, context);
         if (route === 'list') return list(request, principal);
-        return getOne(path.slice(1), principal);
+        return getOne((path as string).slice(1), principal);
       } catch (error) {
         if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.field);
-        onError(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
+        report(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
         return errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
       }
     },
   };
+}
+
+/** The route a path below the prefix names; null for none, or for a request outside the prefix (→ 404). */
+function routeOf(path: string | null): 'list' | 'events' | 'job' | null {
+  if (path === null) return null;
+  if (path === '' || path === '/') return 'list';
+  if (path === '/events') return 'events';
+  return /^\/[^/]+$/.test(path) ? 'job' : null;
+}
+
+/** `authorize`'s answer, checked: null for nobody, a principal, or a throw for anything else (a server bug). */
+function checkedPrincipal(principal: Principal | null | undefined): Principal | null {
+  if (principal === null || principal === undefined) return null;
+  if (
+    typeof principal !== 'object' ||
+    typeof principal.id !== 'string' ||
+    principal.id === '' ||
+    !Array.isArray(principal.scopes) ||
+    !principal.scopes.every((scope) => typeof scope === 'string')
+  ) {
+    throw new Error('authorize() must return null or { id: string, scopes: string[] }');
+  }
+  return principal;
 }

@@ -1,12 +1,6 @@
-import { JobsError } from '../../protocol/errors.js';
 import type { JobRegistry } from '../registry.js';
-import {
-  createJobsEndpoint,
-  errorResponse,
-  type JobsEndpoint,
-  type JobsHandlerOptions,
-  type JobsResponse,
-} from './endpoint.js';
+import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions, type JobsResponse } from './endpoint.js';
+import { normalizePrefix, pathBelow } from './target.js';
 
 export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptions<Context> {
   /** Where the routes live. Requests outside it get `404`. @default '/api/admin/jobs' */
@@ -19,17 +13,12 @@ export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptio
  */
 export interface JobsHandler<Context = Request> {
   (request: Request, context?: Context): Promise<Response>;
-  /** Ends every open stream; call it when the server shuts down. */
-  closeStreams(): void;
+  /**
+   * `closeStreams(principalId)` ends that principal's streams with a final `denied` event: call it on
+   * logout. `closeStreams()` ends every open stream: call it when the server shuts down.
+   */
+  closeStreams(principalId?: string): void;
   readonly openStreams: number;
-}
-
-/** Normalizes a prefix to `/a/b` form (no trailing slash; `''` for the root). */
-export function normalizePrefix(prefix: unknown): string {
-  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.startsWith('/'))) {
-    throw new JobsError('invalid_options', '`prefix` must be a path starting with `/`', { field: 'prefix' });
-  }
-  return prefix.replace(/\/+$/, '');
 }
 
 /**
@@ -49,13 +38,10 @@ export function createJobsHandler<Context = Request>(
 
   const handle = async (request: Request, context?: Context): Promise<Response> => {
     const url = new URL(request.url);
-    if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) {
-      return toResponse(errorResponse(404, 'not_found', 'No such route'), request);
-    }
     const response = await endpoint.handle(
       {
         method: request.method,
-        path: url.pathname.slice(prefix.length),
+        path: pathBelow(url.pathname, prefix),
         query: url.searchParams,
         header: (name) => request.headers.get(name) ?? undefined,
       },
@@ -65,7 +51,7 @@ export function createJobsHandler<Context = Request>(
   };
   // defineProperties, not Object.assign: assign would copy the getter's value once (0) instead of the getter.
   return Object.defineProperties(handle, {
-    closeStreams: { value: () => endpoint.closeStreams() },
+    closeStreams: { value: (...args: [principalId?: string]) => endpoint.closeStreams(...args) },
     openStreams: { get: () => endpoint.openStreams },
   }) as JobsHandler<Context>;
 }
