@@ -30,6 +30,8 @@ export interface FileLock {
    * when another process took the log meanwhile.
    */
   restore(): Promise<void>;
+  /** Throws when the lock file is gone or names another owner now; writes nothing. */
+  verify(): Promise<void>;
   /** Removes the lock file if it is still this lock's. */
   release(): Promise<void>;
 }
@@ -69,6 +71,13 @@ export async function acquireLock(path: string): Promise<FileLock> {
     async restore() {
       if (!held.has(owner.token)) throw new JobsError('closed', `The lock ${path} was released`);
       await take(path, owner);
+    },
+    async verify() {
+      const current = parseOwner(await readFile(path, 'utf8'));
+      if (current?.token !== owner.token) {
+        const who = current ? `process ${current.pid} on ${current.host}` : 'no owner it can read';
+        throw new Error(`the lock file ${path} now names ${who}`);
+      }
     },
     async release() {
       held.delete(owner.token);

@@ -63,8 +63,7 @@ export interface LogFile<T> {
 
 const WRITE_FAILED = 'write failed; everything stays in memory and the log will be rewritten';
 const GONE =
-  'the log file is gone (its folder deleted, or the file moved or replaced); everything stays in memory and the log will be rewritten';
-const LOCK_LOST = 'the lock file could not be kept; everything stays in memory until it can';
+  'the log file or its lock is gone (its folder deleted, a file moved or replaced); everything stays in memory and the log will be rewritten';
 
 export function createLogFile<T>(options: LogFileOptions<T>): LogFile<T> {
   const { path, maxLines, retryMs, checkMs, fsync } = options;
@@ -186,25 +185,21 @@ export function createLogFile<T>(options: LogFileOptions<T>): LogFile<T> {
   }
 
   /**
-   * Checks that the file appended to is still the log: an open handle keeps writing into a deleted or
-   * moved file without an error, so a deleted folder would otherwise go unnoticed and lose everything.
+   * Checks that the file appended to is still the log, and the lock still ours: an open handle keeps
+   * writing into a deleted or moved file without an error, so a deleted folder would otherwise go
+   * unnoticed and take the whole history with it. Only reads: re-creating anything is recovery's job,
+   * after `retryMs`, not something to race with whoever is deleting the folder right now.
    */
   async function check(): Promise<void> {
     if (fault || !handle || closing) return;
     try {
       const [onDisk, appending] = await Promise.all([stat(path), handle.stat()]);
       if (onDisk.ino !== appending.ino || onDisk.dev !== appending.dev) {
-        throw new Error('another file took its place');
+        throw new Error(`another file took the place of ${path}`);
       }
+      await lock?.verify();
     } catch (error) {
       fail(error, GONE);
-      return;
-    }
-    try {
-      // Re-creates a deleted lock file; fails when another process took the log meanwhile.
-      await lock?.restore();
-    } catch (error) {
-      fail(error, LOCK_LOST);
     }
   }
 
