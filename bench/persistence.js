@@ -1,5 +1,6 @@
 // Benchmark 3, persistence: sustained updates per second into the JSONL store against raw appends
-// (a FileHandle batched per tick: the limit) and sonic-boom, in the same run; compaction of a
+// (a FileHandle batched per tick: the limit) and sonic-boom, in the same run; the cost of `fsync: true`
+// beside the default (sustained rate, and the time for one update to be flushed); compaction of a
 // 100,000-line file; bootstrap of 500 and 100,000 lines; event-loop delay while writing.
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import SonicBoom from 'sonic-boom';
 import { createJobRegistry } from '../dist/index.js';
 import { jsonlStore } from '../dist/jsonl.js';
-import { jobSnapshot, now, printTable, QUICK, ratio, round, writeResults } from './lib.js';
+import { jobSnapshot, now, percentile, printTable, QUICK, ratio, round, writeResults } from './lib.js';
 
 const SECONDS = QUICK ? 1 : 3;
 const ROUNDS = QUICK ? 1 : 2;
@@ -58,6 +59,26 @@ async function registryRun(dir, name, storeOptions) {
   );
   await registry.close();
   return result;
+}
+
+/**
+ * One update, then `flush()`, `count` times one after the other: how long a caller waits for a single
+ * change to be written (and, with `fsync`, on the disk) when nothing else is going on.
+ */
+async function flushLatency(dir, name, storeOptions, count) {
+  const store = jsonlStore({ path: join(dir, `${name}.jsonl`), ...storeOptions });
+  const registry = await createJobRegistry({ store, onError: () => {} });
+  const id = registry.enqueue({ category: 'bench', target: { n: '0' }, state: 'running' }).id;
+  await store.flush();
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const start = now();
+    registry.update(id, { progress: (i % 100) / 100, message });
+    await store.flush();
+    times.push(now() - start);
+  }
+  await registry.close();
+  return { p50Ms: round(percentile(times, 50), 3), p99Ms: round(percentile(times, 99), 3) };
 }
 
 /** The same lines the store would write, for the baselines. */
@@ -206,6 +227,7 @@ export async function persistence() {
     const writers = {
       'realtime-jobs (default maxLines 500)': () => registryRun(dir, 'default', {}),
       'realtime-jobs (append only)': () => registryRun(dir, 'append', { maxLines: 1_000_000_000 }),
+      'realtime-jobs (fsync: true)': () => registryRun(dir, 'fsync', { fsync: true }),
       'raw FileHandle append': () => rawAppend(dir),
       'sonic-boom': () => sonicBoom(dir),
     };
@@ -218,6 +240,8 @@ export async function persistence() {
     }
     const raw = writes['raw FileHandle append'];
     const sonic = writes['sonic-boom'];
+    const plain = writes['realtime-jobs (default maxLines 500)'];
+    const synced = writes['realtime-jobs (fsync: true)'];
     printTable(
       `Sustained updates into a JSONL log (${JOBS} jobs, ${PER_TICK} per tick)`,
       Object.entries(writes).map(([name, result]) => ({
@@ -225,9 +249,37 @@ export async function persistence() {
         'updates/s': result.perSecond,
         'vs raw': ratio(result.perSecond, raw.perSecond),
         'vs sonic-boom': ratio(result.perSecond, sonic.perSecond),
+        'vs default': ratio(result.perSecond, plain.perSecond),
         'loop p99 ms': result.loopP99Ms,
         'loop max ms': result.loopMaxMs,
       })),
+    );
+
+    // One change at a time, as admin jobs mostly come: the wait for flush(), best of the rounds.
+    const FLUSHES = QUICK ? 50 : 200;
+    const latency = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, options] of [
+        ['default', {}],
+        ['fsync: true', { fsync: true }],
+      ]) {
+        const result = await flushLatency(dir, `latency-${round}-${name.replace(/\W/g, '')}`, options, FLUSHES);
+        if (!latency[name] || result.p50Ms < latency[name].p50Ms) latency[name] = result;
+      }
+    }
+    printTable(
+      `One update then flush(), ${FLUSHES} times`,
+      Object.entries(latency).map(([name, result]) => ({
+        store: name,
+        'p50 ms': result.p50Ms,
+        'p99 ms': result.p99Ms,
+        'p50 vs default': ratio(result.p50Ms, latency.default.p50Ms),
+        'p99 vs default': ratio(result.p99Ms, latency.default.p99Ms),
+      })),
+    );
+    console.log(
+      `fsync: true ÷ default: ${ratio(synced.perSecond, plain.perSecond)}× the sustained rate, ` +
+        `${ratio(latency['fsync: true'].p50Ms, latency.default.p50Ms)}× the flush wait (p50)`,
     );
 
     const lines = QUICK ? 20_000 : 100_000;
@@ -279,7 +331,11 @@ export async function persistence() {
       jobs: JOBS,
       perTick: PER_TICK,
       writes,
+      flushLatency: { count: FLUSHES, ...latency },
       ratios: {
+        fsyncVsDefault: ratio(synced.perSecond, plain.perSecond),
+        fsyncFlushP50VsDefault: ratio(latency['fsync: true'].p50Ms, latency.default.p50Ms),
+        fsyncFlushP99VsDefault: ratio(latency['fsync: true'].p99Ms, latency.default.p99Ms),
         defaultVsRaw: ratio(writes['realtime-jobs (default maxLines 500)'].perSecond, raw.perSecond),
         appendOnlyVsRaw: ratio(writes['realtime-jobs (append only)'].perSecond, raw.perSecond),
         appendOnlyVsSonicBoom: ratio(writes['realtime-jobs (append only)'].perSecond, sonic.perSecond),

@@ -60,6 +60,10 @@ if (persistence) {
     benchmark: 'persistence',
     result: `append-only ${persistence.ratios.appendOnlyVsRaw}× raw, ${persistence.ratios.appendOnlyVsSonicBoom}× sonic-boom; default ${persistence.ratios.defaultVsRaw}× raw (updates/s)`,
   });
+  summary.push({
+    benchmark: 'persistence, fsync: true',
+    result: `${persistence.ratios.fsyncVsDefault}× the default's updates/s; flush wait p50 ${persistence.ratios.fsyncFlushP50VsDefault}×, p99 ${persistence.ratios.fsyncFlushP99VsDefault}× the default's`,
+  });
 }
 const browser = read('browser');
 if (browser) {

@@ -38,6 +38,15 @@ export function timerOption(owner: string, field: string, value: unknown, fallba
   return integerOption(owner, field, value, fallback, min);
 }
 
+/** Reads an optional boolean option. */
+export function booleanOption(owner: string, field: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new JobsError('invalid_options', `${owner}: \`${field}\` must be true or false`, { field });
+  }
+  return value;
+}
+
 /** Reads an optional function option. */
 export function functionOption<T>(owner: string, field: string, value: T | undefined, fallback: T): T {
   if (value === undefined) return fallback;

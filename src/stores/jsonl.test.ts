@@ -1,7 +1,17 @@
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync } from 'node:fs';
+import {
+  type FileHandle,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  rmdir,
+  writeFile,
+} from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createJobRegistry, RESTART_MESSAGE } from '../core/registry.js';
@@ -90,21 +100,16 @@ describe('jsonlStore', () => {
     expect(jobs.get(running.id)).toMatchObject({ state: 'error', message: RESTART_MESSAGE });
     expect(jobs.get(pending.id)?.state).toBe('pending');
     await jobs.close();
+    // The "dead" registry is still open in this process: closed, so its folder check stops too.
+    await crashed.close();
   });
 
-  it('refuses a log held by a live process, naming it, and takes over from a dead one', async () => {
-    const sleeper = spawn('sleep', ['30']);
-    try {
-      await writeFile(`${path}.lock`, `${sleeper.pid}\n`);
-      await expect(createJobRegistry({ store: jsonlStore({ path }) })).rejects.toThrow(
-        new RegExp(`in use by process ${sleeper.pid}`),
-      );
-    } finally {
-      sleeper.kill('SIGKILL');
-    }
-    await new Promise((resolve) => sleeper.once('exit', resolve));
+  it('takes over the lock of a dead process, refuses a second open in this one, and removes its lock on close', async () => {
+    // Real crashes, PID reuse and live owners in other processes: test/torture/lock.test.ts.
+    const dead = { pid: 999_999_999, start: 'linux:1', host: hostname(), token: 'dead', created: '' };
+    await writeFile(`${path}.lock`, JSON.stringify(dead));
     const jobs = await createJobRegistry({ store: jsonlStore({ path }) });
-    expect((await readFile(`${path}.lock`, 'utf8')).trim()).toBe(String(process.pid));
+    expect(JSON.parse(await readFile(`${path}.lock`, 'utf8')).pid).toBe(process.pid);
     await expect(createJobRegistry({ store: jsonlStore({ path }) })).rejects.toThrow(/in use by this process/);
     await jobs.close();
     expect(await readdir(dir)).toEqual(['jobs.jsonl']);
@@ -141,9 +146,79 @@ describe('jsonlStore', () => {
     await again.close();
   });
 
+  it.skipIf(process.platform !== 'linux')(
+    'with fsync, syncs every batch and the folder after a compaction; without it, only the compacted file',
+    async () => {
+      // Which files get synced, seen through /proc/self/fd: the calls the store really makes.
+      const probe = await open(join(dir, 'probe'), 'w');
+      const prototype = Object.getPrototypeOf(probe) as FileHandle;
+      await probe.close();
+      await rm(join(dir, 'probe'));
+      const synced: string[] = [];
+      for (const method of ['sync', 'datasync'] as const) {
+        const original = prototype[method];
+        vi.spyOn(prototype, method).mockImplementation(function (this: FileHandle) {
+          synced.push(`${method} ${readlinkSync(`/proc/self/fd/${this.fd}`)}`);
+          return original.call(this);
+        });
+      }
+      const folder = await realpath(dir);
+      const file = join(folder, 'jobs.jsonl');
+      const temp = `${file}.${process.pid}.tmp`;
+      const run = async (fsync: boolean) => {
+        synced.length = 0;
+        const store = jsonlStore({ path, fsync, maxLines: 4 });
+        const jobs = await createJobRegistry({ store, onError: () => {} });
+        const job = await jobs.enqueue({ category: 'c', state: 'running' });
+        await store.flush();
+        for (let i = 1; i <= 4; i++) {
+          await jobs.update(job.id, { progress: i / 10 });
+          await store.flush();
+        }
+        await jobs.close();
+        return [...synced];
+      };
+      try {
+        // Five batches, a compaction past four lines, and the batch of close() (the running job finished
+        // as an error). The compacted file is synced before its rename either way: a power loss must
+        // never leave an empty log where a full one was.
+        expect(await run(false)).toEqual([`sync ${temp}`]);
+        await rm(path);
+        expect(await run(true)).toEqual([
+          `sync ${folder}`, // the new log's folder entry
+          ...Array.from({ length: 5 }, () => `datasync ${file}`),
+          `sync ${temp}`,
+          `sync ${folder}`, // the rename
+          `datasync ${file}`, // the batch of close(), after the compaction
+        ]);
+      } finally {
+        vi.restoreAllMocks();
+      }
+    },
+  );
+
   it('validates its options', () => {
     expect(() => jsonlStore({ path: '' })).toThrow(/`path` must be a non-empty string/);
     expect(() => jsonlStore({ path, maxLines: 0 })).toThrow(/`maxLines`/);
+    // Longer than a timer can wait: it would fire at once.
+    for (const field of ['retryMs', 'checkMs'] as const) {
+      expect(() => jsonlStore({ path, [field]: 2 ** 31 })).toThrow(
+        expect.objectContaining({
+          code: 'invalid_options',
+          field,
+          message: expect.stringMatching(/at most 2147483647/),
+        }),
+      );
+      expect(() => jsonlStore({ path, [field]: 2 ** 31 - 1 })).not.toThrow();
+      expect(() => jsonlStore({ path, [field]: 0 })).toThrow(expect.objectContaining({ field }));
+    }
+    expect(() => jsonlStore({ path, fsync: 'yes' as never })).toThrow(
+      expect.objectContaining({
+        code: 'invalid_options',
+        field: 'fsync',
+        message: expect.stringMatching(/`fsync` must be true or false/),
+      }),
+    );
     expect(() => jsonlStore(undefined as never)).toThrow(/options must be an object/);
   });
 });

@@ -1,14 +1,13 @@
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { integerOption, timerOption } from '../core/options.js';
-import type { JobStore, StoreContext, StoreLoad } from '../core/store.js';
-import { errorMessage, JobsError } from '../protocol/errors.js';
+import { resolve } from 'node:path';
+import { booleanOption, integerOption, timerOption } from '../core/options.js';
+import type { JobStore, StoreLoad } from '../core/store.js';
+import { JobsError } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
+import { createLogFile, type LogFile } from './jsonl/log-file.js';
 import { LocalState } from './local-state.js';
 
 export interface JsonlStoreOptions {
-  /** The log file. Its folder is created when missing; `<path>.lock` guards it. */
+  /** The log file. Its folder is created when missing (and again if it is deleted); `<path>.lock` guards it. */
   path: string;
   /**
    * Compaction keeps the file near this many lines: past it (and past twice the number of jobs held),
@@ -18,6 +17,17 @@ export interface JsonlStoreOptions {
   maxLines?: number;
   /** How long to wait before writing again after the disk failed. @default 1000 */
   retryMs?: number;
+  /**
+   * How often to check that the log file is still in place. A deleted folder or a moved file is
+   * reported, the folder re-created and the whole state rewritten. @default 1000
+   */
+  checkMs?: number;
+  /**
+   * fdatasync every batch (and the folder after a compaction), so what `flush()` reported written
+   * survives a power loss or an OS crash, not only a crash of the process. Costs throughput: see
+   * docs/performance.md. @default false
+   */
+  fsync?: boolean;
   /** How many recent events are kept for `Last-Event-ID` replay. @default 1000 */
   replayBufferSize?: number;
 }
@@ -39,295 +49,89 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
   }
   const maxLines = integerOption('jsonlStore', 'maxLines', options.maxLines, 500, 1);
   const retryMs = timerOption('jsonlStore', 'retryMs', options.retryMs, 1000, 1);
+  const checkMs = timerOption('jsonlStore', 'checkMs', options.checkMs, 1000, 1);
+  const fsync = booleanOption('jsonlStore', 'fsync', options.fsync, false);
   const replayBufferSize = integerOption('jsonlStore', 'replayBufferSize', options.replayBufferSize, 1000, 0);
   const path = resolve(options.path);
-  const lockPath = `${path}.lock`;
-  const tempPath = `${path}.${process.pid}.tmp`;
+  const label = `jsonlStore(${path})`;
 
+  let log: LogFile<Job> | null = null;
   const state = new LocalState(replayBufferSize);
-  /** The newest snapshot of every job: what a compaction writes and what recovery rewrites. */
-  const latest = state.jobs;
-  let queue: string[] = [];
-  let lines = 0;
-  let skipped = 0;
-  let handle: FileHandle | null = null;
-  let context: StoreContext | null = null;
-  let fault: Error | null = null;
-  let retryTimer: NodeJS.Timeout | null = null;
-  let writing: Promise<void> | null = null;
-  let scheduled = false;
   let closed = false;
-  /** Jobs removed since the last compaction: their lines are still in the file. */
-  let removedSinceCompaction = 0;
-
-  const describe = (error: unknown, what: string) =>
-    new Error(`jsonlStore(${path}): ${what}: ${errorMessage(error)}`, { cause: error });
-  const report = (error: unknown, what: string) => {
-    const described = describe(error, what);
-    context?.onError(described);
-    return described;
+  let closing: Promise<void> | null = null;
+  const openLog = (): LogFile<Job> => {
+    if (!log || !state.isOpen || closed) throw new JobsError('closed', `${label} is not open`);
+    return log;
   };
-  const WRITE_FAILED = 'write failed; jobs are kept in memory and the log will be rewritten';
-
-  /** Writes the newest snapshot of every job to a temporary file and renames it over the log. */
-  async function compact(): Promise<void> {
-    const jobs = [...latest.values()];
-    const body = jobs.map((job) => `${JSON.stringify(job)}\n`).join('');
-    // What was queued so far is in `body`. What is saved while this compaction awaits the disk stays
-    // queued and is appended to the new file after it: clearing the queue at the end lost it.
-    queue = [];
-    const temp = await open(tempPath, 'w');
-    try {
-      await temp.writeFile(body);
-      await temp.sync();
-    } finally {
-      await temp.close();
-    }
-    await handle?.close().catch(() => {});
-    handle = null;
-    await rename(tempPath, path);
-    handle = await open(path, 'a');
-    lines = jobs.length;
-    removedSinceCompaction = 0;
-  }
-
-  async function writeQueued(): Promise<void> {
-    while (queue.length > 0 && !fault) {
-      const batch = queue;
-      queue = [];
-      try {
-        if (!handle) handle = await open(path, 'a');
-        // appendFile, not write: one write() call may store only part of the batch (a disk that fills
-        // up mid-batch) and report success; appendFile writes the rest or fails with the reason.
-        await handle.appendFile(batch.join(''));
-        lines += batch.length;
-        if (lines > Math.max(maxLines, latest.size * 2)) await compact();
-      } catch (error) {
-        fail(error);
-      }
-    }
-  }
-
-  function fail(error: unknown) {
-    // `latest` already holds everything that was queued: recovery rewrites it whole.
-    queue = [];
-    fault = report(error, WRITE_FAILED);
-    scheduleRetry();
-  }
-
-  function scheduleRetry() {
-    if (retryTimer || closed) return;
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      void runWriter(recover);
-    }, retryMs);
-    retryTimer.unref();
-  }
-
-  async function recover(): Promise<void> {
-    try {
-      await compact();
-      fault = null;
-    } catch (error) {
-      // Still failing: keep the fault current without reporting every retry.
-      fault = describe(error, WRITE_FAILED);
-      await unlink(tempPath).catch(() => {});
-      scheduleRetry();
-    }
-  }
-
-  /** Runs one writer task at a time, so appends, compactions and recovery never interleave. */
-  function runWriter(task: () => Promise<void>): Promise<void> {
-    const previous = writing ?? Promise.resolve();
-    const next = previous.then(task).finally(() => {
-      if (writing === next) writing = null;
-    });
-    writing = next;
-    return next;
-  }
-
-  function assertOpen() {
-    if (!state.isOpen || closed) throw new JobsError('closed', `jsonlStore(${path}) is not open`);
-  }
-
-  /** Queues a recorded snapshot for the next batch (while the disk fails, recovery rewrites it). */
-  function append(job: Job) {
-    if (fault) return;
-    queue.push(`${JSON.stringify(job)}\n`);
-    scheduleWrite();
-  }
-
-  function scheduleWrite() {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      void runWriter(writeQueued);
-    });
-  }
 
   return {
     kind: 'jsonl',
-    async open(ctx) {
-      if (context) throw new JobsError('invalid_options', `jsonlStore(${path}) is already open`);
-      context = ctx;
-      await mkdir(dirname(path), { recursive: true });
-      await acquireLock(lockPath);
+    async open(context) {
+      if (log) throw new JobsError('invalid_options', `${label} is already open`);
+      const opening = createLogFile<Job>({
+        path,
+        label,
+        maxLines,
+        retryMs,
+        checkMs,
+        fsync,
+        key: (job) => job.id,
+        parse: context.parseJob,
+        replaces: (next, held) => held.version <= next.version,
+        onError: context.onError,
+      });
+      log = opening;
       try {
-        const found = new Map<string, Job>();
-        const loaded = await load(path, ctx, found);
-        skipped = loaded.skipped;
-        lines = loaded.lines;
-        const { head, orphans } = state.open(ctx, [...found.values()]);
-        if (loaded.repair || lines > Math.max(maxLines, latest.size * 2)) await compact();
-        else handle = await open(path, 'a');
-        if (skipped > 0) {
-          report(new Error(`${skipped} unreadable line(s) skipped`), 'load');
-        }
+        const loaded = await opening.open();
+        const { head, orphans } = state.open(context, loaded.records);
         return {
-          jobs: [...latest.values()],
+          jobs: [...state.jobs.values()],
           head,
           orphans,
-          skipped,
-          repaired: loaded.repair,
+          skipped: loaded.skipped,
+          repaired: loaded.repaired,
         } satisfies StoreLoad;
       } catch (error) {
-        await releaseLock(lockPath);
-        context = null;
+        log = null;
         throw error;
       }
     },
     async create(job) {
-      assertOpen();
+      const file = openLog();
       const result = state.create(job);
-      if (result.created) append(job);
+      if (result.created) file.put(job);
       return result;
     },
     async write(job) {
-      assertOpen();
+      const file = openLog();
       const result = state.write(job);
-      if (result.ok) append(job);
+      if (result.ok) file.put(job);
       return result;
     },
     async eventsSince(lastEventId) {
-      assertOpen();
+      openLog();
       return state.eventsSince(lastEventId);
     },
     async remove(removed) {
       // Pruned jobs leave the file at the next compaction (at the latest, on close). Were the process
       // to die first, the registry prunes them again when it loads them.
-      removedSinceCompaction += state.remove(removed);
+      state.remove(removed);
+      log?.delete(removed);
     },
     async flush() {
-      while (queue.length > 0 || writing || scheduled) {
-        if (queue.length > 0 && !writing) await runWriter(writeQueued);
-        else if (writing) await writing;
-        else await new Promise((resolve) => setImmediate(resolve));
-      }
+      await log?.flush();
     },
-    async close() {
-      if (closed || !context) return;
-      await this.flush();
-      if (removedSinceCompaction > 0 && !fault) await runWriter(compact).catch((error) => fail(error));
-      closed = true;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = null;
-      if (fault) {
-        // One last try, so a recovered disk gets the final state.
-        await recover().catch(() => {});
-        if (retryTimer) clearTimeout(retryTimer);
-        if (fault) report(fault, 'closing with unwritten jobs');
-      }
-      await handle?.close().catch(() => {});
-      handle = null;
-      state.close();
-      await releaseLock(lockPath);
+    close() {
+      if (!log || !state.isOpen) return Promise.resolve();
+      // Writes stay accepted until the log has flushed: closing listeners may still record something.
+      closing ??= log.close().finally(() => {
+        closed = true;
+        state.close();
+      });
+      return closing;
     },
     health() {
-      return {
-        ok: fault === null,
-        error: fault ? fault.message : null,
-        pendingWrites: fault ? latest.size : queue.length,
-        skipped,
-      };
+      return log ? log.health() : { ok: true, error: null, pendingWrites: 0, skipped: 0 };
     },
   };
-}
-
-/** Reads the log into `latest`; says whether the file must be rewritten to repair it. */
-async function load(
-  path: string,
-  context: StoreContext,
-  latest: Map<string, Job>,
-): Promise<{ lines: number; skipped: number; repair: boolean }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { lines: 0, skipped: 0, repair: false };
-    throw error;
-  }
-  const rows = text.split('\n');
-  // The text after the last newline is a torn tail when it is not empty.
-  const tail = rows.pop() ?? '';
-  let skipped = 0;
-  let repair = tail !== '';
-  let lines = 0;
-  for (const row of tail === '' ? rows : [...rows, tail]) {
-    if (row.trim() === '') {
-      repair = true;
-      continue;
-    }
-    lines++;
-    let job: Job;
-    try {
-      job = context.parseJob(JSON.parse(row));
-    } catch {
-      skipped++;
-      repair = true;
-      continue;
-    }
-    const held = latest.get(job.id);
-    if (!held || held.version <= job.version) latest.set(job.id, job);
-  }
-  return { lines, skipped, repair };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * One process per log. A lock held by a live process is an error; one left by a dead process is
- * taken over at once, so a crash never blocks the restart.
- */
-async function acquireLock(lockPath: string): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(lockPath, `${process.pid}\n`, { flag: 'wx' });
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-    if (Number.isSafeInteger(owner) && owner > 0 && isAlive(owner)) {
-      const who = owner === process.pid ? 'this process (another registry still has it open)' : `process ${owner}`;
-      throw new JobsError(
-        'locked',
-        `The job log ${lockPath.slice(0, -5)} is in use by ${who}. One process per JSONL file: stop the other one, or give this one its own path.`,
-      );
-    }
-    await unlink(lockPath).catch(() => {});
-  }
-  throw new JobsError('locked', `Could not take the lock ${lockPath}: another process keeps taking it`);
-}
-
-async function releaseLock(lockPath: string): Promise<void> {
-  const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-  if (owner === process.pid) await unlink(lockPath).catch(() => {});
 }
