@@ -3,8 +3,8 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
+import { bundleFixture } from '../support/bundle.js';
 import { waitFor } from '../support/wait.js';
 import { BUNDLE, ROOT } from './server.js';
 
@@ -49,18 +49,7 @@ export async function ensureBundle(): Promise<void> {
 
 /** Bundles the crash server for `node` (packages stay external and resolve from the repo). */
 export async function bundleCrashServer(): Promise<string> {
-  const outfile = join(CACHE, `crash-server-${process.pid}.mjs`);
-  await build({
-    entryPoints: [join(ROOT, 'test', 'browser', 'crash-server.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    outfile,
-    logLevel: 'warning',
-  });
-  return outfile;
+  return bundleFixture(join(ROOT, 'test', 'browser', 'crash-server.ts'));
 }
 
 export interface ChildServer {

@@ -2,11 +2,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobRegistry, RESTART_MESSAGE } from '../../src/index.js';
 import { jsonlStore } from '../../src/stores/jsonl.js';
+import { bundleFixture } from '../support/bundle.js';
 
 const KILLS = 20;
 type Flushed = { id: string; state: string; version: number };
@@ -18,16 +17,7 @@ describe('SIGKILL during JSONL write bursts', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rj-crash-'));
     // The child runs the library's TypeScript source; bundled once so plain `node` can fork it.
-    child = join(dir, 'crash-child.mjs');
-    await build({
-      entryPoints: [fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url))],
-      outfile: child,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      logLevel: 'silent',
-    });
+    child = await bundleFixture(new URL('./fixtures/crash-child.ts', import.meta.url));
   });
 
   afterAll(async () => {

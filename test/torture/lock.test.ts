@@ -2,12 +2,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createJobRegistry, type JobRegistry, RESTART_MESSAGE } from '../../src/index.js';
 import { processStartTime } from '../../src/stores/jsonl/lock.js';
 import { jsonlStore } from '../../src/stores/jsonl.js';
+import { bundleFixture } from '../support/bundle.js';
 import { waitFor } from '../support/wait.js';
 
 // A lock must tell a live owner from a PID that came back. These tests start real processes: a child
@@ -41,16 +40,7 @@ const unshare = canUnshare();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rj-lock-'));
-  script = join(dir, 'lock-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/lock-child.ts', import.meta.url))],
-    outfile: script,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'silent',
-  });
+  script = await bundleFixture(new URL('./fixtures/lock-child.ts', import.meta.url));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
