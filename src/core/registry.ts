@@ -81,8 +81,11 @@ export const RESTART_MESSAGE = 'The server restarted before this job finished.';
 export const SHUTDOWN_MESSAGE = 'The server shut down before this job finished.';
 export const LEASE_MESSAGE = 'The instance running this job stopped before it finished.';
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Conflicting writes (another instance wrote first) are retried on the new version this often. */
-const WRITE_ATTEMPTS = 5;
+/**
+ * A write that loses to another instance is retried on the version that won, this many times at
+ * most, with a short random pause after the first retries so racing writers spread out.
+ */
+const WRITE_ATTEMPTS = 50;
 
 /**
  * Creates a registry and loads what its store holds. Busy jobs whose runner is gone (a process that
@@ -341,6 +344,7 @@ class Registry implements JobRegistry {
       if (attempt >= WRITE_ATTEMPTS) {
         throw new JobsError('conflict', `Job ${id} kept changing under this write; try again`, { jobId: id });
       }
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt, 20)));
     }
   }
 

@@ -1,4 +1,5 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { createJobRegistry } from '../../src/index.js';
 import { redisStore } from '../../src/stores/redis/index.js';
 import { storeConformanceCases } from '../../src/testing/index.js';
 import { dropPrefix, freshPrefix, REDIS_URL } from './helpers.js';
@@ -13,4 +14,51 @@ describe('redis store conformance', () => {
     },
   });
   for (const { name, run } of cases) it(name, run);
+});
+
+describe('redis store', () => {
+  it('answers resync for an id the trimmed stream no longer holds, and replays one it still does', async () => {
+    const prefix = freshPrefix('trim');
+    const registry = await createJobRegistry({ store: redisStore({ url: REDIS_URL, prefix, streamMaxLength: 10 }) });
+    try {
+      const job = await registry.enqueue({ category: 'trim', state: 'running' });
+      const first = registry.head();
+      for (let i = 1; i <= 300; i++) await registry.update(job.id, { progress: i / 300 });
+      expect(await registry.eventsSince(first)).toMatchObject({
+        kind: 'resync',
+        reason: /older than the stream keeps/,
+      });
+      const recent = registry.head();
+      await registry.update(job.id, { message: 'one more' });
+      const replay = await registry.eventsSince(recent);
+      expect(replay.kind).toBe('replay');
+      expect(replay.kind === 'replay' && replay.events.map((event) => event.job.message)).toEqual(['one more']);
+    } finally {
+      await registry.close();
+      await dropPrefix(prefix);
+    }
+  });
+
+  it('refuses bad options, naming the field', () => {
+    const field = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as { field?: string }).field;
+      }
+      return 'accepted';
+    };
+    expect(field(() => redisStore({ url: 'http://x' }))).toBe('url');
+    expect(field(() => redisStore({ prefix: 'a b' }))).toBe('prefix');
+    expect(field(() => redisStore({ leaseMs: 2 ** 31 }))).toBe('leaseMs');
+    expect(field(() => redisStore({ leaseMs: 10 }))).toBe('leaseMs');
+    expect(field(() => redisStore({ streamMaxLength: 1 }))).toBe('streamMaxLength');
+    expect(field(() => redisStore({ client: {} as never }))).toBe('client');
+    expect(field(() => redisStore({ nope: 1 } as never))).toBe('nope');
+  });
+
+  it('fails to open, with an unavailable error, when Redis cannot be reached', async () => {
+    const store = redisStore({ url: 'redis://127.0.0.1:1', openTimeoutMs: 300 });
+    await expect(createJobRegistry({ store, onError: () => {} })).rejects.toMatchObject({ code: 'unavailable' });
+  });
 });

@@ -45,6 +45,8 @@ export interface RedisStoreOptions {
   leaseMs?: number;
   /** How this instance names itself as a lease owner. @default a random id */
   instanceId?: string;
+  /** How long opening waits for Redis to answer before it fails with `unavailable`. @default 10000 */
+  openTimeoutMs?: number;
 }
 
 type Scripts = {
@@ -78,7 +80,7 @@ export function redisStore(options: RedisStoreOptions = {}): JobStore {
     throw new JobsError('invalid_options', 'redisStore: options must be an object', { field: 'options' });
   }
   for (const key of Object.keys(options)) {
-    if (!['url', 'client', 'prefix', 'streamMaxLength', 'leaseMs', 'instanceId'].includes(key)) {
+    if (!['url', 'client', 'prefix', 'streamMaxLength', 'leaseMs', 'instanceId', 'openTimeoutMs'].includes(key)) {
       throw new JobsError('invalid_options', `redisStore: \`${key}\` is not an option`, { field: key });
     }
   }
@@ -110,6 +112,7 @@ export function redisStore(options: RedisStoreOptions = {}): JobStore {
     instanceId,
     streamMaxLength: integerOption('redisStore', 'streamMaxLength', options.streamMaxLength, 10_000, 10),
     leaseMs: timerOption('redisStore', 'leaseMs', options.leaseMs, 15_000, 100),
+    openTimeoutMs: timerOption('redisStore', 'openTimeoutMs', options.openTimeoutMs, 10_000, 1),
   });
 }
 
@@ -120,6 +123,7 @@ interface Settings {
   instanceId: string;
   streamMaxLength: number;
   leaseMs: number;
+  openTimeoutMs: number;
 }
 
 /** A Redis stream id, `<ms>-<seq>`, as numbers. */
@@ -184,6 +188,7 @@ class RedisJobStore implements JobStore {
     this.#reader = client.duplicate({ maxRetriesPerRequest: null });
     this.#reader.on('error', (error: Error) => this.#setFault(`Redis: ${error.message}`));
     try {
+      await answersWithin(client, this.#settings.openTimeoutMs);
       await this.#reportEvictionPolicy();
       const load = await this.#load();
       this.#loop = this.#readLoop();
@@ -263,9 +268,10 @@ class RedisJobStore implements JobStore {
     if (comparePositions(asked, { epoch: '', ...streamPosition(last) }) > 0) {
       return { kind: 'resync', reason: 'event id newer than any sent' };
     }
-    // Trimmed: an event after the asked one is gone.
-    const trimmedUpTo = fields ? String(fields['max-deleted-entry-id'] ?? '0-0') : '0-0';
-    if (comparePositions(asked, { epoch: '', ...streamPosition(trimmedUpTo) }) < 0) {
+    // Trimmed: entries before the first one kept are gone, and one after the asked id may be among them.
+    const trimmed = fields !== null && Number(fields['entries-added']) > Number(fields.length);
+    const firstKept = fields ? String(fields['recorded-first-entry-id'] ?? '0-0') : '0-0';
+    if (trimmed && comparePositions(asked, { epoch: '', ...streamPosition(firstKept) }) < 0) {
       return { kind: 'resync', reason: 'event id older than the stream keeps' };
     }
     const events: JobEvent[] = [];
@@ -581,7 +587,24 @@ class RedisJobStore implements JobStore {
     const reader = this.#reader;
     this.#reader = null;
     reader?.disconnect();
-    if (this.#ownsClient) await this.#client?.quit().catch(() => this.#client?.disconnect());
+    const client = this.#client;
+    if (!this.#ownsClient || !client) return;
+    // QUIT waits for a connection that may never come: only a connected client says goodbye.
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+    else client.disconnect();
+  }
+}
+
+/** Resolves once Redis answers a PING; rejects after `ms` (commands wait for a connection otherwise). */
+async function answersWithin(client: Redis, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([client.ping(), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
