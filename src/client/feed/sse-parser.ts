@@ -8,7 +8,8 @@ export interface SseMessage {
 /**
  * A Server-Sent Events parser (the "event stream" interpretation of the HTML Living Standard,
  * §9.2.6), small on purpose: it is most of what the browser bundle would otherwise spend on a
- * general-purpose one. Feed it text as it arrives, cut anywhere; it calls `onMessage` per message and
+ * general-purpose one. Feed it text as it arrives, cut anywhere (decoded by a `TextDecoder`, which
+ * already drops a leading byte order mark); it calls `onMessage` per message and
  * `onRetry` per valid `retry:` line. Unlike `EventSource`, a message's `id` is its own field only, not
  * the last one seen: the feed must know which messages carry a resume point.
  *
@@ -22,7 +23,6 @@ export function createSseParser(
 ): (text: string) => boolean {
   /** Text after the last complete line; a trailing CR waits here in case an LF follows. */
   let pending = '';
-  let started = false;
   let event: string | undefined;
   let data: string | undefined;
   let id: string | undefined;
@@ -44,11 +44,7 @@ export function createSseParser(
   };
 
   return (chunk) => {
-    let text = pending + chunk;
-    if (!started && text !== '') {
-      started = true;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    }
+    const text = pending + chunk;
     // A CR at the very end may be the first half of a CRLF: keep it until the next chunk says.
     const cut = text.endsWith('\r') ? text.length - 1 : text.length;
     const lines = text.slice(0, cut).split(/\r\n|\r|\n/);

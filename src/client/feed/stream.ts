@@ -4,7 +4,7 @@ import { JobFeedError } from './errors.js';
 import type { NormalFilter } from './filter.js';
 import { isJob } from './held-jobs.js';
 import type { FeedSettings } from './options.js';
-import { discard, networkError, refusal, send, streamUrl } from './requests.js';
+import { networkError, refusal, send, streamUrl } from './requests.js';
 import { createSseParser, type SseMessage } from './sse-parser.js';
 
 /** How one stream ended: always a failure to hold it; `denied` when the server refused the feed. */
@@ -48,75 +48,18 @@ export async function readJobStream(
   signal: AbortSignal,
   on: StreamListener,
 ): Promise<StreamEnd> {
-  let response: Response;
-  try {
-    const resume = lastEventId === undefined ? undefined : (['last-event-id', lastEventId] as [string, string]);
-    response = await send(settings, streamUrl(settings.root, filter), 'text/event-stream', signal, resume);
-  } catch (error) {
-    return { error: networkError('The job stream', error) };
-  }
-  const refused = await refusal(response);
-  if (refused) return { error: refused, denied: true };
-  const type = response.headers.get('content-type') ?? '';
-  if (!response.ok || !response.body || !type.startsWith('text/event-stream')) {
-    discard(response);
-    const what = response.ok
-      ? `answered ${type || 'no content type'}, not an event stream`
-      : `answered ${response.status}`;
-    return { error: new JobFeedError('http', `The job stream ${what}`, response.status) };
-  }
-
-  const reader = response.body.getReader();
+  // Its own abort, so the watchdog or a fatal message can end this stream without touching `signal`
+  // (the caller ignores whatever a stream it aborted reports).
+  const local = new AbortController();
+  const forward = () => local.abort();
+  signal.addEventListener('abort', forward);
   let end: StreamEnd | undefined;
-  let ready = false;
-  // Without a resume point the server sends a full snapshot; after `resync` too.
-  let snapshot: Set<string> | null = lastEventId === undefined ? new Set() : null;
   const stop = (result: StreamEnd) => {
     end ??= result;
-    reader.cancel().catch(() => {});
+    local.abort();
   };
-
-  const onMessage = (event: SseMessage) => {
-    if (end) return;
-    const type = event.event;
-    if (type === STREAM_EVENT.update) {
-      let job: unknown;
-      try {
-        job = JSON.parse(event.data);
-      } catch {
-        // Reported below like any other malformed job.
-      }
-      if (!isJob(job)) return on.problem(new JobFeedError('protocol', 'The job stream sent a malformed job'));
-      snapshot?.add(job.id);
-      on.job(job, snapshot !== null);
-      if (!snapshot && event.id) on.resumeFrom(event.id);
-    } else if (type === STREAM_EVENT.resync) {
-      // The server could not replay what was missed: the snapshot that follows is the truth.
-      snapshot = new Set();
-    } else if (type === STREAM_EVENT.ready) {
-      const head = event.id || (parse(event.data) as { head?: unknown } | undefined)?.head;
-      if (snapshot) {
-        on.snapshot(snapshot);
-        snapshot = null;
-        on.resumeFrom(typeof head === 'string' && head ? head : undefined);
-      } else if (typeof head === 'string' && head) {
-        on.resumeFrom(head);
-      }
-      ready = true;
-      on.ready();
-    } else if (type === STREAM_EVENT.denied) {
-      // The principal logged out or lost access: reconnecting as it is would only be refused.
-      const reason = (parse(event.data) as { reason?: unknown } | undefined)?.reason;
-      const error =
-        reason === 'unauthorized'
-          ? new JobFeedError('unauthorized', 'Logged out: log in again to see jobs')
-          : new JobFeedError('forbidden', 'No longer allowed to see jobs');
-      stop({ error, denied: true });
-    }
-  };
-  const feed = createSseParser(onMessage, (ms) => on.retry(Math.max(ms, 1)), settings.maxEventSize);
-
-  // A proxy or a sleeping laptop can drop a connection without a FIN: the heartbeat proves it alive.
+  // No byte for this long, from the request on: a proxy or a sleeping laptop dropped the connection
+  // without a FIN (or holds the request unanswered). The heartbeat is what proves a stream alive.
   let watchdog: ReturnType<typeof setTimeout> | undefined;
   const rearm = () => {
     clearTimeout(watchdog);
@@ -125,12 +68,30 @@ export async function readJobStream(
       settings.heartbeatMs * SILENT_HEARTBEATS,
     );
   };
-  const decoder = new TextDecoder();
   rearm();
+  let ready = false;
   try {
+    const resume = lastEventId === undefined ? undefined : (['last-event-id', lastEventId] as [string, string]);
+    const response = await send(settings, streamUrl(settings.root, filter), 'text/event-stream', local.signal, resume);
+    const refused = await refusal(response);
+    if (refused) return { error: refused, denied: true };
+    const type = response.headers.get('content-type') ?? '';
+    if (!response.ok || !response.body || !type.startsWith('text/event-stream')) {
+      const what = response.ok ? `${type || 'no content type'}, not an event stream` : response.status;
+      return { error: new JobFeedError('http', `The job stream answered ${what}`, response.status) };
+    }
+    const feed = createSseParser(
+      readMessages(on, lastEventId !== undefined, stop, () => {
+        ready = true;
+      }),
+      (ms) => on.retry(Math.max(ms, 1)),
+      settings.maxEventSize,
+    );
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
     for (;;) {
       const { done, value } = await reader.read();
-      if (done || end || signal.aborted) break;
+      if (done || end) break;
       rearm();
       if (!feed(decoder.decode(value, { stream: true }))) {
         stop({
@@ -138,13 +99,68 @@ export async function readJobStream(
         });
       }
     }
+    return end ?? { error: new JobFeedError('network', `The job stream ended${ready ? '' : ' before it was ready'}`) };
   } catch (error) {
-    end ??= { error: networkError('The job stream', error) };
+    return end ?? { error: networkError('The job stream', error) };
   } finally {
     clearTimeout(watchdog);
-    reader.cancel().catch(() => {});
+    signal.removeEventListener('abort', forward);
+    // Lets go of the connection, however the stream ended.
+    local.abort();
   }
-  return end ?? { error: new JobFeedError('network', `The job stream ended${ready ? '' : ' before it was ready'}`) };
+}
+
+/**
+ * Handles one stream's messages: the snapshot (or replay), `ready`, then live changes. `resuming`:
+ * the request carried a `Last-Event-ID`, so a replay comes unless the server says `resync`.
+ */
+function readMessages(
+  on: StreamListener,
+  resuming: boolean,
+  stop: (end: StreamEnd) => void,
+  onReady: () => void,
+): (message: SseMessage) => void {
+  /** The ids a full snapshot carried so far; null while replaying or live. */
+  let snapshot: Set<string> | null = resuming ? null : new Set();
+  let stopped = false;
+  return (message) => {
+    if (stopped) return;
+    const type = message.event;
+    if (type === STREAM_EVENT.update) {
+      const job = parse(message.data);
+      if (!isJob(job)) return on.problem(new JobFeedError('protocol', 'The job stream sent a malformed job'));
+      snapshot?.add(job.id);
+      on.job(job, snapshot !== null);
+      if (!snapshot && message.id) on.resumeFrom(message.id);
+    } else if (type === STREAM_EVENT.resync) {
+      // The server could not replay what was missed: the snapshot that follows is the truth.
+      snapshot = new Set();
+    } else if (type === STREAM_EVENT.ready) {
+      const head = message.id || (parse(message.data) as { head?: unknown } | undefined)?.head;
+      const exact = typeof head === 'string' && head !== '' ? head : undefined;
+      if (snapshot) {
+        on.snapshot(snapshot);
+        snapshot = null;
+        // No head: the next connection takes a snapshot again rather than resume from a stale id.
+        on.resumeFrom(exact);
+      } else if (exact) {
+        on.resumeFrom(exact);
+      }
+      onReady();
+      on.ready();
+    } else if (type === STREAM_EVENT.denied) {
+      // The principal logged out or lost access: reconnecting as it is would only be refused.
+      stopped = true;
+      const reason = (parse(message.data) as { reason?: unknown } | undefined)?.reason;
+      stop({
+        denied: true,
+        error:
+          reason === 'unauthorized'
+            ? new JobFeedError('unauthorized', 'Logged out: log in again to see jobs')
+            : new JobFeedError('forbidden', 'No longer allowed to see jobs'),
+      });
+    }
+  };
 }
 
 function parse(data: string): unknown {
