@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobFeedStateDetail } from '../../src/client/shared.js';
 import { RESTART_MESSAGE } from '../../src/core/registry.js';
 import { renderJobStatus } from '../../src/html/render.js';
@@ -72,6 +72,12 @@ describe('the tile and its button when the stream fails, in Chromium, against a 
     env = { JSONL_PATH: join(dir, 'jobs.jsonl'), RETRY_MS: String(RETRY_MS), HEARTBEAT_MS: String(HEARTBEAT_MS) };
     child = await startChildServer(script, env);
     url = `http://127.0.0.1:${child.port}`;
+  });
+
+  // Each test starts with a working stream route, whatever the one before left (a failed refused
+  // test may leave the server down: the next start brings it up with no failure set).
+  afterEach(async () => {
+    await control('/test/stream-failure/none').catch(() => {});
   });
 
   afterAll(async () => {

@@ -300,6 +300,28 @@ describe('any failure of the stream switches to polling within one interval, and
     });
   }
 
+  it('when a stream request is never answered (a proxy holds it): silent past 2.5 heartbeats', async () => {
+    const routes = scriptedRoutes();
+    routes.jobs.set('job-1', job({ state: 'success' }));
+    let released = false;
+    routes.onStream = (signal) =>
+      new Promise<Response>((_, reject) => {
+        signal.addEventListener('abort', () => {
+          released = true;
+          reject(new DOMException('aborted', 'AbortError'));
+        });
+      });
+    const { feed, errors, latest } = await start(routes);
+    await advance(2.5 * HEARTBEAT_MS - 1);
+    expect(errors).toEqual([]);
+    await advance(1);
+    expect(released).toBe(true);
+    expect(errors.map((error) => error.message)).toEqual(['The job stream went silent']);
+    await advance(POLL_MS);
+    expect(feed.connection).toBe('polling');
+    expect(latest()?.state).toBe('success');
+  });
+
   it('says `offline` while polls do not reach the server either, and `polling` once they do', async () => {
     const routes = scriptedRoutes();
     routes.jobs.set('job-1', job({}));
@@ -427,7 +449,7 @@ describe('the server refuses the feed', () => {
 });
 
 describe('exact resume', () => {
-  it('resumes from the id on `ready`, never from a snapshot frame’s id', async () => {
+  it('resumes from the id `ready` carries, then from each live event’s own', async () => {
     const routes = scriptedRoutes();
     routes.onStream = (signal) => {
       const stream = new ScriptedStream(signal);
