@@ -161,21 +161,21 @@ export class FeedMachine {
     this.#stream = abort;
     const filter = this.#filter as NormalFilter;
     this.#showProgress();
-    // Every callback checks the abort: a stream dropped on purpose must not touch the feed any more.
-    const live = () => !abort.signal.aborted;
-    void readJobStream(this.#settings, filter, this.#lastEventId, abort.signal, {
-      job: (job, fromSnapshot) => live() && this.#on.job(job, fromSnapshot),
-      snapshot: (carried) => live() && this.#on.snapshot(filter, carried),
+    // The reader says nothing once `abort` is aborted; its end counts only while it is still the
+    // current stream (not one dropped on purpose since).
+    void readJobStream(this.#settings, filter, this.#lastEventId, abort, {
+      job: (job, fromSnapshot) => this.#on.job(job, fromSnapshot),
+      snapshot: (carried) => this.#on.snapshot(filter, carried),
       resumeFrom: (id) => {
-        if (live()) this.#lastEventId = id;
+        this.#lastEventId = id;
       },
-      ready: () => live() && this.#streamReady(),
+      ready: () => this.#streamReady(),
       retry: (ms) => {
         this.#retryMs = ms;
       },
-      problem: (error) => live() && this.#on.error(error),
+      problem: (error) => this.#on.error(error),
     }).then((end) => {
-      if (live()) this.#streamEnded(end);
+      if (this.#stream === abort) this.#streamEnded(end);
     });
   }
 
@@ -213,11 +213,10 @@ export class FeedMachine {
     this.#poll?.abort();
     const abort = new AbortController();
     this.#poll = abort;
-    const live = () => !abort.signal.aborted;
     void pollJobs(this.#settings, this.#filter as NormalFilter, this.#etag, abort.signal, (job) =>
       this.#on.job(job, false),
     ).then((result) => {
-      if (!live()) return;
+      if (this.#poll !== abort) return;
       this.#poll = null;
       if (result.denied && result.error) return this.#deny(result.error);
       this.#polled = true;

@@ -33,8 +33,10 @@ export interface StreamListener {
 const SILENT_HEARTBEATS = 2.5;
 
 /**
- * Opens one stream for `filter` and reads it until it ends, fails, goes silent or `signal` aborts it.
- * Never throws: every way it can end is a {@link StreamEnd}.
+ * Opens one stream for `filter` and reads it until it ends, fails or goes silent, or `abort` is
+ * aborted. Never throws: every way it can end is a {@link StreamEnd}. It aborts `abort` itself when
+ * it gives up on the stream (silence, a refusal, an oversized event), which lets go of the connection;
+ * the caller tells a stream it dropped on purpose by `abort` no longer being its current one.
  *
  * Resume is exact because ids are only trusted where they are exact. A replay's events carry their
  * own ids, each one safe to resume from. A snapshot's frames carry none (and any they carry is
@@ -45,18 +47,13 @@ export async function readJobStream(
   settings: FeedSettings,
   filter: NormalFilter,
   lastEventId: string | undefined,
-  signal: AbortSignal,
+  abort: AbortController,
   on: StreamListener,
 ): Promise<StreamEnd> {
-  // Its own abort, so the watchdog or a fatal message can end this stream without touching `signal`
-  // (the caller ignores whatever a stream it aborted reports).
-  const local = new AbortController();
-  const forward = () => local.abort();
-  signal.addEventListener('abort', forward);
   let end: StreamEnd | undefined;
   const stop = (result: StreamEnd) => {
     end ??= result;
-    local.abort();
+    abort.abort();
   };
   // No byte for this long, from the request on: a proxy or a sleeping laptop dropped the connection
   // without a FIN (or holds the request unanswered). The heartbeat is what proves a stream alive.
@@ -69,10 +66,9 @@ export async function readJobStream(
     );
   };
   rearm();
-  let ready = false;
   try {
     const resume = lastEventId === undefined ? undefined : (['last-event-id', lastEventId] as [string, string]);
-    const response = await send(settings, streamUrl(settings.root, filter), 'text/event-stream', local.signal, resume);
+    const response = await send(settings, streamUrl(settings.root, filter), 'text/event-stream', abort.signal, resume);
     const refused = await refusal(response);
     if (refused) return { error: refused, denied: true };
     const type = response.headers.get('content-type') ?? '';
@@ -81,9 +77,7 @@ export async function readJobStream(
       return { error: new JobFeedError('http', `The job stream answered ${what}`, response.status) };
     }
     const feed = createSseParser(
-      readMessages(on, lastEventId !== undefined, stop, () => {
-        ready = true;
-      }),
+      readMessages(on, lastEventId !== undefined, abort.signal, stop),
       (ms) => on.retry(Math.max(ms, 1)),
       settings.maxEventSize,
     );
@@ -99,14 +93,13 @@ export async function readJobStream(
         });
       }
     }
-    return end ?? { error: new JobFeedError('network', `The job stream ended${ready ? '' : ' before it was ready'}`) };
+    return end ?? { error: new JobFeedError('network', 'The job stream ended') };
   } catch (error) {
     return end ?? { error: networkError('The job stream', error) };
   } finally {
     clearTimeout(watchdog);
-    signal.removeEventListener('abort', forward);
     // Lets go of the connection, however the stream ended.
-    local.abort();
+    abort.abort();
   }
 }
 
@@ -117,14 +110,14 @@ export async function readJobStream(
 function readMessages(
   on: StreamListener,
   resuming: boolean,
+  signal: AbortSignal,
   stop: (end: StreamEnd) => void,
-  onReady: () => void,
 ): (message: SseMessage) => void {
   /** The ids a full snapshot carried so far; null while replaying or live. */
   let snapshot: Set<string> | null = resuming ? null : new Set();
-  let stopped = false;
   return (message) => {
-    if (stopped) return;
+    // Dropped (by the feed, or by `stop`) mid-chunk: the rest of the chunk means nothing any more.
+    if (signal.aborted) return;
     const type = message.event;
     if (type === STREAM_EVENT.update) {
       const job = parse(message.data);
@@ -146,11 +139,9 @@ function readMessages(
       } else if (exact) {
         on.resumeFrom(exact);
       }
-      onReady();
       on.ready();
     } else if (type === STREAM_EVENT.denied) {
       // The principal logged out or lost access: reconnecting as it is would only be refused.
-      stopped = true;
       const reason = (parse(message.data) as { reason?: unknown } | undefined)?.reason;
       stop({
         denied: true,
