@@ -95,11 +95,11 @@ export class FeedMachine {
   idle(): void {
     if (this.#mode === 'closed' || this.#mode === 'denied') return;
     this.#halt();
+    this.#stopPolling();
     this.#mode = 'idle';
     this.#filter = null;
     this.#lastEventId = undefined;
     this.#etag = undefined;
-    this.#polling = false;
     this.#failures = 0;
     this.#setState('idle');
   }
@@ -228,6 +228,7 @@ export class FeedMachine {
     });
   }
 
+  /** The stream holds again (or there is nothing to poll for): polling ends. */
   #stopPolling(): void {
     this.#polling = this.#polled = false;
     clearTimeout(this.#pollTimer);
@@ -238,8 +239,8 @@ export class FeedMachine {
   /** The server refused the feed: retrying as it is would be refused again. */
   #deny(error: JobFeedError): void {
     this.#halt();
+    this.#stopPolling();
     this.#mode = 'denied';
-    this.#polling = this.#polled = false;
     this.#on.error(error);
     this.#setConnection('offline');
     this.#setState('denied');

@@ -216,6 +216,9 @@ export class JobStatusElement extends LitElement {
     this.#off?.();
     this.#off = null;
     this.#subscribedTo = key;
+    // Not following any feed says nothing about one; a new feed says where it stands at once.
+    this.connection = 'live';
+    this.#notice = '';
     if (!filter) return;
     try {
       const offJobs = watchJobs(url, filter, (job) => this.#accept(job, true));
