@@ -42,7 +42,7 @@ function ago(iso: string, now: number): string {
  * What a tile says about its feed while changes do not arrive live, or `''` while they do (so a live
  * tile keeps the box of the server's markup).
  */
-export function connectionNotice(feed: Pick<JobFeed, 'connection' | 'state'>, pollIntervalMs: number): string {
+function connectionNotice(feed: Pick<JobFeed, 'connection' | 'state'>, pollIntervalMs: number): string {
   if (feed.connection === 'polling')
     return `Live updates paused; checking every ${+(pollIntervalMs / 1000).toFixed(1)} s`;
   if (feed.connection === 'live') return '';
