@@ -2,8 +2,10 @@ export type { Job, JobState } from '../protocol/job.js';
 export {
   createJobFeed,
   type JobFeed,
+  type JobFeedConnection,
   JobFeedError,
+  type JobFeedErrorCode,
   type JobFeedFilter,
   type JobFeedOptions,
   type JobFeedState,
-} from './feed.js';
+} from './feed/index.js';

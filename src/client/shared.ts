@@ -1,13 +1,24 @@
 import type { Job } from '../protocol/job.js';
-import { createJobFeed, type JobFeed, type JobFeedFilter, type JobFeedOptions } from './feed.js';
+import {
+  createJobFeed,
+  type JobFeed,
+  type JobFeedConnection,
+  type JobFeedFilter,
+  type JobFeedOptions,
+} from './feed/index.js';
+import { DEFAULT_POLL_INTERVAL_MS } from './feed/options.js';
 
 /** Where the job routes live when the page says nothing else. */
 export const DEFAULT_ENDPOINT = '/api/admin/jobs';
 
-/** Detail of the `job-feed-state` event dispatched on `document` whenever a shared feed changes state. */
+/**
+ * Detail of the `job-feed-state` event dispatched on `document` whenever a shared feed's state or
+ * connection changes.
+ */
 export interface JobFeedStateDetail {
   url: string;
   state: JobFeed['state'];
+  connection: JobFeedConnection;
   error: JobFeed['error'];
 }
 
@@ -17,9 +28,13 @@ interface Watch {
   off: () => void;
 }
 
+/** Told about the shared feed of a URL now and after every change of its state or connection. */
+export type FeedWatcher = (feed: JobFeed, pollIntervalMs: number) => void;
+
 interface Entry {
   feed: JobFeed;
   watches: Set<Watch>;
+  watchers: Set<FeedWatcher>;
 }
 
 const entries = new Map<string, Entry>();
@@ -35,16 +50,27 @@ function keyOf(url: string): string {
   return new URL(url, globalThis.location?.href).href.replace(/\/+$/, '');
 }
 
+const pollIntervalOf = (key: string) => settings.get(key)?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+
+/** Tells the page and the watchers that the feed of `key` changed; a feed already replaced says nothing. */
+function announce(key: string, feed: JobFeed): void {
+  const entry = entries.get(key);
+  if (entry?.feed !== feed) return;
+  const detail: JobFeedStateDetail = { url: key, state: feed.state, connection: feed.connection, error: feed.error };
+  globalThis.document?.dispatchEvent(new CustomEvent('job-feed-state', { detail }));
+  for (const watcher of entry.watchers) watcher(feed, pollIntervalOf(key));
+}
+
 function open(key: string): JobFeed {
   const feed = createJobFeed({
     ...settings.get(key),
     url: key,
     onStateChange(state) {
       settings.get(key)?.onStateChange?.(state);
-      const detail: JobFeedStateDetail = { url: key, state, error: feed.error };
-      globalThis.document?.dispatchEvent(new CustomEvent('job-feed-state', { detail }));
+      announce(key, feed);
     },
   });
+  feed.onConnectionChange(() => announce(key, feed));
   return feed;
 }
 
@@ -52,7 +78,7 @@ function entryFor(url: string): [string, Entry] {
   const key = keyOf(url);
   let entry = entries.get(key);
   if (!entry) {
-    entry = { feed: open(key), watches: new Set() };
+    entry = { feed: open(key), watches: new Set(), watchers: new Set() };
     entries.set(key, entry);
   }
   return [key, entry];
@@ -85,6 +111,7 @@ export function configureJobFeed(url: string, options: Omit<JobFeedOptions, 'url
   entry.feed = open(key);
   for (const watch of entry.watches) watch.off = entry.feed.subscribe(watch.filter, watch.callback);
   old.close();
+  announce(key, entry.feed);
 }
 
 /** Subscribes through the shared feed of `url`; returns the function that ends the subscription. */
@@ -96,4 +123,15 @@ export function watchJobs(url: string, filter: JobFeedFilter, callback: (job: Jo
     entry.watches.delete(watch);
     watch.off();
   };
+}
+
+/**
+ * Follows the shared feed of `url` (its state and connection), now and whenever they change, also
+ * across {@link configureJobFeed}; returns the function that stops following.
+ */
+export function watchFeed(url: string, watcher: FeedWatcher): () => void {
+  const [key, entry] = entryFor(url);
+  entry.watchers.add(watcher);
+  watcher(entry.feed, pollIntervalOf(key));
+  return () => entry.watchers.delete(watcher);
 }

@@ -2,5 +2,11 @@
 // same port and JSONL file. Bundled by `bundleCrashServer()`; prints `{"port":…}` once listening.
 import { startTestServer } from './server.js';
 
-const server = await startTestServer({ port: Number(process.env.PORT ?? 0), jsonlPath: process.env.JSONL_PATH });
+const number = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+const server = await startTestServer({
+  port: number('PORT') ?? 0,
+  jsonlPath: process.env.JSONL_PATH,
+  retryMs: number('RETRY_MS'),
+  heartbeatMs: number('HEARTBEAT_MS'),
+});
 process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);

@@ -24,14 +24,23 @@ export interface TestServerOptions {
   authorize?: () => Principal | null;
 }
 
+/**
+ * How the stream route fails, as a broken proxy or network would make it: `reset` drops the
+ * connections of open streams and of every new stream request; `404`, `500`, `502` (an HTML page) and
+ * `html` (a 200 login page) answer new stream requests so, after ending the open ones; `silent` lets
+ * no byte through any stream, open or new (headers still go out); `none` serves streams again.
+ */
+export const STREAM_FAILURES = ['none', 'reset', '404', '500', '502', 'html', 'silent'] as const;
+export type StreamFailure = (typeof STREAM_FAILURES)[number];
+
 export interface TestServer {
   url: string;
   port: number;
   registry: JobRegistry;
   /** Stream requests received and streams open right now, counted at the HTTP layer. */
   readonly streams: { requests: number; open: number; lastEventIds: Array<string | undefined>; urls: string[] };
-  /** While true the stream route answers 500 (a proxy that cannot hold streams). */
-  failStream: boolean;
+  /** Makes the stream route fail (see {@link StreamFailure}); also `POST /test/stream-failure/:mode`. */
+  failStreams(mode: StreamFailure): void;
   /** Serves `html` at `path`. */
   page(path: string, html: string): void;
   close(): Promise<void>;
@@ -55,28 +64,54 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const pages = new Map<string, string>();
   const streams = { requests: 0, open: 0, lastEventIds: [] as Array<string | undefined>, urls: [] as string[] };
   const app = express();
-  const state = { failStream: false };
+  const router = jobsRouter(registry, {
+    authorize: options.authorize ?? (() => ({ id: 'admin', scopes: ['admin'] })),
+    retryMs: options.retryMs ?? 200,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+  });
+  let failure: StreamFailure = 'none';
+  const openStreams = new Set<express.Response>();
+  const failStreams = (mode: StreamFailure) => {
+    if (!STREAM_FAILURES.includes(mode)) throw new Error(`no stream failure called ${mode}`);
+    failure = mode;
+    if (mode === 'reset') for (const res of openStreams) res.socket?.destroy();
+    else if (mode !== 'none' && mode !== 'silent') router.closeStreams();
+  };
 
   app.use(`${PREFIX}/events`, (req, res, next) => {
     streams.requests++;
     streams.urls.push(req.originalUrl);
     streams.lastEventIds.push(req.get('last-event-id'));
-    if (state.failStream) {
-      res.status(500).json({ error: { code: 'internal_error', message: 'stream route down (test)' } });
-      return;
-    }
+    const error = (status: number, code: string) =>
+      res.status(status).json({ error: { code, message: `stream route failing with ${status} (test)` } });
+    if (failure === 'reset') return void req.socket.destroy();
+    if (failure === '404') return void error(404, 'not_found');
+    if (failure === '500') return void error(500, 'internal_error');
+    if (failure === '502') return void res.status(502).type('html').send('<h1>502 Bad Gateway</h1>');
+    if (failure === 'html') return void res.type('html').send('<form action="/login">Please sign in</form>');
     streams.open++;
-    res.on('close', () => streams.open--);
+    openStreams.add(res);
+    res.on('close', () => {
+      streams.open--;
+      openStreams.delete(res);
+    });
+    // While `silent`, nothing written to the stream reaches the client: a proxy holding it open.
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+    res.write = ((...args: unknown[]) => failure === 'silent' || write(...args)) as typeof res.write;
     next();
   });
-  app.use(
-    PREFIX,
-    jobsRouter(registry, {
-      authorize: options.authorize ?? (() => ({ id: 'admin', scopes: ['admin'] })),
-      retryMs: options.retryMs ?? 200,
-      heartbeatMs: options.heartbeatMs ?? 15_000,
-    }),
-  );
+  app.use(PREFIX, router);
+  // Test controls, for a server in another process.
+  app.post('/test/stream-failure/:mode', (req, res) => {
+    failStreams(req.params.mode as StreamFailure);
+    res.json({ failure });
+  });
+  app.post('/test/jobs', express.json(), async (req, res) => {
+    res.json(await registry.enqueue(req.body));
+  });
+  app.post('/test/jobs/:id', express.json(), async (req, res) => {
+    res.json(await registry.update(req.params.id, req.body));
+  });
   // A job that runs until the process dies: what the crash test kills mid-way.
   app.post('/test/start-long', async (_req, res) => {
     const job = await registry.run({ category: 'sync-push', target: { peer: 'peer-a' } }, async (ctx) => {
@@ -103,12 +138,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     port,
     registry,
     streams,
-    get failStream() {
-      return state.failStream;
-    },
-    set failStream(value: boolean) {
-      state.failStream = value;
-    },
+    failStreams,
     page(path, html) {
       pages.set(path, html);
     },

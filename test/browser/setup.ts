@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { bundleFixture } from '../support/bundle.js';
-import { waitFor } from '../support/wait.js';
 import { BUNDLE, ROOT } from './server.js';
 
 const CACHE = join(ROOT, 'node_modules', '.cache', 'realtime-jobs-browser-tests');
@@ -99,6 +98,3 @@ export async function waitInPage<Arg>(
     throw new Error(`Timed out after ${timeout} ms waiting for: ${what}`, { cause: error });
   }
 }
-
-/** Polls `check` (in this process) until it holds. */
-export const until = (what: string, check: () => boolean, timeout = 10_000) => waitFor(check, what, timeout);

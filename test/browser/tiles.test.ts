@@ -5,8 +5,9 @@ import type { JobStatusElement } from '../../src/client/job-status/job-status.js
 import { renderJobStatus } from '../../src/html/render.js';
 import { launchChromium } from '../support/browser.js';
 import { times } from '../support/times.js';
+import { waitFor } from '../support/wait.js';
 import { pageHtml, startTestServer, type TestServer } from './server.js';
-import { ensureBundle, until, waitInPage } from './setup.js';
+import { ensureBundle, waitInPage } from './setup.js';
 
 let server: TestServer;
 let chromium: Awaited<ReturnType<typeof launchChromium>>;
@@ -55,7 +56,7 @@ describe('<job-status> in Chromium', () => {
       ),
     );
     expect(await stateOf(page)).toBe('queued');
-    await until('the stream is open', () => server.streams.open === 1);
+    await waitFor(() => server.streams.open === 1, 'the stream is open');
 
     await server.registry.update(job.id, {
       state: 'running',
@@ -109,7 +110,7 @@ describe('<job-status> in Chromium', () => {
     );
     expect(await stateOf(page)).toBe('idle');
     expect(await shadowText(page, 'job-status')).toContain('Never pulled.');
-    await until('the stream is open', () => server.streams.requests > before && server.streams.open >= 1);
+    await waitFor(() => server.streams.requests > before && server.streams.open >= 1, 'the stream is open');
 
     // As from another tab: a job for another peer first (must not show), then ours.
     await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'p3' } });
@@ -144,7 +145,7 @@ describe('<job-status> in Chromium', () => {
     );
     const disabled = (id: string) => page.$eval(`#${id}`, (element) => (element as HTMLButtonElement).disabled);
     expect(await disabled('push')).toBe(false);
-    await until('the stream is open', () => server.streams.open >= 1);
+    await waitFor(() => server.streams.open >= 1, 'the stream is open');
 
     const job = await server.registry.enqueue({ category: 'sync-push', target: { peer: 'p4' } });
     await expect.poll(() => disabled('push')).toBe(true);
@@ -169,36 +170,6 @@ describe('<job-status> in Chromium', () => {
     expect(await page.$eval('#push', (element) => element.getAttribute('data-job-state'))).toBe('success');
     // No job ever matched this one: it keeps the state the server rendered.
     expect(await disabled('other')).toBe(true);
-    await page.close();
-  });
-
-  it('lets go of the stream while the tab is hidden and catches up when it is shown', async () => {
-    const job = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'hidden-tab' } });
-    const page = await open('/hidden', pageHtml(renderJobStatus(job, { label: 'Pull from hidden-tab' })));
-    await until('the stream is open', () => server.streams.open === 1);
-    // Headless Chromium has no background tabs: the page is told it is hidden the way a browser would.
-    const setVisibility = (state: 'hidden' | 'visible') =>
-      page.evaluate((value) => {
-        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => value });
-        document.dispatchEvent(new Event('visibilitychange'));
-      }, state);
-
-    await setVisibility('hidden');
-    await until('the stream to close while hidden', () => server.streams.open === 0);
-    await server.registry.update(job.id, { state: 'running', progress: 0.5 });
-    await server.registry.update(job.id, { state: 'success', message: 'Pulled while nobody looked' });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await stateOf(page)).toBe('queued');
-    expect(server.streams.open).toBe(0);
-
-    await setVisibility('visible');
-    await waitInPage(
-      page,
-      'the tile to catch up',
-      () => document.querySelector('job-status')?.getAttribute('state') === 'success',
-    );
-    expect(await shadowText(page, 'job-status')).toContain('Pulled while nobody looked');
-    await until('the stream to reopen', () => server.streams.open === 1);
     await page.close();
   });
 
@@ -236,8 +207,9 @@ describe('<job-status> in Chromium', () => {
 
   it('opens exactly one stream for 20 tiles and their controls; a wider tile added later reconnects without Last-Event-ID', async () => {
     // Narrow on purpose (two categories, one target field) so a later tile must widen the filter.
-    const jobs = await times(10, async (i) =>
-      server.registry.enqueue({ category: 'dedalus-verify', target: { key: `k${i}` } }),
+    const jobs = await times(
+      10,
+      async (i) => await server.registry.enqueue({ category: 'dedalus-verify', target: { key: `k${i}` } }),
     );
     const tiles = [
       ...jobs.map((job, i) =>
@@ -252,7 +224,7 @@ describe('<job-status> in Chromium', () => {
     const before = server.streams.requests;
     const page = await open('/twenty', pageHtml(tiles + controls));
     expect(await page.locator('job-status').count()).toBe(20);
-    await until('a stream is open', () => server.streams.open >= 1);
+    await waitFor(() => server.streams.open >= 1, 'a stream is open');
     await server.registry.update(jobs[3]!.id, { state: 'running', message: 'Tile 3 moves' });
     await waitInPage(
       page,
@@ -271,7 +243,7 @@ describe('<job-status> in Chromium', () => {
       tile.setAttribute('label', 'Late tile');
       document.body.append(tile);
     });
-    await until('the widened stream', () => server.streams.requests - before === 2);
+    await waitFor(() => server.streams.requests - before === 2, 'the widened stream');
     expect(server.streams.lastEventIds.at(-1)).toBeUndefined();
     expect(server.streams.urls.at(-1)).toContain('category=sync-pull');
     const late = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'anywhere' } });
@@ -281,7 +253,7 @@ describe('<job-status> in Chromium', () => {
       (id) => document.querySelector<JobStatusElement>('job-status[label="Late tile"]')?.job?.id === id,
       late.id,
     );
-    await until('one stream open', () => server.streams.open === 1);
+    await waitFor(() => server.streams.open === 1, 'one stream open');
     await page.close();
   });
 
@@ -336,6 +308,47 @@ describe('<job-status> in Chromium', () => {
     expect(before.map((tile) => tile.badge)).toEqual(['Running', 'Finished with warnings', 'Idle']);
     const axe = await new AxeBuilder({ page }).include('job-status').analyze();
     expect(axe.violations.map((violation) => `${violation.id}: ${violation.help}`)).toEqual([]);
+    await page.close();
+  });
+
+  // Last in this describe: the fake clock is installed for the whole browser context.
+  it('lets go of the stream while the tab is hidden and catches up when it is shown', async () => {
+    const job = await server.registry.enqueue({ category: 'sync-pull', target: { peer: 'hidden-tab' } });
+    server.page('/hidden', pageHtml(renderJobStatus(job, { label: 'Pull from hidden-tab' })));
+    const page = await context.newPage();
+    await page.clock.install();
+    const before = server.streams.requests;
+    await page.goto(`${server.url}/hidden`);
+    await waitFor(() => server.streams.requests > before && server.streams.open === 1, 'the stream is open');
+    const requests = server.streams.requests;
+    // Headless Chromium has no background tabs: the page is told it is hidden the way a browser would.
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      page.evaluate((value) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => value });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    // A string, not a function: the test runner would rewrite a dynamic import inside a function.
+    const feedState = () =>
+      page.evaluate<string>("import('/realtime-jobs.js').then((bundle) => bundle.sharedJobFeed().state)");
+
+    await setVisibility('hidden');
+    await waitFor(() => server.streams.open === 0, 'the stream to close while hidden');
+    await server.registry.update(job.id, { state: 'running', progress: 0.5 });
+    await server.registry.update(job.id, { state: 'success', message: 'Pulled while nobody looked' });
+    // A minute of page time: any timer that would reconnect or poll has fired, and none did.
+    await page.clock.runFor(60_000);
+    expect(await feedState()).toBe('paused');
+    expect(await stateOf(page)).toBe('queued');
+    expect(server.streams.requests).toBe(requests);
+
+    await setVisibility('visible');
+    await waitInPage(
+      page,
+      'the tile to catch up',
+      () => document.querySelector('job-status')?.getAttribute('state') === 'success',
+    );
+    expect(await shadowText(page, 'job-status')).toContain('Pulled while nobody looked');
+    await waitFor(() => server.streams.open === 1, 'the stream to reopen');
     await page.close();
   });
 });

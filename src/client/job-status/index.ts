@@ -1,4 +1,4 @@
-import { startJobControls } from './controller.js';
+import { startJobControls } from '../job-control/controller.js';
 import { defineJobStatus } from './define.js';
 
 // The one side effect of this entry point (and of the browser bundle): the tag and the controls work
@@ -9,12 +9,14 @@ startJobControls();
 export {
   createJobFeed,
   type JobFeed,
+  type JobFeedConnection,
   JobFeedError,
+  type JobFeedErrorCode,
   type JobFeedFilter,
   type JobFeedOptions,
   type JobFeedState,
-} from '../feed.js';
+} from '../feed/index.js';
+export { startJobControls, stopJobControls } from '../job-control/controller.js';
 export { configureJobFeed, DEFAULT_ENDPOINT, type JobFeedStateDetail, pageEndpoint, sharedJobFeed } from '../shared.js';
-export { startJobControls, stopJobControls } from './controller.js';
 export { defineJobStatus } from './define.js';
 export { type JobChangeDetail, type JobChangeEvent, JobStatusElement } from './job-status.js';

@@ -1,8 +1,8 @@
 import { html, LitElement, nothing, type PropertyValues } from 'lit';
 import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile-view.js';
-import type { Job } from '../../protocol/job.js';
-import type { JobFeedFilter } from '../feed.js';
-import { pageEndpoint, watchJobs } from '../shared.js';
+import { type Job, replacesShownJob } from '../../protocol/job.js';
+import type { JobFeed, JobFeedConnection, JobFeedFilter } from '../feed/index.js';
+import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
 import { jobStatusStyles } from './job-status.styles.js';
 
 /** Detail of the `job-change` event. */
@@ -38,6 +38,17 @@ function ago(iso: string, now: number): string {
   return iso;
 }
 
+/**
+ * What a tile says about its feed while changes do not arrive live, or `''` while they do (so a live
+ * tile keeps the box of the server's markup).
+ */
+function connectionNotice(feed: Pick<JobFeed, 'connection' | 'state'>, pollIntervalMs: number): string {
+  if (feed.connection === 'polling')
+    return `Live updates paused; checking every ${+(pollIntervalMs / 1000).toFixed(1)} s`;
+  if (feed.connection === 'live') return '';
+  return feed.state === 'denied' ? 'Live updates stopped' : 'Offline; retrying';
+}
+
 /** One timer for every tile on the page keeps relative times fresh. */
 const ticking = new Set<JobStatusElement>();
 let ticker: ReturnType<typeof setInterval> | undefined;
@@ -71,6 +82,7 @@ function tick(element: JobStatusElement, on: boolean): void {
  * @attr empty-message - Shown while there is no job.
  * @attr endpoint - The job routes' URL; default: `<meta name="realtime-jobs-endpoint">`, else `/api/admin/jobs`.
  * @attr state - Reflects the job's state: `idle` (no job), `queued`, `pending`, `running`, `success`, `warning`, `error`, `cancelled`.
+ * @attr connection - Reflects whether changes reach the tile: `live` (a stream), `polling` (the stream is down; the list is polled), `offline` (nothing reaches the server, or it refused the page).
  *
  * @fires {JobChangeEvent} job-change - The job shown changed (a new version, or a newer job). Bubbles, composed.
  *
@@ -84,6 +96,7 @@ function tick(element: JobStatusElement, on: boolean): void {
  * @csspart meta - Phase and times.
  * @csspart phase - The phase line.
  * @csspart time - One time line (queued, started, finished).
+ * @csspart connection - Shown only while the tile is not live: "Live updates paused; checking every 3 s", "Offline; retrying" or "Live updates stopped".
  *
  * @cssproperty --job-status-background - Tile background. Default `#fff`.
  * @cssproperty --job-status-color - Text color. Default inherited.
@@ -108,6 +121,7 @@ export class JobStatusElement extends LitElement {
     emptyMessage: { attribute: 'empty-message' },
     endpoint: {},
     state: { reflect: true },
+    connection: { reflect: true },
     job: { attribute: false },
   };
 
@@ -129,15 +143,20 @@ export class JobStatusElement extends LitElement {
   declare endpoint: string | undefined;
   /** The job's state, or `idle`. Set by the element; reflected to the `state` attribute. */
   declare state: TileState;
+  /** Whether changes reach the tile: `live`, `polling` or `offline`. Set by the element; reflected. */
+  declare connection: JobFeedConnection;
   /** The job shown, or null. */
   declare job: Job | null;
 
   #off: (() => void) | null = null;
   #subscribedTo = '';
+  /** The connection part's words; empty while live. */
+  #notice = '';
 
   constructor() {
     super();
     this.state = 'idle';
+    this.connection = 'live';
     this.job = null;
   }
 
@@ -197,9 +216,21 @@ export class JobStatusElement extends LitElement {
     this.#off?.();
     this.#off = null;
     this.#subscribedTo = key;
+    // Not following any feed says nothing about one; a new feed says where it stands at once.
+    this.connection = 'live';
+    this.#notice = '';
     if (!filter) return;
     try {
-      this.#off = watchJobs(url, filter, (job) => this.#accept(job, true));
+      const offJobs = watchJobs(url, filter, (job) => this.#accept(job, true));
+      const offFeed = watchFeed(url, (feed, pollIntervalMs) => {
+        this.connection = feed.connection;
+        this.#notice = connectionNotice(feed, pollIntervalMs);
+        this.requestUpdate();
+      });
+      this.#off = () => {
+        offJobs();
+        offFeed();
+      };
     } catch (error) {
       console.error(`<job-status>: ${(error as Error).message}`);
     }
@@ -208,11 +239,8 @@ export class JobStatusElement extends LitElement {
   /** Takes a job if it is the one to show: the pinned job, or the newest matching one by `queuedAt`. */
   #accept(job: Job, announce: boolean): void {
     const current = this.job;
-    if (current?.id === job.id) {
-      if (job.version <= current.version) return;
-    } else if (current && (this.jobId || Date.parse(job.queuedAt) < Date.parse(current.queuedAt))) {
-      return;
-    }
+    if (this.jobId && current && current.id !== job.id) return;
+    if (!replacesShownJob(job, current)) return;
     if (announce && !this.#wants(job)) return;
     this.job = job;
     this.state = job.state;
@@ -245,7 +273,7 @@ export class JobStatusElement extends LitElement {
               html`<div part="time">${time.label} <time datetime=${time.at} title=${absolute.format(new Date(time.at))}>${ago(time.at, now)}</time></div>`,
           )}</div>`
         : nothing
-    }</div>`;
+    }${this.#notice ? html`<div part="connection" class="rj-connection">${this.#notice}</div>` : nothing}</div>`;
   }
 }
 

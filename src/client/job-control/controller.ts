@@ -1,6 +1,5 @@
-import type { Job } from '../../protocol/job.js';
-import { isBusy } from '../../protocol/job.js';
-import type { JobFeedFilter } from '../feed.js';
+import { isBusy, type Job, replacesShownJob } from '../../protocol/job.js';
+import type { JobFeedFilter } from '../feed/index.js';
 import { pageEndpoint, watchJobs } from '../shared.js';
 
 const SELECTOR = '[data-job-control]';
@@ -47,10 +46,8 @@ function attach(element: Element): void {
   controls.set(element, control);
   try {
     control.off = watchJobs(url, filter, (job) => {
-      const current = control.job;
       // The newest matching job decides; an older job's late update must not unlock the control.
-      if (current && current.id !== job.id && Date.parse(job.queuedAt) < Date.parse(current.queuedAt)) return;
-      if (current?.id === job.id && job.version <= current.version) return;
+      if (!replacesShownJob(job, control.job)) return;
       control.job = job;
       setBusy(element, isBusy(job.state), job);
     });

@@ -1,24 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { toNodeHandler } from '../adapters/node.js';
-import { createJobsEndpoint, type Principal } from '../core/http/endpoint.js';
-import { createJobRegistry, type JobRegistry } from '../core/registry.js';
-import type { Job } from '../protocol/job.js';
-import { createJobFeed, type JobFeed, type JobFeedError, type JobFeedState } from './feed.js';
+import { waitFor } from '../../../test/support/wait.js';
+import { toNodeHandler } from '../../adapters/node.js';
+import { createJobsEndpoint, type Principal } from '../../core/http/endpoint.js';
+import { createJobRegistry, type JobRegistry } from '../../core/registry.js';
+import type { Job } from '../../protocol/job.js';
+import { createJobFeed, type JobFeed, type JobFeedError, type JobFeedState } from './index.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function until(what: string, check: () => boolean, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 interface Seen {
   method: string;
@@ -141,17 +134,17 @@ describe('createJobFeed against the real routes', () => {
     const { feed } = feedFor(url);
     const onA = collect(feed, { category: 'sync-push', target: { peer: 'a' } });
     const all = collect(feed, { category: 'sync-push' });
-    await until('streaming', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming');
     expect(streams()).toHaveLength(1);
     expect(streams()[0]?.url.searchParams.getAll('category')).toEqual(['sync-push']);
     expect(onA.jobs.map((j) => j.id)).toEqual([a.id]);
     expect(all.jobs).toHaveLength(2);
 
     await registry.update(a.id, { state: 'running', progress: 0.5 });
-    await until('live update', () => onA.jobs.at(-1)?.progress === 0.5);
+    await waitFor(() => onA.jobs.at(-1)?.progress === 0.5, 'live update');
     // A later subscription that the connection already covers joins it and gets what is held.
     const late = collect(feed, { jobId: a.id });
-    await until('late subscriber served', () => late.jobs.length === 1);
+    await waitFor(() => late.jobs.length === 1, 'late subscriber served');
     expect(late.jobs[0]?.version).toBe(2);
     expect(streams()).toHaveLength(1);
   });
@@ -159,30 +152,30 @@ describe('createJobFeed against the real routes', () => {
   it('reconnects without Last-Event-ID when a subscription widens the filter, and takes the fresh snapshot', async () => {
     const { url, registry, streams } = await realServer();
     const { feed } = feedFor(url);
-    collect(feed, { category: 'sync-push' });
-    await until('streaming', () => feed.state === 'streaming');
+    const pushes = collect(feed, { category: 'sync-push' });
+    await waitFor(() => feed.state === 'streaming', 'streaming');
     await registry.enqueue({ category: 'sync-push' }); // gives the feed a Last-Event-ID to hold
     const pull = await registry.enqueue({ category: 'sync-pull', target: { peer: 'z' } });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => pushes.jobs.length === 1, 'the live event and its id');
     const pulls = collect(feed, { category: 'sync-pull', target: { peer: 'z' } });
-    await until('widened', () => streams().length === 2 && feed.state === 'streaming');
+    await waitFor(() => streams().length === 2 && feed.state === 'streaming', 'widened');
     expect(streams()[1]?.lastEventId).toBeUndefined();
     expect(streams()[1]?.url.searchParams.getAll('category').sort()).toEqual(['sync-pull', 'sync-push']);
-    await until('snapshot job delivered', () => pulls.jobs.some((j) => j.id === pull.id));
+    await waitFor(() => pulls.jobs.some((j) => j.id === pull.id), 'snapshot job delivered');
   });
 
   it('starts from a fresh snapshot when a new subscription follows the last one ending', async () => {
     const { url, registry, streams } = await realServer();
     const { feed } = feedFor(url);
     const first = collect(feed, { category: 'sync-push' });
-    await until('streaming', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming');
     await registry.enqueue({ category: 'sync-push' });
-    await until('first job', () => first.jobs.length === 1);
+    await waitFor(() => first.jobs.length === 1, 'first job');
     first.off();
     expect(feed.state).toBe('idle');
     const pull = await registry.enqueue({ category: 'sync-pull' });
     const second = collect(feed, { category: 'sync-pull' });
-    await until('snapshot of the new filter', () => second.jobs.some((j) => j.id === pull.id));
+    await waitFor(() => second.jobs.some((j) => j.id === pull.id), 'snapshot of the new filter');
     expect(streams()[1]?.lastEventId).toBeUndefined();
   });
 
@@ -190,39 +183,39 @@ describe('createJobFeed against the real routes', () => {
     const { url, registry, endpoint, streams } = await realServer();
     const { feed } = feedFor(url);
     const seen = collect(feed, {});
-    await until('streaming', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming');
     const one = await registry.enqueue({ category: 'sync-push' });
-    await until('first job', () => seen.jobs.length === 1);
+    await waitFor(() => seen.jobs.length === 1, 'first job');
     endpoint.closeStreams();
     const two = await registry.enqueue({ category: 'sync-pull' }); // happens while disconnected
-    await until('resumed', () => streams().length === 2 && seen.jobs.some((j) => j.id === two.id));
+    await waitFor(() => streams().length === 2 && seen.jobs.some((j) => j.id === two.id), 'resumed');
     expect(streams()[1]?.lastEventId).toMatch(/-/);
     expect(seen.jobs.filter((j) => j.id === one.id)).toHaveLength(1);
   });
 
-  it('stops on 401 and reports it; nothing is retried until reconnect()', async () => {
+  // That nothing is retried meanwhile is checked with fake timers in machine.test.ts.
+  it('stops on 401 and reports it, until reconnect()', async () => {
     let principal: Principal | null = null;
     const { url, requests } = await realServer({ authorize: () => principal });
     const { feed, errors, states } = feedFor(url);
     collect(feed, {});
-    await until('denied', () => feed.state === 'denied');
+    await waitFor(() => feed.state === 'denied', 'denied');
     expect(errors.map((e) => [e.code, e.status])).toEqual([['unauthorized', 401]]);
     expect(feed.error?.message).toBe('Log in to see jobs');
-    const count = requests.length;
-    await new Promise((resolve) => setTimeout(resolve, 300)); // 15 retry periods of the server's 20 ms
-    expect(requests.length).toBe(count);
+    expect(requests).toHaveLength(1);
     expect(states.at(-1)).toBe('denied');
+    expect(feed.connection).toBe('offline');
 
     principal = { id: 'admin', scopes: ['admin'] };
     feed.reconnect();
-    await until('streaming after reconnect()', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming after reconnect()');
   });
 
   it('reports 403 as forbidden', async () => {
     const { url } = await realServer({ authorize: () => ({ id: 'nobody', scopes: [] }) });
     const { feed, errors } = feedFor(url);
     collect(feed, {});
-    await until('denied', () => feed.state === 'denied');
+    await waitFor(() => feed.state === 'denied', 'denied');
     expect(errors[0]?.code).toBe('forbidden');
   });
 
@@ -230,20 +223,21 @@ describe('createJobFeed against the real routes', () => {
     let broken = true;
     const { url, registry, requests } = await realServer({ failStream: () => broken });
     const job = await registry.enqueue({ category: 'sync-push' });
-    const { feed, states } = feedFor(url, { pollIntervalMs: 30 });
+    // The server's `retry:` never arrives (no stream opens): cap the backoff so the test is quick.
+    const { feed, states } = feedFor(url, { pollIntervalMs: 30, maxRetryMs: 100 });
     const seen = collect(feed, { category: 'sync-push' });
-    await until('polling', () => feed.state === 'polling');
-    await until('polled job', () => seen.jobs.some((j) => j.id === job.id));
+    await waitFor(() => feed.state === 'polling', 'polling');
+    await waitFor(() => seen.jobs.some((j) => j.id === job.id), 'polled job');
     await registry.update(job.id, { state: 'running', message: 'via poll' });
-    await until('polled update', () => seen.jobs.at(-1)?.message === 'via poll');
+    await waitFor(() => seen.jobs.at(-1)?.message === 'via poll', 'polled update');
     const polls = requests.filter((r) => !r.url.pathname.endsWith('/events'));
     expect(polls[0]?.url.searchParams.get('limit')).toBe('100');
     expect(polls[0]?.url.searchParams.getAll('category')).toEqual(['sync-push']);
     broken = false;
-    await until('streaming again', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming again');
     expect(states).toContain('polling');
     await registry.update(job.id, { state: 'success' });
-    await until('streamed update', () => seen.jobs.at(-1)?.state === 'success');
+    await waitFor(() => seen.jobs.at(-1)?.state === 'success', 'streamed update');
   });
 
   it('pauses while the page is hidden and catches up when shown', async () => {
@@ -262,17 +256,17 @@ describe('createJobFeed against the real routes', () => {
     });
     const { feed } = feedFor(url);
     const seen = collect(feed, {});
-    await until('streaming', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming');
     await registry.enqueue({ category: 'before-hiding' });
-    await until('first job', () => seen.jobs.length === 1);
+    await waitFor(() => seen.jobs.length === 1, 'first job');
     doc.visibilityState = 'hidden';
     for (const listener of listeners) listener();
     expect(feed.state).toBe('paused');
-    await until('stream released on the server', () => endpoint.openStreams === 0);
+    await waitFor(() => endpoint.openStreams === 0, 'stream released on the server');
     const job = await registry.enqueue({ category: 'while-hidden' });
     doc.visibilityState = 'visible';
     for (const listener of listeners) listener();
-    await until('caught up', () => seen.jobs.some((j) => j.id === job.id));
+    await waitFor(() => seen.jobs.some((j) => j.id === job.id), 'caught up');
     expect(streams()).toHaveLength(2);
     expect(streams()[1]?.lastEventId).toBeDefined();
   });
@@ -291,7 +285,7 @@ describe('createJobFeed protocol handling (scripted server)', () => {
     ]);
     const { feed } = feedFor(url);
     const seen = collect(feed, {});
-    await until('v4', () => seen.jobs.at(-1)?.version === 4);
+    await waitFor(() => seen.jobs.at(-1)?.version === 4, 'v4');
     expect(seen.jobs.map((j) => j.message)).toEqual(['v3', 'v4']);
   });
 
@@ -311,11 +305,11 @@ describe('createJobFeed protocol handling (scripted server)', () => {
     ]);
     const { feed } = feedFor(url);
     const seen = collect(feed, {});
-    await until('resynced', () => seen.jobs.at(-1)?.message === 'restarted');
+    await waitFor(() => seen.jobs.at(-1)?.message === 'restarted', 'resynced');
     expect(requests[1]?.lastEventId).toBe('old-9');
     // The job missing from the authoritative snapshot is no longer held: a new subscriber does not get it.
     const later = collect(feed, {});
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise<void>((resolve) => queueMicrotask(resolve)); // held jobs are served in a microtask
     expect(later.jobs.map((j) => j.id)).toEqual(['job-1']);
   });
 
@@ -323,7 +317,7 @@ describe('createJobFeed protocol handling (scripted server)', () => {
     const { url, requests } = await scriptedServer([(res) => res.write(frame('ready', { head: 'h-1' }, 'h-1'))]);
     const { feed, errors } = feedFor(url, { heartbeatMs: 40 });
     collect(feed, {});
-    await until('second connection', () => requests.length >= 2);
+    await waitFor(() => requests.length >= 2, 'second connection');
     expect(requests[1]?.lastEventId).toBe('h-1');
     expect(errors.some((e) => e.message.includes('silent'))).toBe(true);
   });
@@ -335,7 +329,7 @@ describe('createJobFeed protocol handling (scripted server)', () => {
     ]);
     const { feed, errors } = feedFor(url, { maxEventSize: 1000 });
     collect(feed, {});
-    await until('streaming on the second connection', () => feed.state === 'streaming');
+    await waitFor(() => feed.state === 'streaming', 'streaming on the second connection');
     expect(requests).toHaveLength(2);
     expect(errors.some((e) => e.code === 'protocol')).toBe(true);
   });
