@@ -81,7 +81,7 @@ interface Setup {
 }
 
 /**
- * The HTTP contract and SSE wire format of DESIGN.md, written once and run over every way of serving
+ * The HTTP contract and SSE wire format (docs/concepts.md), written once and run over every way of serving
  * the routes (fetch handler, Express, Fastify), each on a real server with real HTTP and SSE clients.
  */
 export function describeHttpContract(name: string, target: ContractTarget): void {

@@ -90,15 +90,19 @@ export class Instance {
 export class PrivateRedis {
   #child: ChildProcess | null = null;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    readonly args: string[],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<PrivateRedis> {
+  /** `args` are more redis-server settings, e.g. `['--maxmemory-policy', 'allkeys-lru']`. */
+  static async start(args: string[] = []): Promise<PrivateRedis> {
     const port = await freePort();
-    const redis = new PrivateRedis(port);
+    const redis = new PrivateRedis(port, args);
     await redis.restart();
     return redis;
   }
@@ -107,7 +111,7 @@ export class PrivateRedis {
     await this.stop();
     this.#child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args],
       {
         stdio: 'ignore',
       },
