@@ -86,6 +86,15 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * most, with a short random pause after the first retries so racing writers spread out.
  */
 const WRITE_ATTEMPTS = 50;
+/** How long `close()` waits for its owned jobs' final writes before it releases the store anyway. */
+const CLOSE_WAIT_MS = 5000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    (timer as { unref?: () => void }).unref?.();
+  });
+}
 
 /**
  * Creates a registry and loads what its store holds. Busy jobs whose runner is gone (a process that
@@ -344,7 +353,7 @@ class Registry implements JobRegistry {
       if (attempt >= WRITE_ATTEMPTS) {
         throw new JobsError('conflict', `Job ${id} kept changing under this write; try again`, { jobId: id });
       }
-      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt, 20)));
+      if (attempt > 1) await delay(Math.random() * Math.min(attempt, 20));
     }
   }
 
@@ -447,7 +456,8 @@ class Registry implements JobRegistry {
         if (!(error instanceof JobsError) || error.code === 'unavailable') this.report(error);
       }),
     );
-    await Promise.all(endings);
+    // A shared store that cannot be reached must not keep a shutdown waiting for ever.
+    await Promise.race([Promise.all(endings), delay(CLOSE_WAIT_MS)]);
     this.#closed = true;
     for (const listener of this.#closeListeners) this.#safely(listener, 'a close listener');
     this.#closeListeners.clear();

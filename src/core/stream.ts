@@ -134,6 +134,15 @@ export class JobStream {
   start(sink: StreamSink): void {
     if (this.#sink) throw new Error('JobStream.start() called twice');
     this.#sink = sink;
+    if (this.#closed) {
+      // Closed before it started (the client left while the route was deciding): nothing to send.
+      try {
+        sink.end();
+      } catch {
+        // Already gone.
+      }
+      return;
+    }
     if (this.#registry.closed) {
       this.close('registry-closed');
       return;

@@ -91,7 +91,7 @@ describe('redis store', () => {
       for (let i = 1; i <= 200; i++) {
         writes.push(registry.update(job.id, { message: `write ${i}` }));
         // Every store connection (commands and the blocking reader) is cut, again and again.
-        if (i % 40 === 0) await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+        if (i % 40 === 0) await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
         if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       }
       await Promise.all(writes);
