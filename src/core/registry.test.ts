@@ -151,17 +151,25 @@ describe('list and subscribe', () => {
 });
 
 describe('run', () => {
-  it('reports progress through ctx and ends as success with the returned data', async () => {
+  it('reports progress through ctx and ends as success with the returned result beside its data', async () => {
     const jobs = await registry();
     const versions: string[] = [];
     jobs.subscribe({}, (event) => versions.push(`${event.job.state}:${event.job.progress}`));
-    const job = await jobs.run({ category: 'dedalus-verify' }, async (ctx) => {
+    const job = await jobs.run({ category: 'dedalus-verify', data: { key: 'k1' } }, async (ctx) => {
       ctx.progress(0.5, { phase: 'calling', message: 'Calling Dedalus…' });
       return { models: 3 };
     });
     expect(job.state).toBe('queued');
     const done = await until(jobs, job.id, (j) => j.state === 'success');
-    expect(done).toMatchObject({ phase: 'calling', message: 'Calling Dedalus…', data: { models: 3 }, progress: 1 });
+    expect(done).toMatchObject({
+      phase: 'calling',
+      message: 'Calling Dedalus…',
+      data: { key: 'k1' },
+      result: { models: 3 },
+      error: null,
+      attempt: 1,
+      progress: 1,
+    });
     expect(versions).toEqual(['queued:null', 'running:null', 'running:0.5', 'success:1']);
   });
 
@@ -239,7 +247,8 @@ describe('run', () => {
       ctx.progress(0.9);
       return { late: true };
     });
-    await until(jobs, job.id, (j) => j.state === 'running');
+    // Running, and its work started.
+    await vi.waitFor(() => expect(ctxSignal).toBeDefined());
     const cancelled = await jobs.cancel(job.id);
     expect(cancelled.state).toBe('cancelled');
     await vi.waitFor(() => expect(ctxSignal?.aborted).toBe(true));
@@ -296,17 +305,17 @@ describe('close and restart', () => {
     const running = await jobs.enqueue({ category: 'c', state: 'running' });
     const pending = await jobs.enqueue({ category: 'c', state: 'pending', message: 'Approve?' });
     let aborted = false;
-    const work = await jobs.run(
-      { category: 'c' },
-      (ctx) =>
-        new Promise<void>((resolve) =>
-          ctx.signal.addEventListener('abort', () => {
-            aborted = true;
-            resolve();
-          }),
-        ),
-    );
-    await until(jobs, work.id, (job) => job.state === 'running');
+    let started = false;
+    await jobs.run({ category: 'c' }, (ctx) => {
+      started = true;
+      return new Promise<void>((resolve) =>
+        ctx.signal.addEventListener('abort', () => {
+          aborted = true;
+          resolve();
+        }),
+      );
+    });
+    await vi.waitFor(() => expect(started).toBe(true));
     let closedCalls = 0;
     jobs.onClose(() => closedCalls++);
     await jobs.close();

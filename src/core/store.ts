@@ -1,10 +1,13 @@
-import type { Job } from '../protocol/job.js';
+import type { Job, LogLine } from '../protocol/job.js';
 
 /** One change of one job, as the store records it and subscribers and streams receive it. */
 export interface JobEvent {
   /** The event id: `<epoch>-<position>`, increasing within an epoch (see `parseEventId`). */
   readonly id: string;
+  /** The job as it stands after the change (for a log line: as it stood when the line was written). */
   readonly job: Job;
+  /** Set when the change is a line added to the job's log, not a new snapshot of the job. */
+  readonly log?: LogLine;
 }
 
 /** What `eventsSince()` answers: the exact missed events, or a resync when they are not all held. */
@@ -22,6 +25,8 @@ export type Replay =
 export interface StoreLoad {
   /** The newest snapshot of every job the store holds. */
   jobs: Job[];
+  /** The kept log lines of each job that has any, oldest first. */
+  logs: Record<string, LogLine[]>;
   /**
    * The id of the newest event those snapshots include: change events after it reach
    * {@link StoreContext.onEvent}, none before it.
@@ -43,6 +48,10 @@ export interface StoreLoad {
 export interface StoreContext {
   /** Parses a stored record into a job; throws when it is not one. */
   parseJob(value: unknown): Job;
+  /** Parses a stored log line; throws when it is not one. */
+  parseLogLine(value: unknown): LogLine;
+  /** How many log lines a job keeps (the oldest go first). */
+  readonly logLines: number;
   /** Where the store reports faults it recovered from (a failing disk, a lost connection). */
   onError(error: Error): void;
   /**
@@ -69,6 +78,13 @@ export interface WriteOptions {
    * without it leaves the lease as it is. Single-process stores ignore it.
    */
   lease?: boolean;
+  /**
+   * The job takes a place in a concurrency slot (a definition's `concurrency`): on `create`, it queues
+   * in the slot, first come first served; a write that starts it (its state leaves `queued`) applies only
+   * when it is the oldest job queued in the slot and fewer than `limit` of the slot's jobs are running
+   * (else `{ ok: false, busy: true }`). The slot is remembered with the job: later writes need not name it.
+   */
+  slot?: { name: string; limit: number };
 }
 
 /** What `create()` answers. */
@@ -80,8 +96,11 @@ export type CreateResult =
 /** What `write()` answers. */
 export type WriteResult =
   | { ok: true; event: JobEvent }
-  /** The stored version was not `job.version - 1`: someone else wrote first. `current` is what is stored. */
-  | { ok: false; current: Job | null };
+  /**
+   * Not written. Either the stored version was not `job.version - 1` (someone else wrote first;
+   * `current` is what is stored), or (`busy: true`) the job's concurrency slot has no room for it yet.
+   */
+  | { ok: false; current: Job | null; busy?: boolean };
 
 export interface StoreHealth {
   ok: boolean;
@@ -121,9 +140,14 @@ export interface JobStore {
   create(job: Job, options?: WriteOptions): Promise<CreateResult>;
   /** Records the next version of a job, if the stored version is `job.version - 1`. */
   write(job: Job, options?: WriteOptions): Promise<WriteResult>;
+  /**
+   * Adds a line to a job's log (keeping the newest `StoreContext.logLines`), numbering it with the
+   * job's next `seq`, and records it as an event like any change.
+   */
+  appendLog(job: Job, line: Omit<LogLine, 'seq'>): Promise<JobEvent>;
   /** The events after `lastEventId`, if every one of them is still held; otherwise a resync. */
   eventsSince(lastEventId: string): Promise<Replay>;
-  /** Forgets finished jobs past their retention. */
+  /** Forgets finished jobs past their retention, and their logs. */
   remove(ids: readonly string[]): Promise<void>;
   /** Resolves when everything recorded so far is durable (or has failed and is being retried). */
   flush(): Promise<void>;

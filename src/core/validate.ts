@@ -8,6 +8,8 @@ import {
   type JobLimits,
   type JobState,
   type JsonObject,
+  LOG_LEVELS,
+  type LogLine,
   NAME_PATTERN,
 } from '../protocol/job.js';
 
@@ -132,8 +134,20 @@ function schemas(limits: JobLimits) {
     progress: fields.progress,
     message: fields.message,
     data,
-    // Logs written before keys were stored have none.
+    // Jobs recorded by 0.1 have none of these: they load with the defaults.
     key: z.string().min(1).max(limits.keyLength).nullable().default(null),
+    result: data.nullable().default(null),
+    error: z
+      .strictObject({
+        code: z.string().min(1).max(100),
+        message: z.string().max(limits.messageLength),
+        attempt: z.number().int().min(0),
+      })
+      .nullable()
+      .default(null),
+    attempt: z.number().int().min(0).default(0),
+    maxAttempts: z.number().int().min(1).default(1),
+    retryOf: z.string().regex(JOB_ID_PATTERN).nullable().default(null),
     queuedAt: timestamp,
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),
@@ -141,7 +155,14 @@ function schemas(limits: JobLimits) {
     version: z.number().int().min(1),
   });
 
-  return { enqueue, update, job };
+  const logLine = z.strictObject({
+    seq: z.number().int().min(1),
+    at: timestamp,
+    level: z.enum(LOG_LEVELS),
+    text: z.string().max(limits.logLineLength),
+  });
+
+  return { enqueue, update, job, logLine };
 }
 
 /** What `enqueue` takes. */
@@ -187,6 +208,8 @@ export interface JobValidator {
   patch(jobId: string, patch: unknown): JobPatch;
   /** Parses a stored snapshot; throws a {@link JobsError} naming the field when it is not a job. */
   storedJob(value: unknown): Job;
+  /** Parses a stored log line; throws a {@link JobsError} naming the field when it is not one. */
+  storedLogLine(value: unknown): LogLine;
 }
 
 /** Validation for one set of limits. `data` is returned as a private deep copy. */
@@ -226,6 +249,11 @@ export function createJobValidator(overrides: Partial<JobLimits> = {}): JobValid
       const result = s.job.safeParse(value);
       if (!result.success) fail(result.error, 'stored job');
       return result.data as Job;
+    },
+    storedLogLine(value) {
+      const result = s.logLine.safeParse(value);
+      if (!result.success) fail(result.error, 'stored log line');
+      return result.data as LogLine;
     },
   };
 }

@@ -44,8 +44,37 @@ export function canTransition(from: JobState, to: JobState): boolean {
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-/** A job as the registry holds it and the wire carries it. Snapshots are frozen: never mutate one. */
-export interface Job {
+/** Why a job failed: a short code to act on, and the text a person reads. */
+export interface JobError {
+  /**
+   * `thrown` (the work threw; `name` says more when it is an Error), `timeout`, `invalid_result` (the
+   * work returned something that is not a JSON object within the limits), `restarted`, `shutdown`,
+   * `lease_expired`, or the `code` of an error that carried a string one (`ECONNREFUSED`, …).
+   */
+  readonly code: string;
+  readonly message: string;
+  /** The attempt that failed (1 for the first run). */
+  readonly attempt: number;
+}
+
+/** One line of a job's log (`ctx.log()`), kept with the job, the newest 200 by default. */
+export interface LogLine {
+  /** 1, 2, 3… per job: a line's place, also after older lines were dropped. */
+  readonly seq: number;
+  readonly at: string;
+  readonly level: LogLevel;
+  /** Text, never HTML. */
+  readonly text: string;
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * A job as the registry holds it and the wire carries it. Snapshots are frozen: never mutate one.
+ * `Data` is what the job was started with (a definition's input), `Result` what its work returned.
+ */
+export interface Job<Data extends JsonObject = JsonObject, Result extends JsonObject = JsonObject> {
   /** Unguessable, URL-safe id (nanoid). */
   readonly id: string;
   /** The kind of work, e.g. `sync-push`. */
@@ -61,8 +90,18 @@ export interface Job {
   readonly progress: number | null;
   /** Human text. Always rendered as text, never as HTML. */
   readonly message: string | null;
-  /** Structured result or details. */
-  readonly data: Readonly<JsonObject>;
+  /** What the job was started with (a definition's input), or details set by its work. */
+  readonly data: Readonly<Data>;
+  /** What the work returned, once it ended `success` or `warning`; kept beside `data`, never instead of it. */
+  readonly result: Readonly<Result> | null;
+  /** Why it failed, when it ended `error` (or an attempt failed and it is retrying); else null. */
+  readonly error: JobError | null;
+  /** Runs started so far: 0 while queued for the first time, 1 during the first run. */
+  readonly attempt: number;
+  /** How many runs it may take: 1 plus its definition's `retries`. */
+  readonly maxAttempts: number;
+  /** The job this one retries (a `retry` action), or null. */
+  readonly retryOf: string | null;
   /**
    * The idempotency key it was started with, or null. While the job is busy, starting another job
    * with the same category, target and key answers this one instead.
@@ -96,6 +135,10 @@ export interface JobLimits {
   dataBytes: number;
   /** @default 200 */
   keyLength: number;
+  /** Log lines kept per job (the oldest go first). @default 200 */
+  logLines: number;
+  /** Characters of one log line; longer ones are cut. @default 1000 */
+  logLineLength: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<JobLimits> = Object.freeze({
@@ -108,6 +151,8 @@ export const DEFAULT_LIMITS: Readonly<JobLimits> = Object.freeze({
   messageLength: 4000,
   dataBytes: 64 * 1024,
   keyLength: 200,
+  logLines: 200,
+  logLineLength: 1000,
 });
 
 /** Characters allowed in a category, a scope and a target key. */

@@ -9,6 +9,11 @@ export const STREAM_EVENT = {
   update: 'job-update',
   /** The snapshot or replay is complete; live changes follow. `data`: `{ "head": "<event id>" }`. */
   ready: 'ready',
+  /**
+   * Log lines of a job, on streams opened with `logs=1` only. `data`: `{ "jobId": "…", "lines": [LogLine…] }`:
+   * live, one line with the event's `id:`; in a snapshot, a job's kept lines without one.
+   */
+  log: 'job-log',
   /** The missed events could not be replayed; a full snapshot follows. `data`: `{ "reason": "…" }`. */
   resync: 'resync',
   /** Keeps the connection warm. `data`: `{ "at": "<ISO time>" }`. */

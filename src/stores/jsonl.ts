@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { booleanOption, integerOption, timerOption } from '../core/options.js';
 import type { JobStore, StoreLoad } from '../core/store.js';
 import { JobsError } from '../protocol/errors.js';
-import type { Job } from '../protocol/job.js';
+import type { Job, LogLine } from '../protocol/job.js';
 import { createLogFile, type LogFile } from './jsonl/log-file.js';
 import { LocalState } from './local-state.js';
 
@@ -55,11 +55,12 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
   const path = resolve(options.path);
   const label = `jsonlStore(${path})`;
 
-  let log: LogFile<Job> | null = null;
+  let log: LogFile<LogRecord> | null = null;
   const state = new LocalState(replayBufferSize);
+  let keepLines = 0;
   let closed = false;
   let closing: Promise<void> | null = null;
-  const openLog = (): LogFile<Job> => {
+  const openLog = (): LogFile<LogRecord> => {
     if (!log || !state.isOpen || closed) throw new JobsError('closed', `${label} is not open`);
     return log;
   };
@@ -68,24 +69,36 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     kind: 'jsonl',
     async open(context) {
       if (log) throw new JobsError('invalid_options', `${label} is already open`);
-      const opening = createLogFile<Job>({
+      keepLines = context.logLines;
+      const opening = createLogFile<LogRecord>({
         path,
         label,
         maxLines,
         retryMs,
         checkMs,
         fsync,
-        key: (job) => job.id,
-        parse: context.parseJob,
-        replaces: (next, held) => held.version <= next.version,
+        key: recordKey,
+        // A line holds a job snapshot, or `{"log": …}`: one line of a job's log.
+        parse: (value) =>
+          isLogValue(value)
+            ? { log: { ...context.parseLogLine(withoutJobId(value.log)), jobId: jobIdOf(value.log) } }
+            : context.parseJob(value),
+        replaces: (next, held) => 'log' in next || 'log' in held || held.version <= next.version,
         onError: context.onError,
       });
       log = opening;
       try {
         const loaded = await opening.open();
-        const { head, orphans } = state.open(context, loaded.records);
+        const jobs: Job[] = [];
+        const lines: Array<LogLine & { jobId: string }> = [];
+        for (const record of loaded.records) {
+          if ('log' in record) lines.push(record.log);
+          else jobs.push(record);
+        }
+        const { head, orphans } = state.open(context, jobs, lines);
         return {
           jobs: [...state.jobs.values()],
+          logs: Object.fromEntries(state.logs),
           head,
           orphans,
           skipped: loaded.skipped,
@@ -96,17 +109,26 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
         throw error;
       }
     },
-    async create(job) {
+    async create(job, options) {
       const file = openLog();
-      const result = state.create(job);
+      const result = state.create(job, options);
       if (result.created) file.put(job);
       return result;
     },
-    async write(job) {
+    async write(job, options) {
       const file = openLog();
-      const result = state.write(job);
+      const result = state.write(job, options);
       if (result.ok) file.put(job);
       return result;
+    },
+    async appendLog(job, line) {
+      const file = openLog();
+      const event = state.appendLog(job, line, keepLines);
+      const added = event.log as LogLine;
+      file.put({ log: { ...added, jobId: job.id } });
+      // The line that fell out of the kept window leaves the file at the next compaction.
+      if (added.seq > keepLines) file.delete([`${job.id}#${added.seq - keepLines}`]);
+      return event;
     },
     async eventsSince(lastEventId) {
       openLog();
@@ -115,8 +137,13 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
     async remove(removed) {
       // Pruned jobs leave the file at the next compaction (at the latest, on close). Were the process
       // to die first, the registry prunes them again when it loads them.
+      const keys: string[] = [];
+      for (const id of removed) {
+        keys.push(id);
+        for (const line of state.logs.get(id) ?? []) keys.push(`${id}#${line.seq}`);
+      }
       state.remove(removed);
-      log?.delete(removed);
+      log?.delete(keys);
     },
     async flush() {
       await log?.flush();
@@ -134,4 +161,25 @@ export function jsonlStore(options: JsonlStoreOptions): JobStore {
       return log ? log.health() : { ok: true, error: null, pendingWrites: 0, skipped: 0 };
     },
   };
+}
+
+/** What one line of the file holds: a job snapshot, or one line of a job's log. */
+type LogRecord = Job | { log: LogLine & { jobId: string } };
+
+function recordKey(record: LogRecord): string {
+  return 'log' in record ? `${record.log.jobId}#${record.log.seq}` : record.id;
+}
+
+function isLogValue(value: unknown): value is { log: Record<string, unknown> } {
+  return typeof value === 'object' && value !== null && 'log' in value && Object.keys(value).length === 1;
+}
+
+function jobIdOf(log: Record<string, unknown>): string {
+  if (typeof log.jobId !== 'string' || log.jobId === '') throw new Error('a log line without its job id');
+  return log.jobId;
+}
+
+function withoutJobId(log: Record<string, unknown>): Record<string, unknown> {
+  const { jobId: _jobId, ...line } = log;
+  return line;
 }

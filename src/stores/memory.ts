@@ -1,7 +1,7 @@
 import { integerOption } from '../core/options.js';
 import type { JobStore } from '../core/store.js';
 import { JobsError } from '../protocol/errors.js';
-import type { Job } from '../protocol/job.js';
+import type { Job, LogLine } from '../protocol/job.js';
 import { LocalState } from './local-state.js';
 
 export interface MemoryStoreOptions {
@@ -23,8 +23,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): JobStore {
   }
   const replayBufferSize = integerOption('memoryStore', 'replayBufferSize', options.replayBufferSize, 1000, 0);
   const state = new LocalState(replayBufferSize);
-  /** The jobs as they stand while no registry has the store open. */
+  /** The jobs and their logs as they stand while no registry has the store open. */
   let kept = new Map<string, Job>();
+  let keptLogs: Array<LogLine & { jobId: string }> = [];
+  let keepLines = 0;
 
   const open = () => {
     if (!state.isOpen) throw new JobsError('closed', 'memoryStore: open() it (through createJobRegistry) before use');
@@ -34,16 +36,28 @@ export function memoryStore(options: MemoryStoreOptions = {}): JobStore {
     kind: 'memory',
     async open(context) {
       if (state.isOpen) throw new JobsError('locked', 'memoryStore: this store is already open in another registry');
-      const { head, orphans } = state.open(context, kept.values());
-      return { jobs: [...state.jobs.values()], head, orphans, skipped: 0, repaired: false };
+      keepLines = context.logLines;
+      const { head, orphans } = state.open(context, kept.values(), keptLogs);
+      return {
+        jobs: [...state.jobs.values()],
+        logs: Object.fromEntries(state.logs),
+        head,
+        orphans,
+        skipped: 0,
+        repaired: false,
+      };
     },
-    async create(job) {
+    async create(job, options) {
       open();
-      return state.create(job);
+      return state.create(job, options);
     },
-    async write(job) {
+    async write(job, options) {
       open();
-      return state.write(job);
+      return state.write(job, options);
+    },
+    async appendLog(job, line) {
+      open();
+      return state.appendLog(job, line, keepLines);
     },
     async eventsSince(lastEventId) {
       open();
@@ -56,6 +70,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): JobStore {
     async close() {
       if (!state.isOpen) return;
       kept = new Map(state.jobs);
+      keptLogs = [...state.logs].flatMap(([jobId, lines]) => lines.map((line) => ({ ...line, jobId })));
       state.close();
     },
     health: () => ({ ok: true, error: null, pendingWrites: 0, skipped: 0 }),

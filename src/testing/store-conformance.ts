@@ -216,6 +216,84 @@ export function storeConformanceCases(target: StoreConformanceTarget): StoreConf
     assert.deepEqual(duplicate, { created: false, job: pending });
   });
 
+  add(
+    "numbers a job's log lines, keeps the newest, records each as an event, and keeps them across a reopen",
+    async (h) => {
+      const first = await h.open();
+      await first.store.create(sample('a', 1));
+      await first.store.create(sample('b', 1));
+      const lines = [];
+      for (let i = 1; i <= LOG_LINES + 3; i++) {
+        const event = await first.store.appendLog(sample('a', 1), {
+          at: sample('a', 1).updatedAt,
+          level: 'info',
+          text: `line ${i}`,
+        });
+        assert.equal(event.job.id, 'a');
+        assert.equal(event.log?.seq, i);
+        assert.equal(event.log?.text, `line ${i}`);
+        lines.push(event);
+      }
+      await first.store.appendLog(sample('b', 1), { at: sample('b', 1).updatedAt, level: 'warn', text: 'b says' });
+      assert.deepEqual(
+        first.events.filter((event) => event.log).map((event) => event.id),
+        [...lines.map((event) => event.id), first.events.at(-1)?.id],
+        'every line is an event, in order',
+      );
+      const replay = await first.store.eventsSince(lines[0]?.id as string);
+      assert.ok(replay.kind === 'replay');
+      assert.equal(replay.events[0]?.log?.seq, 2, 'a replay carries log lines too');
+      await first.store.close();
+      const second = await h.open();
+      assert.deepEqual(
+        second.load.logs.a?.map((line) => line.text),
+        Array.from({ length: LOG_LINES }, (_, i) => `line ${i + 4}`),
+        'the newest lines, oldest first',
+      );
+      assert.deepEqual(
+        second.load.logs.b?.map((line) => [line.seq, line.level]),
+        [[1, 'warn']],
+      );
+      const next = await second.store.appendLog(sample('a', 1), {
+        at: sample('a', 1).updatedAt,
+        level: 'info',
+        text: 'after',
+      });
+      assert.equal(next.log?.seq, LOG_LINES + 4, 'numbering goes on after a reopen');
+      await second.store.remove(['a']);
+      await second.store.close();
+      const third = await h.open();
+      assert.equal(third.load.logs.a, undefined, 'a removed job takes its log with it');
+    },
+  );
+
+  add(
+    'queues jobs in a concurrency slot first come first served, and starts one only when the slot has room',
+    async (h) => {
+      const { store } = await h.open();
+      const slot = { name: 'sync-push peer-a', limit: 1 };
+      const queued = (id: string, second: number) => ({
+        ...sample(id, 1, 'queued'),
+        queuedAt: new Date(Date.UTC(2026, 10, 28, 12, 0, second)).toISOString(),
+      });
+      const start = (job: Job) => ({ ...job, state: 'running' as const, version: job.version + 1, attempt: 1 });
+      const [a, b, c] = [queued('a', 1), queued('b', 2), queued('c', 3)];
+      for (const job of [a, b, c]) assert.equal((await store.create(job, { slot })).created, true);
+      // c may not overtake b, nor b run beside a.
+      assert.deepEqual(await store.write(start(c), { slot }), { ok: false, current: c, busy: true });
+      assert.equal((await store.write(start(a), { slot })).ok, true);
+      assert.equal((await store.write(start(b), { slot })).ok, false, 'b waits while a runs');
+      const done = { ...start(a), state: 'success' as const, version: 3, finishedAt: a.queuedAt };
+      assert.equal((await store.write(done)).ok, true, 'a later write need not name the slot');
+      assert.equal((await store.write(start(c), { slot })).ok, false, 'still b first');
+      assert.equal((await store.write(start(b), { slot })).ok, true);
+      // A slot of another name is another queue.
+      const other = { ...queued('d', 4) };
+      await store.create(other, { slot: { name: 'sync-push peer-b', limit: 1 } });
+      assert.equal((await store.write(start(other), { slot: { name: 'sync-push peer-b', limit: 1 } })).ok, true);
+    },
+  );
+
   if (target.singleProcess) {
     add('reports the queued and running jobs of the previous process as orphans at reopen', async (h) => {
       const first = await h.open();
@@ -263,6 +341,9 @@ export function storeConformanceCases(target: StoreConformanceTarget): StoreConf
   return cases;
 }
 
+/** Log lines each job keeps in the suite: small, so the cases see old lines go. */
+const LOG_LINES = 5;
+
 /** Opens stores over one storage and records what each one's context receives. */
 class Harness {
   readonly #stores: JobStore[] = [];
@@ -277,6 +358,8 @@ class Harness {
   context(events: JobEvent[]): StoreContext {
     return {
       parseJob: this.#validator.storedJob,
+      parseLogLine: this.#validator.storedLogLine,
+      logLines: LOG_LINES,
       onError: () => {},
       onEvent: (event) => {
         events.push(event);
@@ -329,6 +412,11 @@ function sample(id: string, version: number, state: JobState = 'running'): Job {
     progress: state === 'success' ? 1 : Math.min(version / 1000, 1),
     message: `step ${version}`,
     data: { n: version },
+    result: state === 'success' ? { done: true } : null,
+    error: null,
+    attempt: state === 'queued' || state === 'pending' ? 0 : 1,
+    maxAttempts: 1,
+    retryOf: null,
     key: null,
     queuedAt: new Date(Date.UTC(2026, 10, 28, 12)).toISOString(),
     startedAt: state === 'queued' || state === 'pending' ? null : at,

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { job } from '../../../test/support/scripted-routes.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { toNodeHandler } from '../../adapters/node.js';
 import { createJobsEndpoint, type Principal } from '../../core/http/endpoint.js';
@@ -86,25 +87,6 @@ function collect(feed: JobFeed, filter: Parameters<JobFeed['subscribe']>[0]) {
   const off = feed.subscribe(filter, (job) => jobs.push(job));
   return { jobs, off };
 }
-
-const job = (fields: Partial<Job>): Job => ({
-  id: 'job-1',
-  category: 'sync-push',
-  target: {},
-  scope: 'admin',
-  state: 'running',
-  phase: null,
-  progress: null,
-  message: null,
-  data: {},
-  key: null,
-  queuedAt: '2026-11-28T12:00:00.000Z',
-  startedAt: null,
-  finishedAt: null,
-  updatedAt: '2026-11-28T12:00:00.000Z',
-  version: 1,
-  ...fields,
-});
 
 const frame = (event: string, data: unknown, id?: string) =>
   `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;

@@ -13,9 +13,9 @@ import {
   type WriteResult,
 } from '../../core/store.js';
 import { errorMessage, JobsError } from '../../protocol/errors.js';
-import { type Job, NAME_PATTERN } from '../../protocol/job.js';
+import { type Job, type LogLine, NAME_PATTERN } from '../../protocol/job.js';
 import { comparePositions, type EventId, parseEventId } from '../../protocol/wire.js';
-import { CLAIM, CREATE, REMOVE, RENEW, RESTORE, WRITE } from './scripts.js';
+import { CLAIM, CREATE, LOG, REMOVE, RENEW, RESTORE, WRITE } from './scripts.js';
 
 export interface RedisStoreOptions {
   /**
@@ -56,6 +56,7 @@ type Scripts = {
   rjClaim(...args: Array<string | number>): Promise<string[]>;
   rjRestore(...args: Array<string | number>): Promise<number>;
   rjRemove(...args: Array<string | number>): Promise<number>;
+  rjLog(...args: Array<string | number>): Promise<[string, string, number]>;
 };
 type Client = Redis & Scripts;
 
@@ -63,7 +64,7 @@ const epochId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
 /** How long one blocking read waits before it looks again (and notices a close). */
 const READ_BLOCK_MS = 2000;
 const READ_COUNT = 1000;
-const SCRIPT_KEYS = 7;
+const SCRIPT_KEYS = 10;
 
 /**
  * Keeps jobs in Redis and shares them between instances: every instance sees every job and every
@@ -163,7 +164,8 @@ class RedisJobStore implements JobStore {
   constructor(settings: Settings) {
     this.#settings = settings;
     const tag = `{${settings.prefix}}`;
-    this.#keys = ['epoch', 'jobs', 'versions', 'events', 'keys', 'leases', 'owners'].map((name) => `${tag}:${name}`);
+    const names = ['epoch', 'jobs', 'versions', 'events', 'keys', 'leases', 'owners', 'slotted', 'loglines', 'logseq'];
+    this.#keys = names.map((name) => `${tag}:${name}`);
   }
 
   async open(context: StoreContext): Promise<StoreLoad> {
@@ -179,6 +181,7 @@ class RedisJobStore implements JobStore {
     client.defineCommand('rjClaim', { numberOfKeys: SCRIPT_KEYS, lua: CLAIM });
     client.defineCommand('rjRestore', { numberOfKeys: SCRIPT_KEYS, lua: RESTORE });
     client.defineCommand('rjRemove', { numberOfKeys: SCRIPT_KEYS, lua: REMOVE });
+    client.defineCommand('rjLog', { numberOfKeys: SCRIPT_KEYS, lua: LOG });
     client.on('error', (error: Error) => this.#setFault(`Redis: ${error.message}`));
     client.on('ready', () => {
       // Back after a drop: a Redis that restarted empty has no epoch any more.
@@ -212,7 +215,7 @@ class RedisJobStore implements JobStore {
     for (;;) {
       const [token, delivered] = this.#expect(job);
       const [status, value] = await client
-        .rjCreate(...this.#keys, ...this.#writeArgs(job, lease, token))
+        .rjCreate(...this.#keys, ...this.#writeArgs(job, lease, token), slotEntry(job, options.slot))
         .catch((error) => {
           this.#unexpect(token);
           throw unavailable(error);
@@ -235,7 +238,12 @@ class RedisJobStore implements JobStore {
     for (;;) {
       const [token, delivered] = this.#expect(job);
       const [status, value] = await client
-        .rjWrite(...this.#keys, ...this.#writeArgs(job, lease, token), String(job.version - 1))
+        .rjWrite(
+          ...this.#keys,
+          ...this.#writeArgs(job, lease, token),
+          String(job.version - 1),
+          slotEntry(job, options.slot),
+        )
         .catch((error) => {
           this.#unexpect(token);
           throw unavailable(error);
@@ -246,8 +254,37 @@ class RedisJobStore implements JobStore {
         continue;
       }
       if (status === 'conflict') return { ok: false, current: value ? this.#parse(value) : null };
+      if (status === 'busy') return { ok: false, current: this.#parse(value as string), busy: true };
       if (lease) this.#leased.add(job.id);
       return { ok: true, event: await delivered };
+    }
+  }
+
+  async appendLog(job: Job, line: Omit<LogLine, 'seq'>): Promise<JobEvent> {
+    const client = this.#open();
+    for (;;) {
+      const [token, delivered] = this.#expect(job);
+      const [status] = await client
+        .rjLog(
+          ...this.#keys,
+          this.#epoch,
+          job.id,
+          JSON.stringify(line),
+          (this.#context as StoreContext).logLines,
+          this.#settings.streamMaxLength,
+          this.#settings.instanceId,
+          token,
+        )
+        .catch((error) => {
+          this.#unexpect(token);
+          throw unavailable(error);
+        });
+      if (status === 'epoch') {
+        this.#unexpect(token);
+        await this.#reset();
+        continue;
+      }
+      return delivered;
     }
   }
 
@@ -276,7 +313,7 @@ class RedisJobStore implements JobStore {
     }
     const events: JobEvent[] = [];
     for (const [id, entry] of range[1] ?? []) {
-      const event = this.#entryEvent(id, entry);
+      const event = this.#entryEvent(id, entryFields(entry));
       if (event) events.push(event);
     }
     return { kind: 'replay', events, head: events.at(-1)?.id ?? lastEventId };
@@ -285,7 +322,7 @@ class RedisJobStore implements JobStore {
   async remove(ids: readonly string[]): Promise<void> {
     for (const id of ids) this.#jobs.delete(id);
     if (ids.length === 0 || !this.#client || this.#closed) return;
-    await this.#client.rjRemove(...this.#keys, this.#epoch, ...ids);
+    await this.#client.rjRemove(...this.#keys, this.#epoch, (this.#context as StoreContext).logLines, ...ids);
   }
 
   async flush(): Promise<void> {
@@ -318,12 +355,18 @@ class RedisJobStore implements JobStore {
     const client = this.#client as Client;
     const [epochKey, jobsKey, , eventsKey] = this.#keys as [string, string, string, string];
     await client.set(epochKey, epochId(), 'NX');
-    const [epoch, all, info] = (await client
+    const [epoch, all, info, lines] = (await client
       .multi()
       .get(epochKey)
       .hgetall(jobsKey)
       .xinfo('STREAM', eventsKey)
-      .exec()) as [[Error | null, string | null], [Error | null, Record<string, string>], [Error | null, unknown[]]];
+      .hgetall(this.#keys[8] as string)
+      .exec()) as [
+      [Error | null, string | null],
+      [Error | null, Record<string, string>],
+      [Error | null, unknown[]],
+      [Error | null, Record<string, string>],
+    ];
     if (epoch[0] || all[0] || !epoch[1]) throw epoch[0] ?? all[0] ?? new Error('the epoch vanished while loading');
     this.#epoch = epoch[1];
     this.#delivered = info[0] ? '0-0' : String(toObject(info[1])['last-generated-id']);
@@ -339,12 +382,23 @@ class RedisJobStore implements JobStore {
         skipped++;
       }
     }
-    if (skipped > 0) this.#context?.onError(new Error(`redisStore: ${skipped} unreadable job(s) skipped`));
+    const logs: Record<string, LogLine[]> = {};
+    for (const [key, json] of Object.entries(lines[1] ?? {})) {
+      const jobId = key.slice(0, key.lastIndexOf('#'));
+      if (!this.#jobs.has(jobId)) continue;
+      try {
+        (logs[jobId] ??= []).push(Object.freeze((this.#context as StoreContext).parseLogLine(JSON.parse(json))));
+      } catch {
+        skipped++;
+      }
+    }
+    for (const kept of Object.values(logs)) kept.sort((a, b) => a.seq - b.seq);
+    if (skipped > 0) this.#context?.onError(new Error(`redisStore: ${skipped} unreadable record(s) skipped`));
     // Busy jobs nobody holds a lease on (written back after a restart) and leases that ran out.
     const unleased = jobs.filter((job) => job.state === 'queued' || job.state === 'running').map((job) => job.id);
     const orphans = await this.#claim(unleased);
     this.#fault = null;
-    return { jobs, head: this.#eventId(this.#delivered), orphans, skipped, repaired: false };
+    return { jobs, logs, head: this.#eventId(this.#delivered), orphans, skipped, repaired: false };
   }
 
   async #readLoop(): Promise<void> {
@@ -365,7 +419,7 @@ class RedisJobStore implements JobStore {
         if (this.#resetting) await this.#resetting.catch(() => {});
         for (const [, entries] of answer ?? []) {
           for (const [id, fields] of entries) {
-            if (fields[1] !== this.#epoch) {
+            if (entryFields(fields).e !== this.#epoch) {
               // An entry of another epoch: Redis restarted under us. Everything is reloaded.
               await this.#reset();
               break;
@@ -381,24 +435,26 @@ class RedisJobStore implements JobStore {
     }
   }
 
-  #deliver(id: string, fields: string[]): void {
+  #deliver(id: string, flat: string[]): void {
     const position = streamPosition(id);
     // Already delivered (a read that overlapped a reload): ids only move forward.
     if (comparePositions({ epoch: '', ...position }, { epoch: '', ...streamPosition(this.#delivered) }) <= 0) return;
     this.#delivered = id;
-    const ours = fields[5] === this.#settings.instanceId;
-    const waiter = ours ? this.#waiting.get(fields[7] as string) : undefined;
-    // This instance's own write: its job object as written, no parsing.
-    const event = waiter ? Object.freeze({ id: this.#eventId(id), job: waiter.job }) : this.#entryEvent(id, fields);
-    if (!event) return;
-    this.#jobs.set(event.job.id, event.job);
-    const live = event.job.state === 'queued' || event.job.state === 'running';
-    // Once another instance writes a job, the lease is the Lua script's business, not ours.
-    if (!live || !ours) this.#leased.delete(event.job.id);
-    this.#context?.onEvent(event);
+    const fields = entryFields(flat);
+    const ours = fields.i === this.#settings.instanceId;
+    const waiter = ours ? this.#waiting.get(fields.v as string) : undefined;
+    const event = this.#entryEvent(id, fields, waiter?.job);
+    if (event && !event.log) {
+      this.#jobs.set(event.job.id, event.job);
+      const live = event.job.state === 'queued' || event.job.state === 'running';
+      // Once another instance writes a job, the lease is the Lua script's business, not ours.
+      if (!live || !ours) this.#leased.delete(event.job.id);
+    }
+    if (event) this.#context?.onEvent(event);
     if (waiter) {
-      this.#waiting.delete(fields[7] as string);
-      waiter.resolve(event);
+      this.#waiting.delete(fields.v as string);
+      if (event) waiter.resolve(event);
+      else waiter.reject(new JobsError('unavailable', `redisStore: event ${id} could not be read back`));
     }
   }
 
@@ -419,11 +475,21 @@ class RedisJobStore implements JobStore {
     this.#waiting.delete(token);
   }
 
-  #entryEvent(id: string, fields: string[]): JobEvent | null {
-    const json = fields[3];
-    if (fields[1] !== this.#epoch || typeof json !== 'string') return null;
+  /**
+   * The event of a stream entry: a job snapshot (`j`), or a log line (`l`) of job `d`. `written` is
+   * the job object this instance wrote, when the entry is its own: no parsing then.
+   */
+  #entryEvent(id: string, fields: Record<string, string>, written?: Job): JobEvent | null {
+    if (fields.e !== this.#epoch) return null;
     try {
-      return Object.freeze({ id: this.#eventId(id), job: this.#parse(json) });
+      if (fields.l !== undefined) {
+        const job = written ?? this.#jobs.get(fields.d as string);
+        if (!job) return null; // a line of a job this instance does not hold (pruned already)
+        const log = Object.freeze((this.#context as StoreContext).parseLogLine(JSON.parse(fields.l)));
+        return Object.freeze({ id: this.#eventId(id), job, log });
+      }
+      if (fields.j === undefined) return null;
+      return Object.freeze({ id: this.#eventId(id), job: written ?? this.#parse(fields.j) });
     } catch (error) {
       this.#context?.onError(new Error(`redisStore: an unreadable event ${id} was skipped: ${errorMessage(error)}`));
       return null;
@@ -616,6 +682,18 @@ interface Waiter {
 
 function unavailable(error: unknown): JobsError {
   return new JobsError('unavailable', `redisStore: ${errorMessage(error)}`, { cause: error });
+}
+
+/** A job's place in a concurrency slot, as the scripts read it: `<limit>\t<queue order>\t<name>`. */
+function slotEntry(job: Job, slot: WriteOptions['slot']): string {
+  return slot ? `${slot.limit}\t${job.queuedAt}|${job.id}\t${slot.name}` : '';
+}
+
+/** A stream entry's flat [name, value…] fields as an object. */
+function entryFields(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+  return fields;
 }
 
 /** XINFO's flat [name, value, name, value…] answer as an object. */

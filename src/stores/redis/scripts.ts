@@ -11,6 +11,10 @@
  *   5 keys      hash    idempotency key → id of the busy job holding it
  *   6 leases    zset    job id → lease deadline (ms, Redis's clock)
  *   7 owners    hash    job id → instance that holds the lease
+ *   8 slotted   hash    job id → "<limit>\t<queue order>\t<slot name>" while a job with a concurrency
+ *                       slot is queued or running
+ *   9 loglines  hash    "<job id>#<seq>" → one log line's JSON (the newest `keep` lines of each job)
+ *  10 logseq    hash    job id → the seq of its newest log line
  *
  * Every script that writes first checks the epoch: against a Redis that restarted empty it answers
  * `epoch` and writes nothing, so no write lands in a history the clients cannot resume from.
@@ -33,7 +37,8 @@ local function lease(id, state, flag, owner, ms)
 end`;
 
 /**
- * create(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length, write token)
+ * create(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length,
+ *        write token, slot entry or '')
  * → {'ok', stream id} | {'held', job JSON} | {'exists'} | {'epoch'}
  */
 export const CREATE = `
@@ -42,6 +47,7 @@ ${NOW}
 ${BUSY}
 ${LEASE}
 local id, key = ARGV[2], ARGV[5]
+local slot = ARGV[12]
 if key ~= '' then
   local holder = redis.call('HGET', KEYS[5], key)
   if holder and busy(redis.call('HGET', KEYS[3], holder)) then
@@ -52,22 +58,53 @@ if redis.call('HEXISTS', KEYS[3], id) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[2], id, ARGV[3])
 redis.call('HSET', KEYS[3], id, ARGV[4])
 if key ~= '' then redis.call('HSET', KEYS[5], key, id) end
+if slot ~= '' and (ARGV[6] == 'queued' or ARGV[6] == 'running') then redis.call('HSET', KEYS[8], id, slot) end
 lease(id, ARGV[6], ARGV[7], ARGV[8], ARGV[9])
 return {'ok', redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[1], 'j', ARGV[3], 'i', ARGV[8], 'v', ARGV[11])}
 `;
 
 /**
- * write(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length, write token, previous version)
- * → {'ok', stream id} | {'conflict', job JSON or false} | {'epoch'}
+ * First come, first served in a concurrency slot: may the job (`entry` = its `slotted` value) start?
+ * Only when no older job of the slot is still queued and fewer than its limit are running.
+ */
+const ROOM = `
+local function room(id, entry)
+  local limit, order, name = string.match(entry, '^(%d+)\t([^\t]*)\t(.*)$')
+  local running = 0
+  local all = redis.call('HGETALL', KEYS[8])
+  for i = 1, #all, 2 do
+    local other = all[i]
+    local olimit, oorder, oname = string.match(all[i + 1], '^(%d+)\t([^\t]*)\t(.*)$')
+    if other ~= id and oname == name then
+      local meta = redis.call('HGET', KEYS[3], other)
+      if meta and string.find(meta, ' running$') then running = running + 1
+      elseif meta and string.find(meta, ' queued$') and oorder < order then return false end
+    end
+  end
+  return running < tonumber(limit)
+end`;
+
+/**
+ * write(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length,
+ *       write token, previous version, slot entry or '')
+ * → {'ok', stream id} | {'conflict', job JSON or false} | {'busy', job JSON} | {'epoch'}
  */
 export const WRITE = `
 ${EPOCH_CHECK}
 ${NOW}
 ${LEASE}
+${ROOM}
 local id, key, state = ARGV[2], ARGV[5], ARGV[6]
 local meta = redis.call('HGET', KEYS[3], id)
 if not meta then return {'conflict', false} end
 if string.match(meta, '^%d+') ~= ARGV[12] then return {'conflict', redis.call('HGET', KEYS[2], id)} end
+local slot = redis.call('HGET', KEYS[8], id)
+if not slot and ARGV[13] ~= '' then slot = ARGV[13] end
+if slot and string.find(meta, ' queued$') and state == 'running' and not room(id, slot) then
+  return {'busy', redis.call('HGET', KEYS[2], id)}
+end
+if slot and (state == 'queued' or state == 'running') then redis.call('HSET', KEYS[8], id, slot)
+else redis.call('HDEL', KEYS[8], id) end
 redis.call('HSET', KEYS[2], id, ARGV[3])
 redis.call('HSET', KEYS[3], id, ARGV[4])
 if key ~= '' and state ~= 'queued' and state ~= 'pending' and state ~= 'running' then
@@ -75,6 +112,21 @@ if key ~= '' and state ~= 'queued' and state ~= 'pending' and state ~= 'running'
 end
 lease(id, state, ARGV[7], ARGV[8], ARGV[9])
 return {'ok', redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[1], 'j', ARGV[3], 'i', ARGV[8], 'v', ARGV[11])}
+`;
+
+/**
+ * log(epoch, job id, line JSON without its seq, keep, max length, owner, write token) → {'ok', stream id, seq}:
+ * numbers the line, keeps the newest `keep` lines of the job, and records it as an event.
+ */
+export const LOG = `
+${EPOCH_CHECK}
+local id, keep = ARGV[2], tonumber(ARGV[4])
+local seq = redis.call('HINCRBY', KEYS[10], id, 1)
+local line = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
+redis.call('HSET', KEYS[9], id .. '#' .. seq, line)
+if seq > keep then redis.call('HDEL', KEYS[9], id .. '#' .. (seq - keep)) end
+local sid = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[1], 'l', line, 'd', id, 'i', ARGV[6], 'v', ARGV[7])
+return {'ok', sid, seq}
 `;
 
 /** renew(epoch, owner, lease ms, id…) → how many leases were renewed (those this owner still holds). */
@@ -149,12 +201,18 @@ end
 return written
 `;
 
-/** remove(epoch, id…): forgets finished jobs past their retention. */
+/** remove(epoch, keep, id…): forgets finished jobs past their retention, and their log lines. */
 export const REMOVE = `
 ${EPOCH_CHECK}
-for i = 2, #ARGV do
-  redis.call('HDEL', KEYS[2], ARGV[i])
-  redis.call('HDEL', KEYS[3], ARGV[i])
+local keep = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[8], id)
+  local last = tonumber(redis.call('HGET', KEYS[10], id) or '0')
+  for seq = math.max(1, last - keep + 1), last do redis.call('HDEL', KEYS[9], id .. '#' .. seq) end
+  redis.call('HDEL', KEYS[10], id)
 end
-return #ARGV - 1
+return #ARGV - 2
 `;
