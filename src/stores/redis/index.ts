@@ -387,7 +387,8 @@ class RedisJobStore implements JobStore {
       const jobId = key.slice(0, key.lastIndexOf('#'));
       if (!this.#jobs.has(jobId)) continue;
       try {
-        (logs[jobId] ??= []).push(Object.freeze((this.#context as StoreContext).parseLogLine(JSON.parse(json))));
+        const line = Object.freeze((this.#context as StoreContext).parseLogLine(JSON.parse(json)));
+        logs[jobId] = [...(logs[jobId] ?? []), line];
       } catch {
         skipped++;
       }
