@@ -388,7 +388,9 @@ class RedisJobStore implements JobStore {
       if (!this.#jobs.has(jobId)) continue;
       try {
         const line = Object.freeze((this.#context as StoreContext).parseLogLine(JSON.parse(json)));
-        logs[jobId] = [...(logs[jobId] ?? []), line];
+        const kept = logs[jobId];
+        if (kept) kept.push(line);
+        else logs[jobId] = [line];
       } catch {
         skipped++;
       }
