@@ -286,4 +286,49 @@ describe('JobStream', () => {
     await jobs.update(job.id, { message: 'late' });
     expect(events.length).toBe(sent + 1);
   });
+
+  it("with logs: a snapshot carries each job's kept lines, live lines follow with ids, never coalesced", async () => {
+    const jobs = await registry();
+    let log: ((text: string) => Promise<void>) | undefined;
+    let release = () => {};
+    const job = await jobs.run({ category: 'c' }, async (ctx) => {
+      log = (text) => ctx.log(text);
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await vi.waitFor(() => expect(log).toBeDefined());
+    await log?.('before');
+    const { sink, events } = recordingSink();
+    const stream = new JobStream(jobs, { ...options, logs: true });
+    stream.start(sink);
+    expect(events.map((event) => [event.event, event.id])).toEqual([
+      ['job-update', undefined],
+      ['job-log', undefined],
+      ['ready', jobs.head()],
+    ]);
+    expect(JSON.parse(events[1]?.data as string)).toMatchObject({ jobId: job.id, lines: [{ seq: 1, text: 'before' }] });
+    sink.accepting = false;
+    await jobs.update(job.id, { progress: 0.1 });
+    for (let i = 1; i <= 3; i++) await log?.(`while behind ${i}`);
+    await jobs.update(job.id, { progress: 0.2 });
+    sink.accepting = true;
+    stream.resume();
+    const live = events
+      .slice(3)
+      .map((event) => [event.event, JSON.parse(event.data).lines?.[0]?.text ?? JSON.parse(event.data).progress]);
+    expect(live).toEqual([
+      ['job-update', 0.1],
+      ['job-log', 'while behind 1'],
+      ['job-log', 'while behind 2'],
+      ['job-log', 'while behind 3'],
+      ['job-update', 0.2],
+    ]);
+    // A stream without logs sends none.
+    const plain = recordingSink();
+    new JobStream(jobs, options).start(plain.sink);
+    await log?.('unseen');
+    expect(plain.events.map((event) => event.event)).toEqual(['job-update', 'ready']);
+    release();
+  });
 });

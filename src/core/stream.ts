@@ -1,5 +1,5 @@
 import { errorMessage } from '../protocol/errors.js';
-import type { Job } from '../protocol/job.js';
+import type { Job, LogLine } from '../protocol/job.js';
 import { comparePositions, type EventId, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
 import { compileFilter, type JobFilter } from './filter.js';
 import type { JobRegistry } from './registry.js';
@@ -28,6 +28,8 @@ export interface StreamOptions {
   stallTimeoutMs: number;
   /** How many jobs a snapshot sends at most. */
   snapshotLimit: number;
+  /** Send `job-log` events too (a detail view): live lines, a snapshot's kept lines, replayed lines. @default false */
+  logs?: boolean;
   /** Where live events come from. @default the registry's own `subscribe` */
   subscribe?: SubscribeEvents;
   /**
@@ -49,10 +51,16 @@ const frames = new WeakMap<JobEvent, Uint8Array>();
 export function encodeJobEvent(event: JobEvent): Uint8Array {
   let frame = frames.get(event);
   if (!frame) {
-    frame = encodeSseMessage({ id: event.id, event: STREAM_EVENT.update, data: JSON.stringify(event.job) });
+    frame = event.log
+      ? encodeSseMessage({ id: event.id, event: STREAM_EVENT.log, data: logData(event.job.id, [event.log]) })
+      : encodeSseMessage({ id: event.id, event: STREAM_EVENT.update, data: JSON.stringify(event.job) });
     frames.set(event, frame);
   }
   return frame;
+}
+
+function logData(jobId: string, lines: readonly LogLine[]): string {
+  return JSON.stringify({ jobId, lines });
 }
 
 interface Pending {
@@ -148,8 +156,8 @@ export class JobStream {
       return;
     }
     const { filter, lastEventId } = this.#options;
-    const subscribe = this.#options.subscribe ?? ((f, listener) => this.#registry.subscribe(f, listener));
-    this.#unsubscribe = subscribe(filter, (event) => this.#onLive(event));
+    const subscribe = this.#options.subscribe ?? ((f, listener, opts) => this.#registry.subscribe(f, listener, opts));
+    this.#unsubscribe = subscribe(filter, (event) => this.#onLive(event), { logs: this.#options.logs === true });
     if (this.#options.closeWithRegistry !== false) {
       this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
     }
@@ -225,11 +233,18 @@ export class JobStream {
     // Head and jobs are taken in the same tick: the jobs reflect exactly the events up to the head.
     const head = this.#registry.head();
     const jobs = this.#registry.list({ ...this.#options.filter, limit: Math.min(this.#options.snapshotLimit, 500) });
+    // The kept lines are taken with the jobs: the lines up to the head, no more.
+    const logs = this.#options.logs === true ? jobs.map((job) => this.#registry.logs(job.id)) : [];
+
     this.#cover(head);
     if (resyncReason !== null) {
       yield encodeSseMessage({ event: STREAM_EVENT.resync, data: JSON.stringify({ reason: resyncReason }) });
     }
-    for (const job of jobs) yield encodeSseMessage({ event: STREAM_EVENT.update, data: JSON.stringify(job) });
+    for (const [i, job] of jobs.entries()) {
+      yield encodeSseMessage({ event: STREAM_EVENT.update, data: JSON.stringify(job) });
+      const lines = logs[i] ?? [];
+      if (lines.length > 0) yield encodeSseMessage({ event: STREAM_EVENT.log, data: logData(job.id, lines) });
+    }
     yield encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) });
   }
 
@@ -237,7 +252,8 @@ export class JobStream {
   *#replay(events: readonly JobEvent[], head: string): Generator<Uint8Array> {
     this.#cover(head);
     const matches = compileFilter(this.#options.filter);
-    for (const event of events) if (matches(event.job)) yield encodeJobEvent(event);
+    const logs = this.#options.logs === true;
+    for (const event of events) if (matches(event.job) && (logs || !event.log)) yield encodeJobEvent(event);
     yield encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) });
   }
 
@@ -271,7 +287,8 @@ export class JobStream {
         !covered || !position || position.epoch !== covered.epoch || comparePositions(position, covered) > 0;
       if (!this.#pastCovered) return;
     }
-    this.#send(encodeJobEvent(event), event.job);
+    // A log line is never superseded by a later event: it is queued as is, not coalesced.
+    this.#send(encodeJobEvent(event), event.log ? null : event.job);
   }
 
   /** Writes the snapshot or replay, then what waited, until the reader is behind. */

@@ -2,8 +2,15 @@ import { isTerminal } from '../protocol/job.js';
 import { compileFilter, type JobFilter } from './filter.js';
 import type { JobEvent, JobRegistry } from './registry.js';
 
-/** Where a stream takes its live events from: the registry itself, or a throttle in front of it. */
-export type SubscribeEvents = (filter: JobFilter, listener: (event: JobEvent) => void) => () => void;
+/**
+ * Where a stream takes its live events from: the registry itself, or a throttle in front of it. With
+ * `logs`, log-line events come too.
+ */
+export type SubscribeEvents = (
+  filter: JobFilter,
+  listener: (event: JobEvent) => void,
+  options?: { logs?: boolean },
+) => () => void;
 
 /**
  * One subscription to the registry shared by every stream of an endpoint, which lets progress-only
@@ -14,9 +21,13 @@ export type SubscribeEvents = (filter: JobFilter, listener: (event: JobEvent) =>
  * event: a client that resumes misses nothing.
  */
 export function createThrottledEvents(registry: JobRegistry, intervalMs: number): SubscribeEvents {
-  if (intervalMs <= 0) return (filter, listener) => registry.subscribe(filter, listener);
+  if (intervalMs <= 0) return (filter, listener, options) => registry.subscribe(filter, listener, options);
 
-  const listeners = new Set<{ matches: (job: JobEvent['job']) => boolean; listener: (event: JobEvent) => void }>();
+  const listeners = new Set<{
+    matches: (job: JobEvent['job']) => boolean;
+    listener: (event: JobEvent) => void;
+    logs: boolean;
+  }>();
   /** When each job last went out, and in which state. */
   const sent = new Map<string, { state: string; at: number }>();
   /** Held snapshots, oldest event first. */
@@ -25,9 +36,13 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
   let unsubscribe: (() => void) | null = null;
 
   const deliver = (event: JobEvent) => {
-    sent.set(event.job.id, { state: event.job.state, at: Date.now() });
-    if (isTerminal(event.job.state)) sent.delete(event.job.id);
-    for (const entry of listeners) if (entry.matches(event.job)) entry.listener(event);
+    if (!event.log) {
+      sent.set(event.job.id, { state: event.job.state, at: Date.now() });
+      if (isTerminal(event.job.state)) sent.delete(event.job.id);
+    }
+    for (const entry of listeners) {
+      if (entry.matches(event.job) && (entry.logs || !event.log)) entry.listener(event);
+    }
   };
 
   const flushHeld = () => {
@@ -39,7 +54,7 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
   };
 
   const onEvent = (event: JobEvent) => {
-    const last = sent.get(event.job.id);
+    const last = event.log ? undefined : sent.get(event.job.id);
     if (last && last.state === event.job.state && Date.now() - last.at < intervalMs) {
       // Superseded snapshots are dropped; re-inserting keeps `held` in event order.
       held.delete(event.job.id);
@@ -55,10 +70,11 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
     deliver(event);
   };
 
-  return (filter, listener) => {
-    const entry = { matches: compileFilter(filter), listener };
+  return (filter, listener, options) => {
+    const entry = { matches: compileFilter(filter), listener, logs: options?.logs === true };
     listeners.add(entry);
-    unsubscribe ??= registry.subscribe({}, onEvent);
+    // Log lines are never held back: they are not snapshots a later one replaces.
+    unsubscribe ??= registry.subscribe({}, onEvent, { logs: true });
     return () => {
       listeners.delete(entry);
       if (listeners.size > 0) return;
