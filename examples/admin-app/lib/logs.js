@@ -28,7 +28,7 @@ export function recordLogs(db, jobs) {
         queuedAt: job.queuedAt,
         state: job.state,
         message: job.message,
-        records: typeof job.data.records === 'number' ? job.data.records : null,
+        records: numberIn(job, 'records'),
         finishedAt: job.finishedAt,
       });
     } else if (DEDALUS_CATEGORIES.includes(job.category)) {
@@ -39,7 +39,7 @@ export function recordLogs(db, jobs) {
         queuedAt: job.queuedAt,
         state: job.state,
         duration: job.finishedAt ? Date.parse(job.finishedAt) - started : null,
-        models: typeof job.data.models === 'number' ? job.data.models : null,
+        models: numberIn(job, 'models'),
         error: job.state === 'error' ? job.message : null,
       });
     }
@@ -50,6 +50,12 @@ export function recordLogs(db, jobs) {
     record(job);
   }
   return jobs.subscribe({ category: [...SYNC_CATEGORIES, ...DEDALUS_CATEGORIES] }, (event) => record(event.job));
+}
+
+/** A number the job's work returned (its `result`), or one it reported while running (`data`). */
+function numberIn(job, field) {
+  const value = job.result?.[field] ?? job.data[field];
+  return typeof value === 'number' ? value : null;
 }
 
 export function activity(db, limit = 20) {
