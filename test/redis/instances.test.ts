@@ -131,6 +131,31 @@ describe('three instances on one Redis', () => {
     }
   });
 
+  it("a definition's concurrency holds across instances: one at a time, first come first served", async () => {
+    const watcher = await stream(a.url);
+    await watcher.ready();
+    const started: Array<{ id: string }> = [];
+    for (let n = 0; n < 9; n++) started.push(await [a, b, c][n % 3]!.ask<{ id: string }>({ type: 'limited', n }));
+    await watcher.until(
+      () => started.every((job) => watcher.jobs().some((seen) => seen.id === job.id && seen.state === 'success')),
+      'all nine to finish',
+      15_000,
+    );
+    // Replay the stream's order of events: never two running at once, and they ran in the order queued.
+    const running = new Set<string>();
+    const order: string[] = [];
+    let most = 0;
+    for (const job of watcher.jobs().filter((seen) => started.some((mine) => mine.id === seen.id))) {
+      if (job.state === 'running') {
+        if (!running.has(job.id)) order.push(job.id);
+        running.add(job.id);
+      } else running.delete(job.id);
+      most = Math.max(most, running.size);
+    }
+    expect(most).toBe(1);
+    expect(order).toEqual(started.map((job) => job.id));
+  });
+
   it('an idempotency key holds across instances', async () => {
     const held = await a.hold('keyed', 'only-one');
     const again = await b.hold('keyed', 'only-one');
