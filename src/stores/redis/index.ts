@@ -212,79 +212,70 @@ class RedisJobStore implements JobStore {
   async create(job: Job, options: WriteOptions = {}): Promise<CreateResult> {
     const client = this.#open();
     const lease = options.lease === true && (job.state === 'queued' || job.state === 'running');
-    for (;;) {
-      const [token, delivered] = this.#expect(job);
-      const [status, value] = await client
-        .rjCreate(...this.#keys, ...this.#writeArgs(job, lease, token), slotEntry(job, options.slot))
-        .catch((error) => {
-          this.#unexpect(token);
-          throw unavailable(error);
-        });
-      if (status !== 'ok') this.#unexpect(token);
-      if (status === 'epoch') {
-        await this.#reset();
-        continue;
-      }
-      if (status === 'held') return { created: false, job: this.#parse(value as string) };
-      if (status === 'exists') throw new JobsError('conflict', `a job with id ${job.id} exists already`);
-      if (lease) this.#leased.add(job.id);
-      return { created: true, event: await delivered };
-    }
+    const { status, value, delivered } = await this.#run(job, (token) =>
+      client.rjCreate(...this.#keys, ...this.#writeArgs(job, lease, token), slotEntry(job, options.slot)),
+    );
+    if (status === 'held') return { created: false, job: this.#parse(value as string) };
+    if (status === 'exists') throw new JobsError('conflict', `a job with id ${job.id} exists already`);
+    if (lease) this.#leased.add(job.id);
+    return { created: true, event: await delivered };
   }
 
   async write(job: Job, options: WriteOptions = {}): Promise<WriteResult> {
     const client = this.#open();
     const lease = options.lease === true && (job.state === 'queued' || job.state === 'running');
+    const { status, value, delivered } = await this.#run(job, (token) =>
+      client.rjWrite(
+        ...this.#keys,
+        ...this.#writeArgs(job, lease, token),
+        String(job.version - 1),
+        slotEntry(job, options.slot),
+      ),
+    );
+    if (status === 'conflict') return { ok: false, current: value ? this.#parse(value) : null };
+    if (status === 'busy') return { ok: false, current: this.#parse(value as string), busy: true };
+    if (lease) this.#leased.add(job.id);
+    return { ok: true, event: await delivered };
+  }
+
+  async appendLog(job: Job, line: Omit<LogLine, 'seq'>): Promise<JobEvent> {
+    const client = this.#open();
+    const { delivered } = await this.#run(job, (token) =>
+      client.rjLog(
+        ...this.#keys,
+        this.#epoch,
+        job.id,
+        JSON.stringify(line),
+        (this.#context as StoreContext).logLines,
+        this.#settings.streamMaxLength,
+        this.#settings.instanceId,
+        token,
+      ),
+    );
+    return delivered;
+  }
+
+  /**
+   * Runs one write script: registers the write's token first (its event may come back through the
+   * read loop before the script's answer), starts a new epoch and runs it again when Redis lost its
+   * data, and hands back the script's answer with the promise of its delivered event.
+   */
+  async #run(
+    job: Job,
+    script: (token: string) => Promise<[string, unknown?, unknown?]>,
+  ): Promise<{ status: string; value: string | null | undefined; delivered: Promise<JobEvent> }> {
     for (;;) {
       const [token, delivered] = this.#expect(job);
-      const [status, value] = await client
-        .rjWrite(
-          ...this.#keys,
-          ...this.#writeArgs(job, lease, token),
-          String(job.version - 1),
-          slotEntry(job, options.slot),
-        )
-        .catch((error) => {
-          this.#unexpect(token);
-          throw unavailable(error);
-        });
+      const [status, value] = await script(token).catch((error) => {
+        this.#unexpect(token);
+        throw unavailable(error);
+      });
       if (status !== 'ok') this.#unexpect(token);
       if (status === 'epoch') {
         await this.#reset();
         continue;
       }
-      if (status === 'conflict') return { ok: false, current: value ? this.#parse(value) : null };
-      if (status === 'busy') return { ok: false, current: this.#parse(value as string), busy: true };
-      if (lease) this.#leased.add(job.id);
-      return { ok: true, event: await delivered };
-    }
-  }
-
-  async appendLog(job: Job, line: Omit<LogLine, 'seq'>): Promise<JobEvent> {
-    const client = this.#open();
-    for (;;) {
-      const [token, delivered] = this.#expect(job);
-      const [status] = await client
-        .rjLog(
-          ...this.#keys,
-          this.#epoch,
-          job.id,
-          JSON.stringify(line),
-          (this.#context as StoreContext).logLines,
-          this.#settings.streamMaxLength,
-          this.#settings.instanceId,
-          token,
-        )
-        .catch((error) => {
-          this.#unexpect(token);
-          throw unavailable(error);
-        });
-      if (status === 'epoch') {
-        this.#unexpect(token);
-        await this.#reset();
-        continue;
-      }
-      return delivered;
+      return { status, value: value as string | null | undefined, delivered };
     }
   }
 
