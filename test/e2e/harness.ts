@@ -48,6 +48,8 @@ export interface InstanceOptions {
   dedalusUrl: string;
   paceMs?: number;
   sign?: boolean;
+  /** More environment, e.g. `REDIS_URL`. */
+  env?: Record<string, string>;
 }
 
 /** Starts one instance of the reference app as its own process, the way `npm start` does. */
@@ -68,6 +70,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     SYNC_PACE_MS: String(options.paceMs ?? 40),
     SYNC_SIGN: options.sign === false ? '0' : '1',
     SEED_RECORDS: '8',
+    ...options.env,
   };
   const child: ChildProcess = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS inbox (
   verified TEXT,
   created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+  transfer_id TEXT PRIMARY KEY,
+  to_peer TEXT NOT NULL,
+  chunks TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS staged_bundles (
   job_id TEXT PRIMARY KEY,
   peer TEXT NOT NULL,
@@ -84,8 +90,14 @@ export function settings(db) {
     'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   );
   const del = db.prepare('DELETE FROM settings WHERE name = ?');
+  const add = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
   return {
     get: (name) => get.get(name)?.value ?? null,
+    /** The stored value, or `value` stored now: replicas starting at once on one file agree on one. */
+    init: (name, value) => {
+      add.run(name, String(value));
+      return get.get(name).value;
+    },
     set: (name, value) => {
       if (value === null || value === undefined) del.run(name);
       else put.run(name, String(value));
