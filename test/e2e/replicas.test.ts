@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivateRedis } from '../redis/instances.js';
@@ -9,6 +10,7 @@ import {
   type Instance,
   latestJob,
   logIn,
+  SYNC_SECRET,
   startDedalusStandIn,
   startInstance,
   tempDir,
@@ -22,6 +24,25 @@ const PUSH_TILE = tileSelector('sync-push', 'peer', 'peer-b');
 
 /** The last `id:` the stream sent: where a client that saw all of it resumes from. */
 const lastId = (stream: string) => [...stream.matchAll(/^id: ?(.*)$/gm)].at(-1)?.[1] ?? null;
+
+/** One call of peer-a's peer API as peer-b makes it (lib/sync.js `callPeer`), to one replica. */
+async function asPeerB(base: string, method: string, path: string, body?: unknown) {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  const time = String(Date.now());
+  const key = createHmac('sha256', SYNC_SECRET).update('transport:peer-a|peer-b').digest();
+  const mac = createHmac('sha256', key)
+    .update(`${method}\n${path}\n${time}\n${createHash('sha256').update(payload).digest('hex')}`)
+    .digest('hex');
+  const headers = {
+    'content-type': 'application/json',
+    'x-sync-peer': 'peer-b',
+    'x-sync-time': time,
+    'x-sync-mac': mac,
+  };
+  const response = await fetch(`${base}${path}`, { method, headers, body: payload || undefined });
+  return { status: response.status, json: await response.json() };
+}
+
 const isJobStream = (exchange: Exchange) => exchange.url.startsWith('/api/admin/jobs/events');
 /**
  * The stream of the sync-control page once its parts have joined the page's one feed: the tiles' filter
@@ -129,6 +150,15 @@ describe('reference app: two replicas of one peer on Redis', () => {
     expect(stream.open).toBe(true);
     expect(proxy.exchanges.filter((x) => isJobStream(x) && x.open)).toEqual([stream]);
     await tab.close();
+  });
+
+  it('serves the chunks of one pull from either replica: the outbox is in the shared SQLite file', async () => {
+    const [one, two] = replicas as [Instance, Instance];
+    const manifest = await asPeerB(one.url, 'POST', '/sync/api/outbox', {});
+    expect(manifest).toMatchObject({ status: 200, json: { count: 8, chunks: 2 } });
+    const chunk = await asPeerB(two.url, 'GET', `/sync/api/outbox/${manifest.json.transferId}/chunks/1`);
+    expect(chunk.status).toBe(200);
+    expect(chunk.json.records).toHaveLength(5);
   });
 
   it('a replica killed mid-push: the job ends by lease, the page resumes exactly on the other replica', async () => {
