@@ -22,8 +22,9 @@ const LEASE_MS = 1000;
 const LEASE_MESSAGE = 'The instance running this job stopped before it finished.';
 const PUSH_TILE = tileSelector('sync-push', 'peer', 'peer-b');
 
-/** The last `id:` the stream sent: where a client that saw all of it resumes from. */
-const lastId = (stream: string) => [...stream.matchAll(/^id: ?(.*)$/gm)].at(-1)?.[1] ?? null;
+/** The last `id:` of the stream's complete events: where a client that read all of them resumes from. */
+const lastId = (stream: string) =>
+  [...stream.slice(0, stream.lastIndexOf('\n\n') + 1).matchAll(/^id: ?(.*)$/gm)].at(-1)?.[1] ?? null;
 
 /** One call of peer-a's peer API as peer-b makes it (lib/sync.js `callPeer`), to one replica. */
 async function asPeerB(base: string, method: string, path: string, body?: unknown) {
@@ -62,14 +63,14 @@ describe('reference app: two replicas of one peer on Redis', () => {
   let chromium: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
 
-  /** The page's job stream through the proxy, once its snapshot (or replay) is in. */
+  /** The page's job stream through the proxy (the newest), once its snapshot (or replay) is in. */
   async function openStream(from = 0): Promise<Exchange> {
     let found: Exchange | undefined;
     await waitFor(
       () => {
         found = proxy.exchanges
           .slice(from)
-          .find((x) => x.url === PAGE_STREAM && x.open && x.stream.includes('event: ready'));
+          .findLast((x) => x.url === PAGE_STREAM && x.open && x.stream.includes('event: ready'));
         return found !== undefined;
       },
       'the page to hold a job stream through the proxy',
@@ -104,7 +105,10 @@ describe('reference app: two replicas of one peer on Redis', () => {
         paceMs: 500,
         env,
       });
-    replicas = await Promise.all([replica(port1), replica(port2)]);
+    // Both kept even when one fails to start, so afterAll stops the other.
+    const started = await Promise.allSettled([replica(port1), replica(port2)]);
+    replicas = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
     b = await startInstance({
       name: 'peer-b',
       port: portB,
@@ -170,6 +174,7 @@ describe('reference app: two replicas of one peer on Redis', () => {
     const tab = await pushOn(runner);
     await waitForTileState(page, PUSH_TILE, 'running');
     expect(await button.isDisabled()).toBe(true);
+    const pushed = await latestJob(page, proxy.url, 'sync-push');
     const from = proxy.exchanges.length;
     const killedAt = Date.now();
     await runner.kill();
@@ -178,7 +183,7 @@ describe('reference app: two replicas of one peer on Redis', () => {
     await page.locator(PUSH_TILE).getByText(LEASE_MESSAGE).filter({ visible: true }).first().waitFor();
     await page.getByRole('button', { name: 'Push now', disabled: false }).waitFor();
     const job = await latestJob(page, proxy.url, 'sync-push');
-    expect(job).toMatchObject({ state: 'error', message: LEASE_MESSAGE });
+    expect(job).toMatchObject({ id: pushed?.id, state: 'error', message: LEASE_MESSAGE });
     expect(Date.parse(String(job?.finishedAt)) - killedAt).toBeLessThan(LEASE_MS + 2000);
 
     // The proxy moved the page to the survivor, which resumed from the last event the page had seen:

@@ -98,6 +98,8 @@ export async function startRoundRobinProxy(ports: number[]): Promise<RoundRobinP
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
+    // Gone already (a fetch aborted at once): forwarding now would hold a stream open for no one.
+    if (req.socket.destroyed) return;
     forward(req, res, Buffer.concat(chunks), 1);
   });
   server.on('connection', (socket: Socket) => {
