@@ -14,6 +14,16 @@ import { recordLogs } from './lib/logs.js';
 import { createSync } from './lib/sync.js';
 
 /**
+ * The embedded JSONL log (one process per peer: its lock refuses a second), or with `REDIS_URL` the
+ * Redis store, shared by every replica of this peer. Imported only when used: `npm start` needs no Redis.
+ */
+async function jobStore(config) {
+  if (!config.redisUrl) return jsonlStore({ path: join(config.dataDir, 'jobs.jsonl') });
+  const { redisStore } = await import('realtime-jobs/redis');
+  return redisStore({ url: config.redisUrl, prefix: config.name, leaseMs: config.leaseMs });
+}
+
+/**
  * Starts one instance and resolves once it listens.
  * @returns {Promise<{ url: string, config: object, generatedPasswords: object, close(): Promise<void> }>}
  */
@@ -22,7 +32,7 @@ export async function startInstance(config = readConfig()) {
   const settings = settingsOf(db);
   const generatedPasswords = await ensureAccounts(db, config.passwords);
   const jobs = await createJobRegistry({
-    store: jsonlStore({ path: join(config.dataDir, 'jobs.jsonl') }),
+    store: await jobStore(config),
     onError: (error) => console.error(`[${config.name}] realtime-jobs: ${error.message}`),
   });
   const stopLogs = recordLogs(db, jobs);

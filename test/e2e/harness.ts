@@ -14,6 +14,7 @@ const SERVER = fileURLToPath(new URL('../../examples/admin-app/server.js', impor
 export const ADMIN_PASSWORD = 'e2e-admin-password';
 export const VIEWER_PASSWORD = 'e2e-viewer-password';
 export const GOOD_KEY = 'dsk-e2e-good-key-0123456789';
+export const SYNC_SECRET = 'e2e-sync-secret-shared-by-both-instances';
 
 /** A port nobody listens on right now (bound, read, released). */
 export async function freePort(): Promise<number> {
@@ -48,6 +49,8 @@ export interface InstanceOptions {
   dedalusUrl: string;
   paceMs?: number;
   sign?: boolean;
+  /** More environment, e.g. `REDIS_URL`. */
+  env?: Record<string, string>;
 }
 
 /** Starts one instance of the reference app as its own process, the way `npm start` does. */
@@ -64,10 +67,11 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     DEDALUS_BASE_URL: options.dedalusUrl,
     ADMIN_PASSWORD,
     VIEWER_PASSWORD,
-    SYNC_SECRET: 'e2e-sync-secret-shared-by-both-instances',
+    SYNC_SECRET,
     SYNC_PACE_MS: String(options.paceMs ?? 40),
     SYNC_SIGN: options.sign === false ? '0' : '1',
     SEED_RECORDS: '8',
+    ...options.env,
   };
   const child: ChildProcess = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

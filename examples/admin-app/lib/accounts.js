@@ -41,6 +41,9 @@ export function generatePassword() {
  */
 export async function ensureAccounts(db, passwords) {
   const find = db.prepare('SELECT username FROM users WHERE username = ?');
+  const create = db.prepare(
+    'INSERT INTO users (username, password_hash, role) VALUES (?, ?, ?) ON CONFLICT (username) DO NOTHING',
+  );
   const upsert = db.prepare(
     `INSERT INTO users (username, password_hash, role) VALUES (?, ?, ?)
      ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role`,
@@ -54,9 +57,9 @@ export async function ensureAccounts(db, passwords) {
     if (given) {
       upsert.run(username, await hashPassword(given), role);
     } else if (!find.get(username)) {
+      // Only the one that creates the account reports its password (two replicas may start at once).
       const password = generatePassword();
-      upsert.run(username, await hashPassword(password), role);
-      generated[username] = password;
+      if (create.run(username, await hashPassword(password), role).changes === 1) generated[username] = password;
     }
   }
   return generated;

@@ -43,8 +43,8 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   app.set('trust proxy', false);
   app.disable('x-powered-by');
   const eta = new Eta({ views: here('../views'), cache: true, autoEscape: true });
-  const secret = settings.get('app_secret') ?? randomBytes(32).toString('base64url');
-  settings.set('app_secret', secret);
+  // One secret per peer, in its database: replicas sharing the file sign and read each other's cookies.
+  const secret = settings.init('app_secret', randomBytes(32).toString('base64url'));
   // Cookies are scoped by host, not port: both local instances share 127.0.0.1, so names carry the instance.
   const cookieSuffix = config.name.replace(/[^a-z0-9]/g, '_');
 
@@ -131,9 +131,11 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   };
 
   // The job API: 401 logged out, 403 without the admin scope. Made here so logout can end its streams.
+  // A stream keeps the session it loaded when it connected, so the re-checks (every `reauthorizeMs`)
+  // also ask the store: a logout on another replica of this peer ends this replica's streams too.
   const authorize = (req) => {
     const who = req.session?.user;
-    if (!who) return null;
+    if (!who || !store.exists(req.sessionID)) return null;
     return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
   };
   const jobsApi = jobsRouter(jobs, { authorize });

@@ -86,5 +86,8 @@ export function readConfig(env = process.env) {
     cookieSecure: env.COOKIE_SECURE === '1',
     loginAttempts: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
     passwords: { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null },
+    // Set: jobs live in Redis (prefix = this instance's name), so replicas of one peer share them.
+    redisUrl: env.REDIS_URL || null,
+    leaseMs: integer(env, 'REDIS_LEASE_MS', 15_000, 100, 3_600_000),
   };
 }

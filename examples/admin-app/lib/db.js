@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS inbox (
   verified TEXT,
   created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+  transfer_id TEXT PRIMARY KEY,
+  to_peer TEXT NOT NULL,
+  chunks TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS staged_bundles (
   job_id TEXT PRIMARY KEY,
   peer TEXT NOT NULL,
@@ -67,14 +73,33 @@ CREATE TABLE IF NOT EXISTS dedalus_runs (
 );
 `;
 
-/** Opens (and creates) the instance's SQLite database. WAL keeps readers off the writer's back. */
+/**
+ * Opens (and creates) the instance's SQLite database. WAL keeps readers off the writer's back, and lets
+ * several processes (replicas of one peer) share the file.
+ */
 export function openDatabase(path) {
   mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 2000');
+  useWal(db);
   db.exec(SCHEMA);
   return db;
+}
+
+/**
+ * Switches the file to WAL (once; it stays so). Two processes opening a new file at once can deadlock
+ * on the switch, and SQLite then answers SQLITE_BUSY at once instead of waiting: try again shortly.
+ */
+function useWal(db) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (error.code !== 'SQLITE_BUSY' || attempt === 100) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
 }
 
 /** Small typed accessors on the `settings` table. */
@@ -84,8 +109,14 @@ export function settings(db) {
     'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   );
   const del = db.prepare('DELETE FROM settings WHERE name = ?');
+  const add = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
   return {
     get: (name) => get.get(name)?.value ?? null,
+    /** The stored value, or `value` stored now: replicas starting at once on one file agree on one. */
+    init: (name, value) => {
+      add.run(name, String(value));
+      return get.get(name).value;
+    },
     set: (name, value) => {
       if (value === null || value === undefined) del.run(name);
       else put.run(name, String(value));

@@ -28,6 +28,11 @@ export class SqliteSessionStore extends session.Store {
     });
   }
 
+  /** Whether `sid` is a live session: false once it was destroyed (by a logout on any replica) or expired. */
+  exists(sid) {
+    return this.getStatement.get(sid, Date.now()) !== undefined;
+  }
+
   set(sid, data, callback) {
     this.#attempt(callback, () => {
       this.setStatement.run(sid, JSON.stringify(data), expiry(data));

@@ -96,6 +96,10 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     inboxVerified: db.prepare('UPDATE inbox SET verified = ?, signature = ? WHERE transfer_id = ?'),
     inboxDelete: db.prepare('DELETE FROM inbox WHERE transfer_id = ?'),
     inboxSweep: db.prepare('DELETE FROM inbox WHERE created_at < ?'),
+    outboxGet: db.prepare('SELECT * FROM outbox WHERE transfer_id = ?'),
+    outboxCreate: db.prepare('INSERT INTO outbox (transfer_id, to_peer, chunks, created_at) VALUES (?, ?, ?, ?)'),
+    outboxDelete: db.prepare('DELETE FROM outbox WHERE transfer_id = ?'),
+    outboxSweep: db.prepare('DELETE FROM outbox WHERE created_at < ?'),
     stage: db.prepare(
       `INSERT INTO staged_bundles (job_id, peer, direction, transfer_id, records, created_at)
        VALUES (?, ?, ?, ?, ?, ?)`,
@@ -104,8 +108,6 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     unstage: db.prepare('DELETE FROM staged_bundles WHERE job_id = ?'),
   };
   const peersByName = new Map(peers.map((peer) => [peer.name, peer]));
-  /** Bundles built for a peer's pull: a snapshot, so the chunks of one transfer stay consistent. */
-  const outbox = new Map();
 
   const applyRecords = db.transaction((records) => {
     let added = 0;
@@ -358,8 +360,10 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
       next();
     });
 
+    // Bundles built for a peer's pull: a snapshot, so the chunks of one transfer stay consistent. In
+    // SQLite rather than memory, so another replica of this peer can serve the next chunk.
     router.post('/outbox', (req, res) => {
-      for (const [id, entry] of outbox) if (entry.at < Date.now() - OUTBOX_TTL_MS) outbox.delete(id);
+      statements.outboxSweep.run(new Date(Date.now() - OUTBOX_TTL_MS).toISOString());
       const records = statements.records.all();
       const digest = bundleDigest(records);
       const signature = signing()
@@ -367,19 +371,20 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
         : null;
       const transferId = randomUUID();
       const parts = chunks(records);
-      outbox.set(transferId, { at: Date.now(), peer: req.peer, parts });
+      statements.outboxCreate.run(transferId, req.peer, JSON.stringify(parts), new Date().toISOString());
       res.json({ transferId, from: name, count: records.length, chunks: parts.length, digest, signature });
     });
 
     router.get('/outbox/:transferId/chunks/:n', (req, res) => {
-      const entry = outbox.get(req.params.transferId);
-      if (!entry || entry.peer !== req.peer) throw new SyncError(404, 'Unknown transfer');
+      const row = statements.outboxGet.get(req.params.transferId);
+      if (!row || row.to_peer !== req.peer) throw new SyncError(404, 'Unknown transfer');
+      const parts = JSON.parse(row.chunks);
       const n = Number(req.params.n);
-      if (!Number.isSafeInteger(n) || n < 1 || n > entry.parts.length) {
-        throw new SyncError(400, `chunk must be 1 to ${entry.parts.length}`);
+      if (!Number.isSafeInteger(n) || n < 1 || n > parts.length) {
+        throw new SyncError(400, `chunk must be 1 to ${parts.length}`);
       }
-      if (n === entry.parts.length) setTimeout(() => outbox.delete(req.params.transferId), 1000).unref();
-      res.json({ records: entry.parts[n - 1] });
+      if (n === parts.length) statements.outboxDelete.run(row.transfer_id);
+      res.json({ records: parts[n - 1] });
     });
 
     router.post('/inbox', (req, res) => {
