@@ -75,6 +75,29 @@ describe('Fastify plugin', () => {
     expect(post.status).toBe(202);
   });
 
+  test('sits below the prefix of the context it is registered in, as any Fastify route does', async () => {
+    let mounted = '';
+    const { origin, registry } = await start(async (app, registry) => {
+      await app.register(
+        async (admin) => {
+          await admin.register(jobsPlugin, { registry, authorize, prefix: '/jobs' });
+          mounted = admin.realtimeJobs.prefix;
+        },
+        { prefix: '/admin' },
+      );
+    });
+    expect(mounted).toBe('/admin/jobs');
+    const job = await registry.enqueue({ category: 'sync-push' });
+    const headers = { 'x-user': 'admin' };
+    expect((await request(`${origin}/admin/jobs/${job.id}`, { headers })).status).toBe(200);
+    expect((await request(`${origin}/admin/jobs`, { headers })).json).toEqual({ jobs: [job] });
+    expect((await request(`${origin}/jobs`, { headers })).status).toBe(404);
+    const client = await SseClient.open(`${origin}/admin/jobs/events`, headers);
+    onTestFinished(() => client.close());
+    await client.ready();
+    expect(client.jobs().map((each) => each.id)).toEqual([job.id]);
+  });
+
   test("headers set by the app's hooks reach the stream (@fastify/cors)", async () => {
     const { origin } = await start(async (app, registry) => {
       await app.register(cors, { origin: 'https://admin.example', credentials: true });
