@@ -4,6 +4,7 @@ import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoi
 import { normalizePrefix } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
 import { JobsError } from '../protocol/errors.js';
+import { DEFAULT_PREFIX } from '../protocol/wire.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**
@@ -53,7 +54,7 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
       { field: 'registry' },
     );
   }
-  const prefix = normalizePrefix(options.prefix ?? '/api/admin/jobs');
+  const prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
   const endpoint = createJobsEndpoint<FastifyRequest>(options.registry, options);
   /** Where the routes live, with the prefix of the context this plugin is registered in. */
   let mounted = prefix;

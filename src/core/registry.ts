@@ -1,12 +1,21 @@
 import { nanoid } from 'nanoid';
 import { errorMessage, JobsError } from '../protocol/errors.js';
 import { canTransition, isBusy, isTerminal, type Job, type JobLimits } from '../protocol/job.js';
+import { LIST_LIMIT } from '../protocol/wire.js';
 import { memoryStore } from '../stores/memory.js';
 import { compileFilter, type JobFilter } from './filter.js';
 import { applyPatch } from './next-version.js';
 import { functionOption, logError, timerOption } from './options.js';
 import { createRunner, type JobWork, type RunOptions } from './runner.js';
-import type { JobEvent, JobStore, Replay, StoreHealth, StoreLoad } from './store.js';
+import {
+  type JobEvent,
+  type JobStore,
+  needsRunner,
+  RESYNC_REASON,
+  type Replay,
+  type StoreHealth,
+  type StoreLoad,
+} from './store.js';
 import { createJobValidator, type EnqueueInput, type JobPatch, type JobValidator } from './validate.js';
 
 export type { JobContext, JobWork, RunOptions } from './runner.js';
@@ -216,7 +225,7 @@ class Registry implements JobRegistry {
     const held = this.#jobs.get(job.id);
     if (held && held.version >= job.version) return; // already applied (loaded state, a replayed event)
     this.#jobs.set(job.id, Object.freeze(job));
-    if (job.state !== 'queued' && job.state !== 'running') this.#owned.delete(job.id);
+    if (!needsRunner(job.state)) this.#owned.delete(job.id);
     if (isTerminal(job.state)) this.#runner.ended(job.id);
     // Runs once per subscriber per change (thousands of streams): no closure per call.
     for (const listener of this.#listeners) {
@@ -332,7 +341,7 @@ class Registry implements JobRegistry {
         });
       }
       const next = applyPatch(current, patch, new Date().toISOString());
-      const live = next.state === 'queued' || next.state === 'running';
+      const live = needsRunner(next.state);
       // Whoever brings a job back to work (an approval of a pending job) owns it from then on.
       if (live && current.state === 'pending') this.#owned.add(id);
       const lease = live && this.#owned.has(id);
@@ -353,9 +362,11 @@ class Registry implements JobRegistry {
   }
 
   list(options: ListOptions = {}): Job[] {
-    const { limit = 50, ...filter } = options ?? {};
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) {
-      throw new JobsError('invalid_input', 'list: `limit` must be an integer from 1 to 500', { field: 'limit' });
+    const { limit = LIST_LIMIT.default, ...filter } = options ?? {};
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT.max) {
+      throw new JobsError('invalid_input', `list: \`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, {
+        field: 'limit',
+      });
     }
     const matches = compileFilter(filter);
     const jobs = [...this.#jobs.values()];
@@ -397,7 +408,7 @@ class Registry implements JobRegistry {
   }
 
   eventsSince(lastEventId: string): Promise<Replay> {
-    if (typeof lastEventId !== 'string') return Promise.resolve({ kind: 'resync', reason: 'malformed event id' });
+    if (typeof lastEventId !== 'string') return Promise.resolve({ kind: 'resync', reason: RESYNC_REASON.malformed });
     return this.store.eventsSince(lastEventId);
   }
 

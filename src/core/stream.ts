@@ -1,6 +1,6 @@
 import { errorMessage } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
-import { comparePositions, type EventId, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
+import { comparePositions, type EventId, LIST_LIMIT, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
 import { compileFilter, type JobFilter } from './filter.js';
 import type { JobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
@@ -215,7 +215,10 @@ export class JobStream {
   *#snapshot(resyncReason: string | null): Generator<Uint8Array> {
     // Head and jobs are taken in the same tick: the jobs reflect exactly the events up to the head.
     const head = this.#registry.head();
-    const jobs = this.#registry.list({ ...this.#options.filter, limit: Math.min(this.#options.snapshotLimit, 500) });
+    const jobs = this.#registry.list({
+      ...this.#options.filter,
+      limit: Math.min(this.#options.snapshotLimit, LIST_LIMIT.max),
+    });
     this.#cover(head);
     if (resyncReason !== null) {
       yield encodeSseMessage({ event: STREAM_EVENT.resync, data: JSON.stringify({ reason: resyncReason }) });

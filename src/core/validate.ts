@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import { JobsError } from '../protocol/errors.js';
 import {
+  BUSY_STATES,
   DEFAULT_LIMITS,
+  isBusy,
   JOB_ID_PATTERN,
   JOB_STATES,
   type Job,
   type JobLimits,
   type JobState,
   type JsonObject,
+  NAME_CHARACTERS,
   NAME_PATTERN,
 } from '../protocol/job.js';
 
@@ -47,7 +50,7 @@ function schemas(limits: JobLimits) {
       .string({ error: `must be a string` })
       .min(1, { error: `must not be empty` })
       .max(max, { error: `must be at most ${max} characters` })
-      .regex(NAME_PATTERN, { error: `may only hold letters, digits and . _ : - (${what})` });
+      .regex(NAME_PATTERN, { error: `may only hold ${NAME_CHARACTERS} (${what})` });
 
   const target = z
     .record(
@@ -58,7 +61,7 @@ function schemas(limits: JobLimits) {
       {
         error: (issue) =>
           issue.code === 'invalid_key'
-            ? `keys may only hold letters, digits and . _ : - (at most ${limits.targetKeyLength})`
+            ? `keys may only hold ${NAME_CHARACTERS} (at most ${limits.targetKeyLength})`
             : 'must be an object of strings',
       },
     )
@@ -99,7 +102,12 @@ function schemas(limits: JobLimits) {
         .min(1, { error: 'must not be empty' })
         .max(limits.keyLength, { error: `must be at most ${limits.keyLength} characters` })
         .optional(),
-      state: z.enum(['queued', 'pending', 'running'], { error: 'must be queued, pending or running' }).optional(),
+      // A job starts busy: it cannot be created finished.
+      state: z
+        .custom<NonNullable<EnqueueInput['state']>>((value) => typeof value === 'string' && isBusy(value), {
+          error: `must be ${inWords(BUSY_STATES)}`,
+        })
+        .optional(),
       phase: fields.phase.optional(),
       progress: fields.progress.optional(),
       message: fields.message.optional(),
@@ -168,6 +176,11 @@ export interface JobPatch {
   message?: string | null;
   /** Replaces `data` as a whole. */
   data?: JsonObject;
+}
+
+/** `a, b or c`. */
+function inWords(values: readonly string[]): string {
+  return values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 }
 
 function fail(error: z.ZodError, what: string, jobId?: string): never {

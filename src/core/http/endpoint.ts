@@ -1,7 +1,16 @@
 import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../protocol/errors.js';
 import { JOB_ID_PATTERN } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
-import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT, STREAM_EVENT } from '../../protocol/wire.js';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_RETRY_MS,
+  type DeniedReason,
+  EVENT_STREAM_TYPE,
+  LIST_LIMIT,
+  MAX_EVENT_ID_LENGTH,
+  SNAPSHOT_LIMIT,
+  STREAM_EVENT,
+} from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
 import { functionOption, integerOption, logError, timerOption } from '../options.js';
 import type { JobRegistry } from '../registry.js';
@@ -119,7 +128,7 @@ const JSON_HEADERS = {
 
 /** Headers of a stream. `Connection: keep-alive` is added by the Node bridge on HTTP/1.1 only. */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'content-type': 'text/event-stream; charset=utf-8',
+  'content-type': `${EVENT_STREAM_TYPE}; charset=utf-8`,
   'cache-control': 'private, no-store, no-transform',
   'x-accel-buffering': 'no',
   'x-content-type-options': 'nosniff',
@@ -139,6 +148,11 @@ class HttpError extends Error {
 export function errorResponse(status: number, code: HttpErrorCode, message: string, field?: string): JobsResponse {
   const error = field === undefined ? { code, message } : { code, message, field };
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
+}
+
+/** The `500` of an unexpected failure: the client learns that it failed, the server log learns why. */
+export function internalErrorResponse(): JobsResponse {
+  return errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
 }
 
 /**
@@ -174,8 +188,8 @@ export function createJobsEndpoint<Context>(
       { field: 'authorize' },
     );
   }
-  const heartbeatMs = timerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
-  const retryMs = timerOption('realtime-jobs', 'retryMs', options.retryMs, 3_000, 0);
+  const heartbeatMs = timerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS, 1);
+  const retryMs = timerOption('realtime-jobs', 'retryMs', options.retryMs, DEFAULT_RETRY_MS, 0);
   const stallTimeoutMs = timerOption('realtime-jobs', 'stallTimeoutMs', options.stallTimeoutMs, 30_000, 1);
   const maxStreams = integerOption('realtime-jobs', 'maxStreamsPerPrincipal', options.maxStreamsPerPrincipal, 16, 1);
   const maxBufferedBytes = integerOption('realtime-jobs', 'maxBufferedBytes', options.maxBufferedBytes, 1 << 20, 1024);
@@ -207,12 +221,15 @@ export function createJobsEndpoint<Context>(
   let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   let reauthorizeTimer: ReturnType<typeof setInterval> | null = null;
   const beat = () => {
-    const frame = encodeSseMessage({ event: 'heartbeat', data: JSON.stringify({ at: new Date().toISOString() }) });
+    const frame = encodeSseMessage({
+      event: STREAM_EVENT.heartbeat,
+      data: JSON.stringify({ at: new Date().toISOString() }),
+    });
     for (const stream of streams.keys()) stream.heartbeat(frame);
   };
 
   /** Ends a stream with a final `denied` event: the client should not reconnect as it is. */
-  function deny(stream: JobStream, reason: 'unauthorized' | 'forbidden'): void {
+  function deny(stream: JobStream, reason: DeniedReason): void {
     stream.close('denied', encodeSseMessage({ event: STREAM_EVENT.denied, data: JSON.stringify({ reason }) }));
   }
 
@@ -387,7 +404,7 @@ export function createJobsEndpoint<Context>(
       } catch (error) {
         if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.field);
         report(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
-        return errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
+        return internalErrorResponse();
       }
     },
   };

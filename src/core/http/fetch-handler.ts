@@ -1,3 +1,4 @@
+import { DEFAULT_PREFIX } from '../../protocol/wire.js';
 import type { JobRegistry } from '../registry.js';
 import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions, type JobsResponse } from './endpoint.js';
 import { normalizePrefix, pathBelow } from './target.js';
@@ -33,7 +34,7 @@ export function createJobsHandler<Context = Request>(
   registry: JobRegistry,
   options: FetchHandlerOptions<Context>,
 ): JobsHandler<Context> {
-  const prefix = normalizePrefix(options?.prefix ?? '/api/admin/jobs');
+  const prefix = normalizePrefix(options?.prefix ?? DEFAULT_PREFIX);
   const endpoint: JobsEndpoint<Context> = createJobsEndpoint(registry, options);
 
   const handle = async (request: Request, context?: Context): Promise<Response> => {
