@@ -1,10 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  internalErrorResponse,
-  type JobsEndpoint,
-  type JobsRequest,
-  type JobsResponse,
-} from '../core/http/endpoint.js';
+import type { JobsEndpoint } from '../core/http/endpoint.js';
+import { internalErrorResponse, type JobsRequest, type JobsResponse } from '../core/http/responses.js';
 import { normalizePrefix, parseRequestTarget, pathBelow } from '../core/http/target.js';
 import { errorMessage } from '../protocol/errors.js';
 

@@ -1,6 +1,7 @@
 import { DEFAULT_PREFIX } from '../../protocol/wire.js';
 import type { JobRegistry } from '../registry.js';
-import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions, type JobsResponse } from './endpoint.js';
+import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions } from './endpoint.js';
+import type { JobsResponse } from './responses.js';
 import { normalizePrefix, pathBelow } from './target.js';
 
 export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptions<Context> {
