@@ -6,7 +6,9 @@ import express, { type ErrorRequestHandler, type Request } from 'express';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { jobsRouter } from '../../src/adapters/express.js';
 import { createJobRegistry, type JobRegistry, type JobsHandlerOptions } from '../../src/index.js';
-import { request, SseClient, waitFor } from './client.js';
+import { SseClient } from '../support/sse-client.js';
+import { waitFor } from '../support/wait.js';
+import { request } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 const authorize = (req: Request) => {

@@ -3,7 +3,9 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { describe, expect, expectTypeOf, onTestFinished, test } from 'vitest';
 import { jobsPlugin, type RealtimeJobs } from '../../src/adapters/fastify.js';
 import { createJobRegistry, type JobRegistry } from '../../src/index.js';
-import { request, SseClient, waitFor } from './client.js';
+import { SseClient } from '../support/sse-client.js';
+import { waitFor } from '../support/wait.js';
+import { request } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 const authorize = (request: FastifyRequest) => {

@@ -7,8 +7,10 @@ import {
   memoryStore,
   type Principal,
 } from '../../src/index.js';
+import { SseClient } from '../support/sse-client.js';
 import { times } from '../support/times.js';
-import { openStalledStream, rawRequest, request, SseClient, waitFor } from './client.js';
+import { waitFor } from '../support/wait.js';
+import { openStalledStream, rawRequest, request } from './client.js';
 
 /** Who the `x-user` header names. `nobody` is logged in but holds no scope (→ 403 everywhere). */
 const PRINCIPALS: Record<string, Principal> = {

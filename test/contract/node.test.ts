@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { expect, onTestFinished, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/node.js';
 import { createJobRegistry, createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
-import { rawRequest, SseClient } from './client.js';
+import { SseClient } from '../support/sse-client.js';
+import { rawRequest } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 const authorize = (req: IncomingMessage) => {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LEASE_MESSAGE } from '../../src/core/registry.js';
-import { SseClient } from '../contract/client.js';
+import { SseClient } from '../support/sse-client.js';
 import { dropPrefix, freshPrefix, REDIS_URL } from './helpers.js';
 import { Instance, PrivateRedis } from './instances.js';
 
