@@ -6,6 +6,7 @@ import express, { type ErrorRequestHandler, type Request } from 'express';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { jobsRouter } from '../../src/adapters/express.js';
 import { createJobRegistry, type JobRegistry, type JobsHandlerOptions } from '../../src/index.js';
+import { withFailingList } from '../support/registries.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitFor } from '../support/wait.js';
 import { request } from './client.js';
@@ -135,19 +136,7 @@ describe('Express router', () => {
 
   test('a stream that fails after its headers were sent drops its connection, goes to next(err), and the process lives on', async () => {
     const registry = await createJobRegistry();
-    // A registry whose snapshot read fails: the failure comes after the stream's headers are out.
-    const broken = new Proxy(registry, {
-      get(target, property) {
-        if (property === 'list') {
-          return () => {
-            throw new Error('store unavailable');
-          };
-        }
-        const value = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    const router = jobsRouter(broken, { authorize });
+    const router = jobsRouter(withFailingList(registry), { authorize });
     const seen: unknown[] = [];
     const application = express();
     application.use('/api/admin/jobs', router);

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { expect, onTestFinished, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/node.js';
 import { createJobRegistry, createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
+import { withFailingList } from '../support/registries.js';
 import { SseClient } from '../support/sse-client.js';
 import { rawRequest } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
@@ -128,20 +129,11 @@ test('a failure outside the routes answers 500 in the error JSON (or drops a sta
 
 test('a stream that fails after its headers were sent is dropped and reported; the handler still resolves', async () => {
   const registry = await createJobRegistry();
-  // A registry whose snapshot read fails: the failure comes after the stream's headers are out.
-  const broken = new Proxy(registry, {
-    get(target, property) {
-      if (property === 'list') {
-        return () => {
-          throw new Error('store unavailable');
-        };
-      }
-      const value = Reflect.get(target, property);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
   const errors: Error[] = [];
-  const endpoint = createJobsEndpoint<IncomingMessage>(broken, { authorize, onError: (error) => errors.push(error) });
+  const endpoint = createJobsEndpoint<IncomingMessage>(withFailingList(registry), {
+    authorize,
+    onError: (error) => errors.push(error),
+  });
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
   const outcomes: Array<Promise<void>> = [];
   const server = http.createServer((req, res) => {

@@ -1,6 +1,12 @@
+// The feed over real HTTP, in two suites that share this file's servers and recorders: against the
+// real routes (sharing, resume, refusals, polling, hidden pages), and against a hand-written SSE server
+// for what the routes never send (stale versions, resync, silence, oversized events). Kept together
+// (about 330 lines) because splitting would move those helpers into a module of their own for two
+// files; the state machine under fake timers is in polling, resume and refusal tests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { frame, job } from '../../../test/support/scripted-routes.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { toNodeHandler } from '../../adapters/node.js';
 import { createJobsEndpoint } from '../../core/http/endpoint.js';
@@ -87,28 +93,6 @@ function collect(feed: JobFeed, filter: Parameters<JobFeed['subscribe']>[0]) {
   const off = feed.subscribe(filter, (job) => jobs.push(job));
   return { jobs, off };
 }
-
-const job = (fields: Partial<Job>): Job => ({
-  id: 'job-1',
-  category: 'sync-push',
-  target: {},
-  scope: 'admin',
-  state: 'running',
-  phase: null,
-  progress: null,
-  message: null,
-  data: {},
-  key: null,
-  queuedAt: '2026-11-28T12:00:00.000Z',
-  startedAt: null,
-  finishedAt: null,
-  updatedAt: '2026-11-28T12:00:00.000Z',
-  version: 1,
-  ...fields,
-});
-
-const frame = (event: string, data: unknown, id?: string) =>
-  `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /** A hand-written SSE server: each connection gets the next script (what to write, then stay open or end). */
 async function scriptedServer(scripts: Array<(res: ServerResponse, req: IncomingMessage) => void>) {
