@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import compression from 'compression';
 import express, { type ErrorRequestHandler, type Request } from 'express';
@@ -7,6 +6,7 @@ import { describe, expect, onTestFinished, test } from 'vitest';
 import { jobsRouter } from '../../src/adapters/express.js';
 import { createJobRegistry, type JobRegistry, type JobsHandlerOptions } from '../../src/index.js';
 import { withFailingList } from '../support/registries.js';
+import { closeServer, listen, serveRoutes } from '../support/servers.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitFor } from '../support/wait.js';
 import { request } from './client.js';
@@ -17,35 +17,8 @@ const authorize = (req: Request) => {
   return principalFor(req.get('x-user'));
 };
 
-async function listen(app: express.Express): Promise<{ server: Server; origin: string }> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () =>
-      resolve({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
-    );
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
 describeHttpContract('Express', {
-  async start(registry, options) {
-    const app = express();
-    const router = jobsRouter(registry, { ...options, authorize });
-    app.use('/api/admin/jobs', router);
-    const { server, origin } = await listen(app);
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => router.openStreams,
-      closeStreams: (...args) => router.closeStreams(...args),
-      async close() {
-        // The router cannot see its server close: the app ends the streams (or closes the registry).
-        router.closeStreams();
-        await closeServer(server);
-      },
-    };
-  },
+  start: (registry, options) => serveRoutes('express', registry, { ...options, authorize }),
 });
 
 describe('Express router', () => {
@@ -58,7 +31,8 @@ describe('Express router', () => {
     const router = jobsRouter(registry, { authorize, ...options });
     configure(application, registry);
     application.use('/api/admin/jobs', router);
-    const { server, origin } = await listen(application);
+    const server = http.createServer(application);
+    const origin = await listen(server);
     onTestFinished(async () => {
       router.closeStreams();
       await closeServer(server);
@@ -81,7 +55,8 @@ describe('Express router', () => {
     const registry = await createJobRegistry();
     const application = express();
     application.use('/jobs', jobsRouter(registry, { allowAnonymous: true }));
-    const { server, origin } = await listen(application);
+    const server = http.createServer(application);
+    const origin = await listen(server);
     onTestFinished(async () => {
       await closeServer(server);
       await registry.close();
@@ -146,7 +121,8 @@ describe('Express router', () => {
       res.status(500).json({ error: 'oops' });
     };
     application.use(handler);
-    const { server, origin } = await listen(application);
+    const server = http.createServer(application);
+    const origin = await listen(server);
     onTestFinished(async () => {
       await closeServer(server);
       await registry.close();

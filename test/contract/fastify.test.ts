@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { describe, expect, expectTypeOf, onTestFinished, test } from 'vitest';
 import { jobsPlugin, type RealtimeJobs } from '../../src/adapters/fastify.js';
 import { createJobRegistry, type JobRegistry } from '../../src/index.js';
+import { serveRoutes } from '../support/servers.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitFor } from '../support/wait.js';
 import { request } from './client.js';
@@ -14,23 +15,12 @@ const authorize = (request: FastifyRequest) => {
   return principalFor(typeof user === 'string' ? user : undefined);
 };
 
-async function listen(app: FastifyInstance): Promise<string> {
-  return app.listen({ port: 0, host: '127.0.0.1' });
-}
+/** Listens on a free port of 127.0.0.1 and answers the origin. */
+const listen = (app: FastifyInstance) => app.listen({ port: 0, host: '127.0.0.1' });
 
 describeHttpContract('Fastify', {
   rejectsBadUrlItself: true,
-  async start(registry, options) {
-    const app = Fastify();
-    await app.register(jobsPlugin, { ...options, registry, authorize });
-    const origin = await listen(app);
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => app.realtimeJobs.openStreams,
-      closeStreams: (...args) => app.realtimeJobs.closeStreams(...args),
-      close: () => app.close(),
-    };
-  },
+  start: (registry, options) => serveRoutes('fastify', registry, { ...options, authorize }),
 });
 
 describe('Fastify plugin', () => {

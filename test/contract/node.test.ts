@@ -1,10 +1,10 @@
 import http, { type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { expect, onTestFinished, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/node.js';
 import { createJobRegistry, createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
 import { withFailingList } from '../support/registries.js';
+import { closeServer, listen, serveRoutes } from '../support/servers.js';
 import { SseClient } from '../support/sse-client.js';
 import { rawRequest } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
@@ -16,40 +16,24 @@ const authorize = (req: IncomingMessage) => {
 };
 
 /** A plain `node:http` server that hands every request to the handler, as its JSDoc example does. */
-async function serve<Context>(
-  endpoint: JobsEndpoint<Context>,
-  context: (req: IncomingMessage) => Context,
-): Promise<{ server: http.Server; origin: string }> {
+async function serve(endpoint: JobsEndpoint<IncomingMessage>): Promise<{ server: http.Server; origin: string }> {
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
   // The promise is dropped on purpose (`void`): it must never reject, or the process would die.
-  const server = http.createServer((req, res) => void handle(req, res, context(req)));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const server = http.createServer((req, res) => void handle(req, res, req));
+  return { server, origin: await listen(server) };
 }
 
 describeHttpContract('the raw Node bridge', {
   servesEveryPath: true,
-  async start(registry, options) {
-    const endpoint = createJobsEndpoint<IncomingMessage>(registry, { ...options, authorize });
-    const { server, origin } = await serve(endpoint, (req) => req);
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => endpoint.openStreams,
-      closeStreams: (...args) => endpoint.closeStreams(...args),
-      async close() {
-        endpoint.closeStreams();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
-  },
+  start: (registry, options) => serveRoutes('node', registry, { ...options, authorize }),
 });
 
 test('the raw Node bridge answers a target that is no path (`*`, absolute-form elsewhere) 404, not 401', async () => {
   const registry = await createJobRegistry();
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize });
-  const { server, origin } = await serve(endpoint, (req) => req);
+  const { server, origin } = await serve(endpoint);
   onTestFinished(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
     await registry.close();
   });
   for (const target of ['*', 'http://other.example/favicon.ico', 'ftp://x/api/admin/jobs']) {
@@ -64,10 +48,10 @@ test('the raw Node bridge answers a target that is no path (`*`, absolute-form e
 test('any raw request target, inside the prefix or not: never a 5xx or a crash; a valid answer or the error JSON', async () => {
   const registry = await createJobRegistry();
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize, maxStreamsPerPrincipal: 1000 });
-  const { server, origin } = await serve(endpoint, (req) => req);
+  const { server, origin } = await serve(endpoint);
   onTestFinished(async () => {
     endpoint.closeStreams();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
     await registry.close();
   });
   const target = fc.oneof(
@@ -104,10 +88,9 @@ test('a failure outside the routes answers 500 in the error JSON (or drops a sta
   const server = http.createServer((req, res) => {
     outcomes.push(handle(req, res, req, { 'x-broken': 'line\nbreak' }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const origin = await listen(server);
   onTestFinished(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
     await registry.close();
   });
   const answer = await rawRequest(origin, '/api/admin/jobs', { 'x-user': 'admin' });
@@ -139,10 +122,9 @@ test('a stream that fails after its headers were sent is dropped and reported; t
   const server = http.createServer((req, res) => {
     outcomes.push(handle(req, res, req));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const origin = await listen(server);
   onTestFinished(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
     await registry.close();
   });
   const client = await SseClient.open(`${origin}/api/admin/jobs/events`, { 'x-user': 'admin' });
