@@ -1,3 +1,10 @@
+// About 500 lines on purpose: the documented JobRegistry interface, its factory, and one class whose
+// state moves together on every change (the jobs held, the per-job write queues, which jobs this
+// instance owns, the listeners), with the store's events coming back through `apply()`; split, those
+// invariants would be read across files. The parts that stand
+// alone already live beside it: input checks (validate.ts), the next snapshot (next-version.ts), the
+// work runner (runner.ts), filters (filter.ts) and the store interface (store.ts).
+
 import { nanoid } from 'nanoid';
 import { errorMessage, JobsError } from '../protocol/errors.js';
 import { canTransition, isBusy, isTerminal, type Job, type JobLimits } from '../protocol/job.js';

@@ -1,3 +1,8 @@
+// One class of about 350 lines on purpose: the snapshot or replay, the live queue, backpressure and
+// eviction all serve one rule, that a client holds everything up to the last id it saw and ids on the
+// wire only increase, and each part is written against the others' state. The throttle in front of
+// it (throttle.ts) and the frame format (sse.ts) stand apart.
+
 import { errorMessage } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
 import { comparePositions, type EventId, LIST_LIMIT, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
