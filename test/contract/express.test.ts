@@ -5,8 +5,8 @@ import express, { type ErrorRequestHandler, type Request } from 'express';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { jobsRouter } from '../../src/adapters/express.js';
 import { createJobRegistry, type JobRegistry, type JobsHandlerOptions } from '../../src/index.js';
-import { withFailingList } from '../support/registries.js';
-import { closeServer, listen, serveRoutes } from '../support/servers.js';
+import { testRegistry, withFailingList } from '../support/registries.js';
+import { listenUntilTestEnds, serveRoutes } from '../support/servers.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitFor } from '../support/wait.js';
 import { request } from './client.js';
@@ -26,18 +26,14 @@ describe('Express router', () => {
     configure: (app: express.Express, registry: JobRegistry) => void,
     options: JobsHandlerOptions<Request> = {},
   ) {
-    const registry = await createJobRegistry();
+    const registry = await testRegistry();
     const application = express();
     const router = jobsRouter(registry, { authorize, ...options });
     configure(application, registry);
     application.use('/api/admin/jobs', router);
-    const server = http.createServer(application);
-    const origin = await listen(server);
-    onTestFinished(async () => {
-      router.closeStreams();
-      await closeServer(server);
-      await registry.close();
-    });
+    const origin = await listenUntilTestEnds(http.createServer(application));
+    // Before the server closes: open streams would keep it waiting.
+    onTestFinished(() => router.closeStreams());
     return { registry, router, url: `${origin}/api/admin/jobs` };
   }
 
@@ -52,15 +48,10 @@ describe('Express router', () => {
   });
 
   test('allowAnonymous serves every job without a principal', async () => {
-    const registry = await createJobRegistry();
+    const registry = await testRegistry();
     const application = express();
     application.use('/jobs', jobsRouter(registry, { allowAnonymous: true }));
-    const server = http.createServer(application);
-    const origin = await listen(server);
-    onTestFinished(async () => {
-      await closeServer(server);
-      await registry.close();
-    });
+    const origin = await listenUntilTestEnds(http.createServer(application));
     const job = await registry.enqueue({ category: 'sync-push', scope: 'anything' });
     expect((await request(`${origin}/jobs/${job.id}`)).status).toBe(200);
   });
@@ -110,7 +101,7 @@ describe('Express router', () => {
   });
 
   test('a stream that fails after its headers were sent drops its connection, goes to next(err), and the process lives on', async () => {
-    const registry = await createJobRegistry();
+    const registry = await testRegistry();
     const router = jobsRouter(withFailingList(registry), { authorize });
     const seen: unknown[] = [];
     const application = express();
@@ -121,12 +112,7 @@ describe('Express router', () => {
       res.status(500).json({ error: 'oops' });
     };
     application.use(handler);
-    const server = http.createServer(application);
-    const origin = await listen(server);
-    onTestFinished(async () => {
-      await closeServer(server);
-      await registry.close();
-    });
+    const origin = await listenUntilTestEnds(http.createServer(application));
     const client = await SseClient.open(`${origin}/api/admin/jobs/events`, { 'x-user': 'admin' });
     expect(client.status).toBe(200);
     await client.closedByServer();

@@ -2,9 +2,9 @@ import http, { type IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { expect, onTestFinished, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/node.js';
-import { createJobRegistry, createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
-import { withFailingList } from '../support/registries.js';
-import { closeServer, listen, serveRoutes } from '../support/servers.js';
+import { createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
+import { testRegistry, withFailingList } from '../support/registries.js';
+import { listenUntilTestEnds, serveRoutes } from '../support/servers.js';
 import { SseClient } from '../support/sse-client.js';
 import { rawRequest } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
@@ -20,7 +20,7 @@ async function serve(endpoint: JobsEndpoint<IncomingMessage>): Promise<{ server:
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
   // The promise is dropped on purpose (`void`): it must never reject, or the process would die.
   const server = http.createServer((req, res) => void handle(req, res, req));
-  return { server, origin: await listen(server) };
+  return { server, origin: await listenUntilTestEnds(server) };
 }
 
 describeHttpContract('the raw Node bridge', {
@@ -29,13 +29,9 @@ describeHttpContract('the raw Node bridge', {
 });
 
 test('the raw Node bridge answers a target that is no path (`*`, absolute-form elsewhere) 404, not 401', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize });
-  const { server, origin } = await serve(endpoint);
-  onTestFinished(async () => {
-    await closeServer(server);
-    await registry.close();
-  });
+  const { origin } = await serve(endpoint);
   for (const target of ['*', 'http://other.example/favicon.ico', 'ftp://x/api/admin/jobs']) {
     const answer = await rawRequest(origin, target);
     expect(answer.status, target).toBe(404);
@@ -46,14 +42,11 @@ test('the raw Node bridge answers a target that is no path (`*`, absolute-form e
 });
 
 test('any raw request target, inside the prefix or not: never a 5xx or a crash; a valid answer or the error JSON', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize, maxStreamsPerPrincipal: 1000 });
   const { server, origin } = await serve(endpoint);
-  onTestFinished(async () => {
-    endpoint.closeStreams();
-    await closeServer(server);
-    await registry.close();
-  });
+  // Before the server closes: open streams would keep it waiting.
+  onTestFinished(() => endpoint.closeStreams());
   const target = fc.oneof(
     fc.stringMatching(/^[\x21-\x7e]{1,60}$/),
     fc.stringMatching(/^[\x21-\x7e]{0,40}$/).map((rest) => `/api/admin/jobs${rest}`),
@@ -79,7 +72,7 @@ test('any raw request target, inside the prefix or not: never a 5xx or a crash; 
 });
 
 test('a failure outside the routes answers 500 in the error JSON (or drops a started stream) and never rejects', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const errors: Error[] = [];
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize, onError: (error) => errors.push(error) });
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
@@ -88,11 +81,7 @@ test('a failure outside the routes answers 500 in the error JSON (or drops a sta
   const server = http.createServer((req, res) => {
     outcomes.push(handle(req, res, req, { 'x-broken': 'line\nbreak' }));
   });
-  const origin = await listen(server);
-  onTestFinished(async () => {
-    await closeServer(server);
-    await registry.close();
-  });
+  const origin = await listenUntilTestEnds(server);
   const answer = await rawRequest(origin, '/api/admin/jobs', { 'x-user': 'admin' });
   expect(answer.status).toBe(500);
   expect(answer.json).toEqual({
@@ -111,7 +100,7 @@ test('a failure outside the routes answers 500 in the error JSON (or drops a sta
 });
 
 test('a stream that fails after its headers were sent is dropped and reported; the handler still resolves', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const errors: Error[] = [];
   const endpoint = createJobsEndpoint<IncomingMessage>(withFailingList(registry), {
     authorize,
@@ -122,11 +111,7 @@ test('a stream that fails after its headers were sent is dropped and reported; t
   const server = http.createServer((req, res) => {
     outcomes.push(handle(req, res, req));
   });
-  const origin = await listen(server);
-  onTestFinished(async () => {
-    await closeServer(server);
-    await registry.close();
-  });
+  const origin = await listenUntilTestEnds(server);
   const client = await SseClient.open(`${origin}/api/admin/jobs/events`, { 'x-user': 'admin' });
   expect(client.status).toBe(200);
   await client.closedByServer();

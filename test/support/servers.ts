@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
+import { onTestFinished } from 'vitest';
 import { jobsRouter } from '../../src/adapters/express.js';
 import { jobsPlugin } from '../../src/adapters/fastify.js';
 import { toNodeHandler } from '../../src/adapters/node.js';
@@ -91,4 +92,11 @@ export async function listen(server: http.Server): Promise<string> {
 
 export function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Listens like {@link listen} for the rest of the test: the server closes when the test ends. */
+export async function listenUntilTestEnds(server: http.Server): Promise<string> {
+  const origin = await listen(server);
+  onTestFinished(() => closeServer(server));
+  return origin;
 }

@@ -127,8 +127,9 @@ describe('createJobFeed against the real routes', () => {
 
     await registry.update(a.id, { state: 'running', progress: 0.5 });
     await waitFor(() => onA.jobs.at(-1)?.progress === 0.5, 'live update');
-    // A later subscription that the connection already covers joins it and gets what is held.
-    const late = collect(feed, { jobId: a.id });
+    // A later subscription that the connection already covers joins it and gets what is held. (A bare
+    // `{ jobId }` is not covered by a category filter: it would reconnect for a wider one.)
+    const late = collect(feed, { category: 'sync-push', jobId: a.id });
     await waitFor(() => late.jobs.length === 1, 'late subscriber served');
     expect(late.jobs[0]?.version).toBe(2);
     expect(streams()).toHaveLength(1);
