@@ -74,21 +74,21 @@ function schemas(limits: JobLimits) {
     { error: 'must be a plain JSON object' },
   );
 
+  const textOrNull = (max: number) =>
+    z
+      .string({ error: 'must be a string or null' })
+      .max(max, { error: `must be at most ${max} characters` })
+      .nullable();
+
   const fields = {
     state: z.enum(JOB_STATES, { error: `must be one of ${JOB_STATES.join(', ')}` }),
-    phase: z
-      .string({ error: 'must be a string or null' })
-      .max(limits.phaseLength, { error: `must be at most ${limits.phaseLength} characters` })
-      .nullable(),
+    phase: textOrNull(limits.phaseLength),
     progress: z
       .number({ error: 'must be a number or null' })
       .min(0, { error: 'must be between 0 and 1' })
       .max(1, { error: 'must be between 0 and 1' })
       .nullable(),
-    message: z
-      .string({ error: 'must be a string or null' })
-      .max(limits.messageLength, { error: `must be at most ${limits.messageLength} characters` })
-      .nullable(),
+    message: textOrNull(limits.messageLength),
     data,
   };
 
