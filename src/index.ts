@@ -2,17 +2,10 @@
 // Stores that need a runtime of their own live in their own entries (`realtime-jobs/jsonl`).
 
 export type { JobFilter } from './core/filter.js';
-export {
-  type Authorize,
-  createJobsEndpoint,
-  type JobsEndpoint,
-  type JobsHandlerOptions,
-  type JobsRequest,
-  type JobsResponse,
-  type Principal,
-  STREAM_HEADERS,
-} from './core/http/endpoint.js';
+export { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions } from './core/http/endpoint.js';
 export { createJobsHandler, type FetchHandlerOptions, type JobsHandler } from './core/http/fetch-handler.js';
+export type { Authorize, Principal } from './core/http/principal.js';
+export { type JobsRequest, type JobsResponse, STREAM_HEADERS } from './core/http/responses.js';
 export {
   createJobRegistry,
   type JobContext,

@@ -4,6 +4,7 @@ import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoi
 import { normalizePrefix } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
 import { JobsError } from '../protocol/errors.js';
+import { DEFAULT_PREFIX } from '../protocol/wire.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**
@@ -16,8 +17,8 @@ export interface JobsPluginOptions extends JobsHandlerOptions<FastifyRequest> {
   /** The registry whose jobs are served (from `createJobRegistry()`). Required. */
   registry: JobRegistry;
   /**
-   * Where the routes live. The plugin applies it itself: a fastify-plugin plugin does not get
-   * Fastify's register prefix.
+   * Where the routes live, below the prefix of the context the plugin is registered in. Fastify
+   * applies it, to the routes only: the decorator and the `preClose` hook belong to that context.
    * @default '/api/admin/jobs'
    * @example { prefix: '/admin/api/jobs' }
    */
@@ -26,7 +27,7 @@ export interface JobsPluginOptions extends JobsHandlerOptions<FastifyRequest> {
 
 /** What {@link jobsPlugin} decorates the Fastify instance with, as `app.realtimeJobs`. */
 export interface RealtimeJobs {
-  /** Where the routes live, e.g. `/api/admin/jobs`. */
+  /** Where the routes live, every prefix included, e.g. `/api/admin/jobs`. */
   readonly prefix: string;
   /** Streams open right now. */
   readonly openStreams: number;
@@ -53,22 +54,36 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
       { field: 'registry' },
     );
   }
-  const prefix = normalizePrefix(options.prefix ?? '/api/admin/jobs');
+  const prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
   const endpoint = createJobsEndpoint<FastifyRequest>(options.registry, options);
+  /** Where the routes live, with the prefix of the context this plugin is registered in. */
+  let mounted = prefix;
 
-  async function handler(request: FastifyRequest, reply: FastifyReply) {
-    const response = await endpoint.handle(fromNodeRequest(request.raw, prefix), request);
-    if (!response.stream) return reply.code(response.status).headers(response.headers).send(response.body);
-    // Hijacked replies skip `onSend`: headers the app's hooks set so far go out with the stream.
-    reply.hijack();
-    writeNodeResponse(request.raw, reply.raw, response, reply.getHeaders() as ExtraHeaders);
-  }
-  // GET only (HEAD follows): other methods stay free for the app's own routes under the prefix.
-  fastify.get(prefix || '/', handler);
-  fastify.get(`${prefix}/*`, handler);
+  // This plugin shares its parent's context (fastify-plugin), so the decorator and the hook reach the
+  // app. The routes sit in an encapsulated plugin of their own, which Fastify prefixes as it prefixes
+  // any route: with `prefix`, after the prefix of the context this plugin is registered in.
+  await fastify.register(
+    async (routes) => {
+      mounted = routes.prefix;
+      async function handler(request: FastifyRequest, reply: FastifyReply) {
+        const response = await endpoint.handle(fromNodeRequest(request.raw, mounted), request);
+        if (!response.stream) return reply.code(response.status).headers(response.headers).send(response.body);
+        // Hijacked replies skip `onSend`: headers the app's hooks set so far go out with the stream.
+        reply.hijack();
+        writeNodeResponse(request.raw, reply.raw, response, reply.getHeaders() as ExtraHeaders);
+      }
+      // GET only (HEAD follows): other methods stay free for the app's own routes under the prefix.
+      // `{prefix}` itself, not `{prefix}/` too: that one is the wildcard's, as every other path below.
+      routes.get('/', { prefixTrailingSlash: 'no-slash' }, handler);
+      routes.get('/*', handler);
+    },
+    { prefix },
+  );
 
   fastify.decorate('realtimeJobs', {
-    prefix,
+    get prefix() {
+      return mounted;
+    },
     get openStreams() {
       return endpoint.openStreams;
     },

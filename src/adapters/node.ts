@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorResponse, type JobsEndpoint, type JobsRequest, type JobsResponse } from '../core/http/endpoint.js';
+import type { JobsEndpoint } from '../core/http/endpoint.js';
+import { internalErrorResponse, type JobsRequest, type JobsResponse } from '../core/http/responses.js';
 import { normalizePrefix, parseRequestTarget, pathBelow } from '../core/http/target.js';
 import { errorMessage } from '../protocol/errors.js';
 
@@ -139,7 +140,7 @@ function answerFailure(res: ServerResponse): void {
   try {
     if (res.headersSent) throw new Error('too late for a status code');
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    const response = errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
+    const response = internalErrorResponse();
     res.writeHead(response.status, response.headers);
     res.end(response.body);
   } catch {

@@ -1,4 +1,5 @@
 import type { Job } from '../protocol/job.js';
+import { DEFAULT_PREFIX } from '../protocol/wire.js';
 import {
   createJobFeed,
   type JobFeed,
@@ -9,7 +10,7 @@ import {
 import { DEFAULT_POLL_INTERVAL_MS } from './feed/options.js';
 
 /** Where the job routes live when the page says nothing else. */
-export const DEFAULT_ENDPOINT = '/api/admin/jobs';
+export const DEFAULT_ENDPOINT = DEFAULT_PREFIX;
 
 /**
  * Detail of the `job-feed-state` event dispatched on `document` whenever a shared feed's state or

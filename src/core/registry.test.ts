@@ -1,31 +1,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { jobWhen, testRegistry as registry } from '../../test/support/registries.js';
+import { waitFor } from '../../test/support/wait.js';
 import { JobsError } from '../protocol/errors.js';
-import type { Job } from '../protocol/job.js';
 import { memoryStore } from '../stores/memory.js';
-import { createJobRegistry, type JobEvent, type JobRegistry, RESTART_MESSAGE, SHUTDOWN_MESSAGE } from './registry.js';
+import { createJobRegistry, type JobEvent, RESTART_MESSAGE, SHUTDOWN_MESSAGE } from './registry.js';
 
-const open: JobRegistry[] = [];
-async function registry(options: Parameters<typeof createJobRegistry>[0] = {}) {
-  const jobs = await createJobRegistry(options);
-  open.push(jobs);
-  return jobs;
-}
-afterEach(async () => {
-  for (const jobs of open.splice(0)) await jobs.close();
-});
-
-function until(jobs: JobRegistry, id: string, done: (job: Job) => boolean): Promise<Job> {
-  return vi.waitFor(
-    () => {
-      const job = jobs.get(id);
-      if (!job || !done(job)) throw new Error(`job ${id} is ${job?.state}`);
-      return job;
-    },
-    { timeout: 5000, interval: 5 },
-  );
-}
+// The registry's own rules: validation, the state machine, lists and subscriptions, replay, close and
+// restart. What run() does with a work function is in runner.test.ts.
 
 describe('enqueue and update', () => {
   it('creates a queued, frozen snapshot with registry-owned fields', async () => {
@@ -150,120 +133,6 @@ describe('list and subscribe', () => {
   });
 });
 
-describe('run', () => {
-  it('reports progress through ctx and ends as success with the returned result beside its data', async () => {
-    const jobs = await registry();
-    const versions: string[] = [];
-    jobs.subscribe({}, (event) => versions.push(`${event.job.state}:${event.job.progress}`));
-    const job = await jobs.run({ category: 'dedalus-verify', data: { key: 'k1' } }, async (ctx) => {
-      ctx.progress(0.5, { phase: 'calling', message: 'Calling Dedalus…' });
-      return { models: 3 };
-    });
-    expect(job.state).toBe('queued');
-    const done = await until(jobs, job.id, (j) => j.state === 'success');
-    expect(done).toMatchObject({
-      phase: 'calling',
-      message: 'Calling Dedalus…',
-      data: { key: 'k1' },
-      result: { models: 3 },
-      error: null,
-      attempt: 1,
-      progress: 1,
-    });
-    expect(versions).toEqual(['queued:null', 'running:null', 'running:0.5', 'success:1']);
-  });
-
-  it('ends as warning after ctx.warn, pending after ctx.awaitApproval, error on a throw', async () => {
-    const jobs = await registry();
-    const warned = await jobs.run({ category: 'c' }, (ctx) => ctx.warn('Applied an unsigned bundle'));
-    const held = await jobs.run({ category: 'c' }, (ctx) => ctx.awaitApproval('Unsigned bundle: approve or reject'));
-    const failed = await jobs.run({ category: 'c' }, async () => {
-      throw new Error('peer-b is down');
-    });
-    expect(await until(jobs, warned.id, (j) => j.state === 'warning')).toMatchObject({
-      message: 'Applied an unsigned bundle',
-    });
-    expect(await until(jobs, held.id, (j) => j.state === 'pending')).toMatchObject({
-      message: 'Unsigned bundle: approve or reject',
-    });
-    expect(await until(jobs, failed.id, (j) => j.state === 'error')).toMatchObject({ message: 'peer-b is down' });
-  });
-
-  it('ends as error when the work returns something that is not a JSON object', async () => {
-    const jobs = await registry();
-    const job = await jobs.run({ category: 'c' }, () => ({ when: new Date() }) as never);
-    expect((await until(jobs, job.id, (j) => j.state === 'error')).message).toMatch(/`data`/);
-  });
-
-  it('times out: error, and the signal aborts', async () => {
-    const jobs = await registry();
-    let signal: AbortSignal | undefined;
-    const job = await jobs.run(
-      { category: 'c' },
-      (ctx) =>
-        new Promise<void>((resolve) => {
-          signal = ctx.signal;
-          ctx.signal.addEventListener('abort', () => resolve());
-        }),
-      { timeoutMs: 30 },
-    );
-    expect((await until(jobs, job.id, (j) => j.state === 'error')).message).toBe('Timed out after 30 ms');
-    expect(signal?.aborted).toBe(true);
-    await expect(jobs.run({ category: 'c' }, () => {}, { timeoutMs: -1 })).rejects.toThrow(/`timeoutMs`/);
-  });
-
-  it('returns the busy job for the same category, target and key instead of a duplicate', async () => {
-    const jobs = await registry();
-    let runs = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const work = async () => {
-      runs++;
-      await gate;
-    };
-    const first = await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
-    const second = await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
-    const otherPeer = await jobs.run({ category: 'sync-push', target: { peer: 'c' }, key: 'default' }, work);
-    expect(second.id).toBe(first.id);
-    expect(otherPeer.id).not.toBe(first.id);
-    await until(jobs, first.id, (j) => j.state === 'running');
-    expect((await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work)).id).toBe(first.id);
-    release();
-    await until(jobs, first.id, (j) => j.state === 'success');
-    await until(jobs, otherPeer.id, (j) => j.state === 'success');
-    expect(runs).toBe(2);
-    const third = await jobs.run({ category: 'sync-push', target: { peer: 'b' }, key: 'default' }, work);
-    expect(third.id).not.toBe(first.id);
-  });
-
-  it('cancel ends a busy job, aborts its work, and ignores later progress', async () => {
-    const jobs = await registry();
-    let ctxSignal: AbortSignal | undefined;
-    const job = await jobs.run({ category: 'c' }, async (ctx) => {
-      ctxSignal = ctx.signal;
-      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
-      ctx.progress(0.9);
-      return { late: true };
-    });
-    // Running, and its work started.
-    await vi.waitFor(() => expect(ctxSignal).toBeDefined());
-    const cancelled = await jobs.cancel(job.id);
-    expect(cancelled.state).toBe('cancelled');
-    await vi.waitFor(() => expect(ctxSignal?.aborted).toBe(true));
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(jobs.get(job.id)).toBe(cancelled);
-    expect(await jobs.cancel(job.id)).toBe(cancelled);
-  });
-
-  it('validates its arguments', async () => {
-    const jobs = await registry();
-    await expect(jobs.run({ category: 'c' }, 'work' as never)).rejects.toThrow(/work must be a function/);
-    await expect(jobs.run({ category: '' }, () => {})).rejects.toThrow(/`category`/);
-  });
-});
-
 describe('replay', () => {
   it('replays exactly the missed events, and resyncs when it cannot', async () => {
     const jobs = await registry({ store: memoryStore({ replayBufferSize: 3 }) });
@@ -315,7 +184,7 @@ describe('close and restart', () => {
         }),
       );
     });
-    await vi.waitFor(() => expect(started).toBe(true));
+    await waitFor(() => started, 'the work to start');
     let closedCalls = 0;
     jobs.onClose(() => closedCalls++);
     await jobs.close();
@@ -327,8 +196,7 @@ describe('close and restart', () => {
     await expect(jobs.enqueue({ category: 'c' })).rejects.toThrow(/closed/);
     await jobs.close();
 
-    const again = await createJobRegistry({ store });
-    open.push(again);
+    const again = await registry({ store });
     expect(again.get(pending.id)).toMatchObject({ state: 'pending', message: 'Approve?' });
     expect((await again.update(pending.id, { state: 'running' })).state).toBe('running');
   });
@@ -339,7 +207,7 @@ describe('close and restart', () => {
     const job = await first.run({ category: 'sync-pull', target: { peer: 'b' }, key: 'sync' }, (ctx) => {
       ctx.awaitApproval('Approve the unsigned bundle?');
     });
-    await until(first, job.id, (j) => j.state === 'pending');
+    await jobWhen(first, job.id, (j) => j.state === 'pending');
     await first.close();
     const second = await registry({ store });
     const again = await second.run({ category: 'sync-pull', target: { peer: 'b' }, key: 'sync' }, () => {});
@@ -366,7 +234,7 @@ describe('close and restart', () => {
     const done = await jobs.enqueue({ category: 'c' });
     await jobs.update(done.id, { state: 'success' });
     const busy = await jobs.enqueue({ category: 'c' });
-    await vi.waitFor(() => expect(jobs.get(done.id)).toBeUndefined(), { timeout: 2000 });
+    await waitFor(() => jobs.get(done.id) === undefined, 'the finished job to be pruned');
     expect(jobs.get(busy.id)).toBeDefined();
   });
 

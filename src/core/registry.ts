@@ -12,6 +12,7 @@ import {
   type LogLevel,
   type LogLine,
 } from '../protocol/job.js';
+import { LIST_LIMIT } from '../protocol/wire.js';
 import { memoryStore } from '../stores/memory.js';
 import {
   checkDefinition,
@@ -26,7 +27,15 @@ import { delay, JobWriter, SlotBusy } from './job-writer.js';
 import type { JobChange } from './next-version.js';
 import { functionOption, logError, timerOption } from './options.js';
 import { createRunner, type JobWork, type Plan, type RunOptions } from './runner.js';
-import type { JobEvent, JobStore, Replay, StoreHealth, StoreLoad } from './store.js';
+import {
+  type JobEvent,
+  type JobStore,
+  needsRunner,
+  RESYNC_REASON,
+  type Replay,
+  type StoreHealth,
+  type StoreLoad,
+} from './store.js';
 import { createJobValidator, type EnqueueInput, type JobPatch, type JobValidator } from './validate.js';
 
 export type { DefinitionRunOptions, JobDefinition, JobDefinitionOptions } from './definitions.js';
@@ -216,7 +225,7 @@ class Registry implements JobRegistry {
       get: (id) => this.#jobs.get(id),
       adopt: (job) => this.#jobs.set(job.id, Object.freeze(job)),
       optionsFor: (current, next) => {
-        const live = next.state === 'queued' || next.state === 'running';
+        const live = needsRunner(next.state);
         // Whoever brings a job back to work (an approval of a pending job) owns it from then on.
         if (live && current.state === 'pending') this.#owned.add(next.id);
         return {
@@ -285,7 +294,7 @@ class Registry implements JobRegistry {
       const held = this.#jobs.get(job.id);
       if (held && held.version >= job.version) return; // already applied (loaded state, a replayed event)
       this.#jobs.set(job.id, Object.freeze(job));
-      if (job.state !== 'queued' && job.state !== 'running') {
+      if (!needsRunner(job.state)) {
         this.#owned.delete(job.id);
         this.#plans.delete(job.id);
         // A slot of its category may have come free.
@@ -380,9 +389,11 @@ class Registry implements JobRegistry {
   }
 
   list(options: ListOptions = {}): Job[] {
-    const { limit = 50, ...filter } = options ?? {};
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) {
-      throw new JobsError('invalid_input', 'list: `limit` must be an integer from 1 to 500', { field: 'limit' });
+    const { limit = LIST_LIMIT.default, ...filter } = options ?? {};
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT.max) {
+      throw new JobsError('invalid_input', `list: \`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, {
+        field: 'limit',
+      });
     }
     const matches = compileFilter(filter);
     const jobs = [...this.#jobs.values()];
@@ -567,7 +578,7 @@ class Registry implements JobRegistry {
   }
 
   eventsSince(lastEventId: string): Promise<Replay> {
-    if (typeof lastEventId !== 'string') return Promise.resolve({ kind: 'resync', reason: 'malformed event id' });
+    if (typeof lastEventId !== 'string') return Promise.resolve({ kind: 'resync', reason: RESYNC_REASON.malformed });
     return this.store.eventsSince(lastEventId);
   }
 

@@ -1,4 +1,4 @@
-import type { Job, LogLine } from '../protocol/job.js';
+import type { Job, JobState, LogLine } from '../protocol/job.js';
 
 /** One change of one job, as the store records it and subscribers and streams receive it. */
 export interface JobEvent {
@@ -20,6 +20,25 @@ export type Replay =
       head: string;
     }
   | { kind: 'resync'; reason: string };
+
+/**
+ * The `reason` of a resync, in the words every store uses for these causes (the stream sends it in its
+ * `resync` event). A store adds its own for causes of its own, such as a trimmed history.
+ */
+export const RESYNC_REASON = {
+  malformed: 'malformed event id',
+  otherEpoch: 'event id from another epoch',
+  ahead: 'event id newer than any sent',
+} as const;
+
+/**
+ * Whether a job in this state needs a process working on it: `queued` or `running` (a `pending` job
+ * waits for a person). The instance that runs such a job owns it: a shared store leases it to that
+ * instance, and a single-process store reports it as an orphan when it is opened again.
+ */
+export function needsRunner(state: JobState): boolean {
+  return state === 'queued' || state === 'running';
+}
 
 /** What a store hands the registry once, when it opens. */
 export interface StoreLoad {

@@ -1,6 +1,8 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createJobRegistry, type JobRegistry } from './registry.js';
+import { describe, expect, it, vi } from 'vitest';
+import { testRegistry as registry } from '../../test/support/registries.js';
+import { waitFor } from '../../test/support/wait.js';
+import { createJobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
 import { JobStream, type StreamSink } from './stream.js';
 
@@ -25,16 +27,6 @@ function recordingSink() {
   return { sink, events };
 }
 
-const registries: JobRegistry[] = [];
-async function registry() {
-  const jobs = await createJobRegistry();
-  registries.push(jobs);
-  return jobs;
-}
-afterEach(async () => {
-  for (const jobs of registries.splice(0)) await jobs.close();
-});
-
 const options = {
   filter: {},
   lastEventId: undefined,
@@ -44,8 +36,9 @@ const options = {
   snapshotLimit: 100,
 };
 
-/** Lets a replay (a round trip to the store) arrive. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Waits for `ready`: the snapshot or the replay (a round trip to the store) is out. */
+const ready = (events: EventSourceMessage[]) =>
+  waitFor(() => events.some((event) => event.event === 'ready'), 'the stream to send ready');
 
 describe('JobStream', () => {
   it('sends a snapshot newest first without ids, then ready carrying the head id, then live events', async () => {
@@ -75,7 +68,7 @@ describe('JobStream', () => {
     await jobs.update(job.id, { progress: 0.2 });
     const { sink, events } = recordingSink();
     new JobStream(jobs, { ...options, lastEventId: resumeFrom }).start(sink);
-    await settle();
+    await ready(events);
     expect(events.map((event) => event.event)).toEqual(['job-update', 'job-update', 'ready']);
     expect(events.slice(0, 2).map((event) => JSON.parse(event.data).progress)).toEqual([0.1, 0.2]);
     // Each replayed event carries its own id, and ready the position the replay reached.
@@ -88,7 +81,7 @@ describe('JobStream', () => {
     await jobs.enqueue({ category: 'c' });
     const { sink, events } = recordingSink();
     new JobStream(jobs, { ...options, lastEventId: 'old0epoch-5' }).start(sink);
-    await settle();
+    await ready(events);
     expect(events.map((event) => event.event)).toEqual(['resync', 'job-update', 'ready']);
     expect(events.map((event) => event.id)).toEqual([undefined, undefined, jobs.head()]);
   });
@@ -148,7 +141,7 @@ describe('JobStream', () => {
     for (let i = 0; i < 40; i++)
       await jobs.update(job.id, { state: i % 2 ? 'running' : 'pending', message: 'x'.repeat(100) });
     // A reader still behind once the event loop turns is stuck.
-    await vi.waitFor(() => expect(stream.closed).toBe(true));
+    await waitFor(() => stream.closed, 'the stream to close');
     expect(stream.closeReason).toBe('evicted');
     expect(sink.ended).toBe(true);
     expect(cleaned).toBe(true);
@@ -209,8 +202,9 @@ describe('JobStream', () => {
     stream.start(sink);
     const live = await jobs.enqueue({ category: 'c' });
     const liveArrived = () => events.some((event) => event.event === 'job-update' && event.id !== undefined);
+    // The reader takes one frame per turn of the event loop, as a socket that drains between writes.
     for (let turn = 0; turn < 300 && !stream.closed && !liveArrived(); turn++) {
-      await settle();
+      await new Promise((resolve) => setTimeout(resolve, 0));
       stream.resume();
     }
     expect(stream.closed).toBe(false);
@@ -229,7 +223,7 @@ describe('JobStream', () => {
     sink.accepting = false;
     const stream = new JobStream(jobs, { ...options, stallTimeoutMs: 30 });
     stream.start(sink);
-    await vi.waitFor(() => expect(stream.closeReason).toBe('evicted'), { timeout: 2000, interval: 5 });
+    await waitFor(() => stream.closeReason === 'evicted', 'the stalled reader to be evicted');
   });
 
   it('keeps a slow reader that takes something before stallTimeoutMs each time', async () => {
@@ -237,15 +231,21 @@ describe('JobStream', () => {
     for (let i = 0; i < 5; i++) await jobs.enqueue({ category: 'c' });
     const { sink, events } = recordingSink();
     sink.accepting = false;
-    const stream = new JobStream(jobs, { ...options, stallTimeoutMs: 200 });
-    stream.start(sink);
-    for (let i = 0; i < 8; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      stream.resume();
+    // On a fake clock: the reader takes something every 50 ms exactly, however busy the machine is.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const stream = new JobStream(jobs, { ...options, stallTimeoutMs: 200 });
+      stream.start(sink);
+      for (let i = 0; i < 8; i++) {
+        await vi.advanceTimersByTimeAsync(50);
+        stream.resume();
+      }
+      expect(stream.closed).toBe(false);
+      expect(events.map((event) => event.event)).toContain('ready');
+      stream.close();
+    } finally {
+      vi.useRealTimers();
     }
-    expect(stream.closed).toBe(false);
-    expect(events.map((event) => event.event)).toContain('ready');
-    stream.close();
   });
 
   it('holds live events that arrive while a replay is fetched, and sends only those past it', async () => {
@@ -257,7 +257,7 @@ describe('JobStream', () => {
     new JobStream(jobs, { ...options, lastEventId: from }).start(sink);
     // The replay is not back yet: this change must come after it, once.
     await jobs.update(job.id, { progress: 0.2 });
-    await settle();
+    await ready(events);
     await jobs.update(job.id, { progress: 0.3 });
     const updates = events.filter((event) => event.event === 'job-update');
     expect(updates.map((event) => JSON.parse(event.data).progress)).toEqual([0.1, 0.2, 0.3]);

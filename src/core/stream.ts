@@ -1,6 +1,11 @@
+// One class of about 350 lines on purpose: the snapshot or replay, the live queue, backpressure and
+// eviction all serve one rule, that a client holds everything up to the last id it saw and ids on the
+// wire only increase, and each part is written against the others' state. The throttle in front of
+// it (throttle.ts) and the frame format (sse.ts) stand apart.
+
 import { errorMessage } from '../protocol/errors.js';
 import type { Job, LogLine } from '../protocol/job.js';
-import { comparePositions, type EventId, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
+import { comparePositions, type EventId, LIST_LIMIT, parseEventId, STREAM_EVENT } from '../protocol/wire.js';
 import { compileFilter, type JobFilter } from './filter.js';
 import type { JobRegistry } from './registry.js';
 import { encodeSseMessage } from './sse.js';
@@ -232,7 +237,10 @@ export class JobStream {
   *#snapshot(resyncReason: string | null): Generator<Uint8Array> {
     // Head and jobs are taken in the same tick: the jobs reflect exactly the events up to the head.
     const head = this.#registry.head();
-    const jobs = this.#registry.list({ ...this.#options.filter, limit: Math.min(this.#options.snapshotLimit, 500) });
+    const jobs = this.#registry.list({
+      ...this.#options.filter,
+      limit: Math.min(this.#options.snapshotLimit, LIST_LIMIT.max),
+    });
     // The kept lines are taken with the jobs: the lines up to the head, no more.
     const logs = this.#options.logs === true ? jobs.map((job) => this.#registry.logs(job.id)) : [];
 

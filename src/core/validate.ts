@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { JobsError } from '../protocol/errors.js';
 import {
+  BUSY_STATES,
   DEFAULT_LIMITS,
+  isBusy,
   JOB_ID_PATTERN,
   JOB_STATES,
   type Job,
@@ -10,6 +12,7 @@ import {
   type JsonObject,
   LOG_LEVELS,
   type LogLine,
+  NAME_CHARACTERS,
   NAME_PATTERN,
 } from '../protocol/job.js';
 
@@ -49,7 +52,7 @@ function schemas(limits: JobLimits) {
       .string({ error: `must be a string` })
       .min(1, { error: `must not be empty` })
       .max(max, { error: `must be at most ${max} characters` })
-      .regex(NAME_PATTERN, { error: `may only hold letters, digits and . _ : - (${what})` });
+      .regex(NAME_PATTERN, { error: `may only hold ${NAME_CHARACTERS} (${what})` });
 
   const target = z
     .record(
@@ -60,7 +63,7 @@ function schemas(limits: JobLimits) {
       {
         error: (issue) =>
           issue.code === 'invalid_key'
-            ? `keys may only hold letters, digits and . _ : - (at most ${limits.targetKeyLength})`
+            ? `keys may only hold ${NAME_CHARACTERS} (at most ${limits.targetKeyLength})`
             : 'must be an object of strings',
       },
     )
@@ -73,21 +76,21 @@ function schemas(limits: JobLimits) {
     { error: 'must be a plain JSON object' },
   );
 
+  const textOrNull = (max: number) =>
+    z
+      .string({ error: 'must be a string or null' })
+      .max(max, { error: `must be at most ${max} characters` })
+      .nullable();
+
   const fields = {
     state: z.enum(JOB_STATES, { error: `must be one of ${JOB_STATES.join(', ')}` }),
-    phase: z
-      .string({ error: 'must be a string or null' })
-      .max(limits.phaseLength, { error: `must be at most ${limits.phaseLength} characters` })
-      .nullable(),
+    phase: textOrNull(limits.phaseLength),
     progress: z
       .number({ error: 'must be a number or null' })
       .min(0, { error: 'must be between 0 and 1' })
       .max(1, { error: 'must be between 0 and 1' })
       .nullable(),
-    message: z
-      .string({ error: 'must be a string or null' })
-      .max(limits.messageLength, { error: `must be at most ${limits.messageLength} characters` })
-      .nullable(),
+    message: textOrNull(limits.messageLength),
     data,
   };
 
@@ -101,7 +104,12 @@ function schemas(limits: JobLimits) {
         .min(1, { error: 'must not be empty' })
         .max(limits.keyLength, { error: `must be at most ${limits.keyLength} characters` })
         .optional(),
-      state: z.enum(['queued', 'pending', 'running'], { error: 'must be queued, pending or running' }).optional(),
+      // A job starts busy: it cannot be created finished.
+      state: z
+        .custom<NonNullable<EnqueueInput['state']>>((value) => typeof value === 'string' && isBusy(value), {
+          error: `must be ${inWords(BUSY_STATES)}`,
+        })
+        .optional(),
       phase: fields.phase.optional(),
       progress: fields.progress.optional(),
       message: fields.message.optional(),
@@ -189,6 +197,11 @@ export interface JobPatch {
   message?: string | null;
   /** Replaces `data` as a whole. */
   data?: JsonObject;
+}
+
+/** `a, b or c`. */
+function inWords(values: readonly string[]): string {
+  return values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 }
 
 function fail(error: z.ZodError, what: string, jobId?: string): never {

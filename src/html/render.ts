@@ -1,5 +1,13 @@
 import { JobsError } from '../protocol/errors.js';
-import { JOB_ID_PATTERN, JOB_STATES, type Job, NAME_PATTERN } from '../protocol/job.js';
+import {
+  DEFAULT_LIMITS,
+  JOB_ID_PATTERN,
+  JOB_STATES,
+  type Job,
+  MAX_JOB_ID_LENGTH,
+  NAME_CHARACTERS,
+  NAME_PATTERN,
+} from '../protocol/job.js';
 import { tileCss } from './styles.js';
 import { DEFAULT_EMPTY_MESSAGE, formatUtc, tileView } from './tile-view.js';
 
@@ -93,20 +101,22 @@ export function renderJobStatus(job: Job | null, options: RenderJobStatusOptions
   const description = optionalText(options, 'description', 1000);
   const emptyMessage = optionalText(options, 'emptyMessage', 1000);
   const endpoint = optionalText(options, 'endpoint', 2000);
-  const action = optionalText(options, 'action', 100);
-  if (action !== undefined && !NAME_PATTERN.test(action))
-    fail('action', 'must be a category: 1–100 of A–Z a–z 0–9 . _ : -');
-  const targetField = optionalText(options, 'targetField', 64);
+  // The tile's filter, checked with the routes' default limits: a typo fails here, not in every request.
+  const action = optionalText(options, 'action', DEFAULT_LIMITS.categoryLength);
+  if (action !== undefined && !NAME_PATTERN.test(action)) {
+    fail('action', `must be a category: 1–${DEFAULT_LIMITS.categoryLength} of ${NAME_CHARACTERS}`);
+  }
+  const targetField = optionalText(options, 'targetField', DEFAULT_LIMITS.targetKeyLength);
   if (targetField !== undefined && !NAME_PATTERN.test(targetField))
-    fail('targetField', 'may only hold A–Z a–z 0–9 . _ : -');
-  const target = optionalText(options, 'target', 256);
+    fail('targetField', `may only hold ${NAME_CHARACTERS}`);
+  const target = optionalText(options, 'target', DEFAULT_LIMITS.targetValueLength);
   if ((targetField === undefined) !== (target === undefined)) {
     fail(
       targetField === undefined ? 'targetField' : 'target',
       'must be given together with the other of `targetField` / `target`',
     );
   }
-  let jobId = optionalText(options, 'jobId', 64);
+  let jobId = optionalText(options, 'jobId', MAX_JOB_ID_LENGTH);
   if (jobId !== undefined && !JOB_ID_PATTERN.test(jobId)) fail('jobId', 'must be a job id (A–Z a–z 0–9 _ -)');
   if (options.styles !== undefined && typeof options.styles !== 'boolean') fail('styles', 'must be a boolean');
   if (jobId === undefined && action === undefined && checked) jobId = checked.id;

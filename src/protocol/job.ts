@@ -10,12 +10,15 @@ export type JobState = (typeof JOB_STATES)[number];
 
 /** States in which work is still to happen. */
 export const BUSY_STATES: readonly JobState[] = ['queued', 'pending', 'running'];
-/** States a job never leaves. */
-export const TERMINAL_STATES: readonly JobState[] = ['success', 'warning', 'error', 'cancelled'];
+/** States a job never leaves: every state that is not busy. */
+// Pure: a bundle that never reads it (the browser's) drops it.
+export const TERMINAL_STATES: readonly JobState[] = /* @__PURE__ */ JOB_STATES.filter(
+  (state) => !BUSY_STATES.includes(state),
+);
 
 /** Whether work is still to happen: `queued`, `pending` or `running`. Takes any string (wire input). */
 export function isBusy(state: string): boolean {
-  return state === 'queued' || state === 'pending' || state === 'running';
+  return (BUSY_STATES as readonly string[]).includes(state);
 }
 
 export function isTerminal(state: JobState): boolean {
@@ -157,8 +160,12 @@ export const DEFAULT_LIMITS: Readonly<JobLimits> = Object.freeze({
 
 /** Characters allowed in a category, a scope and a target key. */
 export const NAME_PATTERN = /^[A-Za-z0-9._:-]+$/;
+/** {@link NAME_PATTERN} in words, for error messages. */
+export const NAME_CHARACTERS = 'letters, digits and . _ : -';
+/** The longest job id a filter or a route accepts. */
+export const MAX_JOB_ID_LENGTH = 64;
 /** Job ids: nanoid's URL-safe alphabet. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const JOB_ID_PATTERN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_JOB_ID_LENGTH}}$`);
 
 /**
  * Whether `candidate` replaces `current` for a view that follows the newest job of an action (a tile,

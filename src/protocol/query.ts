@@ -1,5 +1,5 @@
 import { JobsError } from './errors.js';
-import { JOB_ID_PATTERN, JOB_STATES, type JobLimits, type JobState, NAME_PATTERN } from './job.js';
+import { JOB_ID_PATTERN, JOB_STATES, type JobLimits, type JobState, NAME_CHARACTERS, NAME_PATTERN } from './job.js';
 import { MAX_JOB_IDS, MAX_TARGET_FILTERS } from './wire.js';
 
 /**
@@ -56,7 +56,7 @@ export function parseFilterQuery(
   const categories = query.getAll('category');
   for (const category of categories) {
     if (!NAME_PATTERN.test(category) || category.length > limits.categoryLength) {
-      bad('category', `\`category\` must be 1–${limits.categoryLength} characters of A–Z a–z 0–9 . _ : -`);
+      bad('category', `\`category\` must be 1–${limits.categoryLength} characters: ${NAME_CHARACTERS}`);
     }
   }
   if (categories.length > 0) filter.category = categories;

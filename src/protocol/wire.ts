@@ -20,10 +20,26 @@ export const STREAM_EVENT = {
   heartbeat: 'heartbeat',
   /**
    * The server ended the stream on purpose and asks the client not to reconnect as it is.
-   * `data`: `{ "reason": "unauthorized" | "forbidden" }`.
+   * `data`: `{ "reason": "unauthorized" | "forbidden" }` (a {@link DeniedReason}).
    */
   denied: 'denied',
 } as const;
+
+/** Why a stream was `denied`: its login ended (`unauthorized`), or it may no longer see its jobs (`forbidden`). */
+export type DeniedReason = 'unauthorized' | 'forbidden';
+
+/** The media type of a job stream (the server adds `; charset=utf-8`). */
+export const EVENT_STREAM_TYPE = 'text/event-stream';
+
+/** Where the job routes live unless told otherwise: the servers' default prefix, the page's default endpoint. */
+export const DEFAULT_PREFIX = '/api/admin/jobs';
+/**
+ * How often a stream sends a heartbeat unless the server is told otherwise. The feed assumes it too:
+ * a stream silent for 2.5 heartbeats is taken as dead.
+ */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+/** The `retry:` a stream sends unless the server is told otherwise; the feed's first wait before one arrives. */
+export const DEFAULT_RETRY_MS = 3000;
 
 /** How many jobs a stream's snapshot and a poll carry at most. */
 export const SNAPSHOT_LIMIT = 100;

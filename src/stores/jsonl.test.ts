@@ -14,6 +14,7 @@ import {
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { waitFor } from '../../test/support/wait.js';
 import { createJobRegistry, RESTART_MESSAGE } from '../core/registry.js';
 import { jsonlStore } from './jsonl.js';
 
@@ -53,7 +54,7 @@ describe('jsonlStore', () => {
       await jobs.update(i % 2 ? a.id : b.id, { progress: i / 100 });
       if (i % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    await vi.waitFor(async () => expect((await lines()).length).toBeLessThanOrEqual(20));
+    await waitFor(async () => (await lines()).length <= 20, 'a compaction to at most 20 lines');
     await jobs.close();
     expect(await readdir(dir)).toEqual(['jobs.jsonl']);
     const again = await createJobRegistry({ store: jsonlStore({ path }) });
@@ -90,10 +91,12 @@ describe('jsonlStore', () => {
 
   it('finishes the busy jobs of a dead process as error, and keeps pending ones', async () => {
     await writeFile(path, '');
-    const crashed = await createJobRegistry({ store: jsonlStore({ path }) });
+    const store = jsonlStore({ path });
+    const crashed = await createJobRegistry({ store });
     const running = await crashed.enqueue({ category: 'c', state: 'running' });
     const pending = await crashed.enqueue({ category: 'c', state: 'pending' });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Both are in the file before the "crash".
+    await store.flush();
     // Simulate a dead owner: a lock whose PID no longer runs.
     await writeFile(`${path}.lock`, '999999999\n');
     const jobs = await createJobRegistry({ store: jsonlStore({ path }) });
@@ -129,7 +132,7 @@ describe('jsonlStore', () => {
       await jobs.update(job.id, { progress: i / 10 });
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await vi.waitFor(() => expect(jobs.health().ok).toBe(false));
+    await waitFor(() => !jobs.health().ok, 'the failed write to be reported');
     expect(jobs.health().store.error).toMatch(/write failed/);
     expect(errors.length).toBeGreaterThan(0);
     // Callers are unaffected while the disk is down.
@@ -137,7 +140,7 @@ describe('jsonlStore', () => {
     expect(jobs.get(job.id)).toBe(later);
 
     await rmdir(blocker);
-    await vi.waitFor(() => expect(jobs.health().ok).toBe(true), { timeout: 3000 });
+    await waitFor(() => jobs.health().ok, 'the store to recover');
     const other = await jobs.enqueue({ category: 'after-recovery' });
     await jobs.close();
     const again = await createJobRegistry({ store: jsonlStore({ path }) });

@@ -2,6 +2,8 @@ import {
   type CreateResult,
   idempotencyKey,
   type JobEvent,
+  needsRunner,
+  RESYNC_REASON,
   type Replay,
   type StoreContext,
   type WriteOptions,
@@ -59,7 +61,7 @@ export class LocalState {
       const key = idempotencyKey(job);
       if (key !== null && isBusy(job.state)) this.#keys.set(key, job.id);
       // One process runs a single-process store's jobs: the one that ran these has stopped.
-      if (job.state === 'queued' || job.state === 'running') orphans.push(job);
+      if (needsRunner(job.state)) orphans.push(job);
     }
     for (const { jobId, ...line } of logs) {
       if (!this.jobs.has(jobId)) continue;
@@ -108,11 +110,11 @@ export class LocalState {
 
   eventsSince(lastEventId: string): Replay {
     const asked = parseEventId(lastEventId);
-    if (!asked) return { kind: 'resync', reason: 'malformed event id' };
+    if (!asked) return { kind: 'resync', reason: RESYNC_REASON.malformed };
     const head = parseEventId(this.#sequence().head()) as NonNullable<ReturnType<typeof parseEventId>>;
-    if (asked.epoch !== head.epoch) return { kind: 'resync', reason: 'event id from another epoch' };
+    if (asked.epoch !== head.epoch) return { kind: 'resync', reason: RESYNC_REASON.otherEpoch };
     if (asked.minor !== 0 || comparePositions(asked, head) > 0) {
-      return { kind: 'resync', reason: 'event id newer than any sent' };
+      return { kind: 'resync', reason: RESYNC_REASON.ahead };
     }
     const oldest = this.#replay.oldest() ?? head.major + 1;
     if (asked.major < oldest - 1) return { kind: 'resync', reason: 'event id older than the replay buffer' };

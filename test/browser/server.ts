@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
 import { jobsRouter } from '../../src/adapters/express.js';
-import type { Principal } from '../../src/core/http/endpoint.js';
+import type { Principal } from '../../src/core/http/principal.js';
 import { createJobRegistry, type JobRegistry } from '../../src/core/registry.js';
 import { jsonlStore } from '../../src/stores/jsonl.js';
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { bundleFixture } from '../support/bundle.js';
+import { waitFor } from '../support/wait.js';
 import { BUNDLE, ROOT } from './server.js';
 
 const CACHE = join(ROOT, 'node_modules', '.cache', 'realtime-jobs-browser-tests');
@@ -22,23 +23,26 @@ async function newestSource(dir: string): Promise<number> {
  * build (`npx tsup`) once when it is not. A lock directory keeps parallel test files from building twice.
  */
 export async function ensureBundle(): Promise<void> {
+  // Everything the bundle is built from: the browser code and the protocol module it imports.
   const sources = Math.max(
-    await newestSource(join(ROOT, 'src', 'client')),
-    await newestSource(join(ROOT, 'src', 'html')),
+    ...(await Promise.all(['client', 'html', 'protocol'].map((dir) => newestSource(join(ROOT, 'src', dir))))),
   );
   const fresh = () => existsSync(BUNDLE) && statSync(BUNDLE).mtimeMs >= sources;
   if (fresh()) return;
   await mkdir(CACHE, { recursive: true });
   const lock = join(CACHE, 'build.lock');
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch {
-      if (fresh()) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
+  // The first test file to take the lock builds; the others wait for the bundle it makes (or, should
+  // its build fail, take the lock in turn).
+  let building = false;
+  const takeLock = async () => {
+    building = await mkdir(lock).then(
+      () => true,
+      () => false,
+    );
+    return building;
+  };
+  await waitFor(async () => fresh() || (await takeLock()), 'the browser bundle to be built', 120_000);
+  if (!building) return;
   try {
     if (!fresh()) await promisify(execFile)('npx', ['tsup'], { cwd: ROOT, maxBuffer: 1 << 24 });
   } finally {

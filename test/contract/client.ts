@@ -1,7 +1,8 @@
-import http, { type IncomingHttpHeaders } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import net from 'node:net';
-import { createParser } from 'eventsource-parser';
-import { waitFor } from '../support/wait.js';
+
+// test/e2e imports the SSE client from here; its home is test/support.
+export { SseClient } from '../support/sse-client.js';
 
 /** A finished HTTP exchange. `json` is the parsed body when it was JSON. */
 export interface HttpAnswer {
@@ -13,6 +14,23 @@ export interface HttpAnswer {
   json: unknown;
 }
 
+/** Reads a whole answer; its body is parsed when it is JSON and not compressed. */
+function readAnswer(res: IncomingMessage): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.on('error', reject);
+    res.on('end', () => {
+      const bytes = Buffer.concat(chunks);
+      const body = bytes.toString('utf8');
+      let json: unknown;
+      const plain = res.headers['content-encoding'] === undefined;
+      if (plain && /json/.test(res.headers['content-type'] ?? '') && body !== '') json = JSON.parse(body);
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body, json });
+    });
+  });
+}
+
 /**
  * One request on its own connection (no keep-alive pool), so a test controls exactly when the
  * connection ends and no socket outlives it.
@@ -22,22 +40,8 @@ export function request(
   options: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: options.method ?? 'GET', headers: options.headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const bytes = Buffer.concat(chunks);
-          const body = bytes.toString('utf8');
-          let json: unknown;
-          const plain = res.headers['content-encoding'] === undefined;
-          if (plain && /json/.test(res.headers['content-type'] ?? '') && body !== '') json = JSON.parse(body);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body, json });
-        });
-      },
+    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) =>
+      readAnswer(res).then(resolve, reject),
     );
     req.on('error', reject);
     req.end();
@@ -64,128 +68,11 @@ export function rawRequest(origin: string, target: string, headers: Record<strin
         });
         return;
       }
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const bytes = Buffer.concat(chunks);
-        const body = bytes.toString('utf8');
-        const json = /json/.test(res.headers['content-type'] ?? '') && body !== '' ? JSON.parse(body) : undefined;
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, body, json });
-      });
+      readAnswer(res).then(resolve, reject);
     });
     req.on('error', reject);
     req.end();
   });
-}
-
-export interface SseEvent {
-  id: string | undefined;
-  event: string | undefined;
-  data: string;
-}
-
-/**
- * A real SSE client: one HTTP connection, read as it arrives, parsed by eventsource-parser. Keeps the
- * raw text too, so tests can check exact frames.
- */
-export class SseClient {
-  readonly events: SseEvent[] = [];
-  raw = '';
-  retry: number | undefined;
-  ended = false;
-  status = 0;
-  headers: IncomingHttpHeaders = {};
-  #req: http.ClientRequest | null = null;
-  readonly #waiters = new Set<() => void>();
-
-  /** Connects and resolves once the response headers are in (any status). */
-  static open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    const client = new SseClient();
-    return new Promise((resolve, reject) => {
-      const parser = createParser({
-        onEvent: (event) => client.events.push({ id: event.id, event: event.event, data: event.data }),
-        onRetry: (ms) => {
-          client.retry = ms;
-        },
-      });
-      // Keep-alive, as browsers ask: servers then answer `Connection: keep-alive` on HTTP/1.1.
-      const requestHeaders = { accept: 'text/event-stream', connection: 'keep-alive', ...headers };
-      const req = http.get(url, { headers: requestHeaders, agent: false }, (res) => {
-        client.status = res.statusCode ?? 0;
-        client.headers = res.headers;
-        res.setEncoding('utf8');
-        res.on('data', (text: string) => {
-          client.raw += text;
-          parser.feed(text);
-          client.#notify();
-        });
-        const end = () => {
-          client.ended = true;
-          client.#notify();
-        };
-        res.on('end', end);
-        res.on('close', end);
-        res.on('error', end);
-        resolve(client);
-      });
-      client.#req = req;
-      req.on('error', (error) => {
-        client.ended = true;
-        client.#notify();
-        reject(error);
-      });
-    });
-  }
-
-  /** Events of one type, in arrival order. */
-  ofType(type: string): SseEvent[] {
-    return this.events.filter((event) => event.event === type);
-  }
-
-  /** Job snapshots carried by `job-update` events, in arrival order. */
-  jobs(): Array<{ id: string; version: number; state: string; [key: string]: unknown }> {
-    return this.ofType('job-update').map((event) => JSON.parse(event.data));
-  }
-
-  /** Resolves when `condition` holds, checked on every chunk that arrives; rejects after `timeoutMs`. */
-  until(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-    if (condition()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!condition()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        const seen = this.events.map((event) => event.event ?? 'message').join(', ');
-        reject(new Error(`timed out waiting for ${what}; events so far: [${seen}], ended: ${this.ended}`));
-      }, timeoutMs);
-      this.#waiters.add(check);
-    });
-  }
-
-  /** Waits for the `ready` event and returns its head id. */
-  async ready(): Promise<string> {
-    await this.until(() => this.ofType('ready').length > 0, 'ready');
-    return JSON.parse(this.ofType('ready')[0]!.data).head;
-  }
-
-  /** Waits until the server ends the stream. */
-  closedByServer(timeoutMs = 3000): Promise<void> {
-    return this.until(() => this.ended, 'the server to end the stream', timeoutMs);
-  }
-
-  /** Drops the connection, as a closed tab would. */
-  close(): void {
-    this.#req?.destroy();
-  }
-
-  #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
-  }
 }
 
 /**
@@ -204,5 +91,3 @@ export function openStalledStream(url: string, headers: Record<string, string>):
     socket.on('error', reject);
   });
 }
-
-export { waitFor };

@@ -1,12 +1,15 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import compression from 'compression';
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { jobsRouter } from '../../src/adapters/express.js';
 import { createJobRegistry, type JobRegistry, type JobsHandlerOptions } from '../../src/index.js';
-import { request, SseClient, waitFor } from './client.js';
+import { testRegistry, withFailingList } from '../support/registries.js';
+import { listenUntilTestEnds, serveRoutes } from '../support/servers.js';
+import { SseClient } from '../support/sse-client.js';
+import { waitFor } from '../support/wait.js';
+import { request } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 const authorize = (req: Request) => {
@@ -14,35 +17,8 @@ const authorize = (req: Request) => {
   return principalFor(req.get('x-user'));
 };
 
-async function listen(app: express.Express): Promise<{ server: Server; origin: string }> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () =>
-      resolve({ server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
-    );
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
 describeHttpContract('Express', {
-  async start(registry, options) {
-    const app = express();
-    const router = jobsRouter(registry, { ...options, authorize });
-    app.use('/api/admin/jobs', router);
-    const { server, origin } = await listen(app);
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => router.openStreams,
-      closeStreams: (...args) => router.closeStreams(...args),
-      async close() {
-        // The router cannot see its server close: the app ends the streams (or closes the registry).
-        router.closeStreams();
-        await closeServer(server);
-      },
-    };
-  },
+  start: (registry, options) => serveRoutes('express', registry, { ...options, authorize }),
 });
 
 describe('Express router', () => {
@@ -50,17 +26,14 @@ describe('Express router', () => {
     configure: (app: express.Express, registry: JobRegistry) => void,
     options: JobsHandlerOptions<Request> = {},
   ) {
-    const registry = await createJobRegistry();
+    const registry = await testRegistry();
     const application = express();
     const router = jobsRouter(registry, { authorize, ...options });
     configure(application, registry);
     application.use('/api/admin/jobs', router);
-    const { server, origin } = await listen(application);
-    onTestFinished(async () => {
-      router.closeStreams();
-      await closeServer(server);
-      await registry.close();
-    });
+    const origin = await listenUntilTestEnds(http.createServer(application));
+    // Before the server closes: open streams would keep it waiting.
+    onTestFinished(() => router.closeStreams());
     return { registry, router, url: `${origin}/api/admin/jobs` };
   }
 
@@ -75,14 +48,10 @@ describe('Express router', () => {
   });
 
   test('allowAnonymous serves every job without a principal', async () => {
-    const registry = await createJobRegistry();
+    const registry = await testRegistry();
     const application = express();
     application.use('/jobs', jobsRouter(registry, { allowAnonymous: true }));
-    const { server, origin } = await listen(application);
-    onTestFinished(async () => {
-      await closeServer(server);
-      await registry.close();
-    });
+    const origin = await listenUntilTestEnds(http.createServer(application));
     const job = await registry.enqueue({ category: 'sync-push', scope: 'anything' });
     expect((await request(`${origin}/jobs/${job.id}`)).status).toBe(200);
   });
@@ -132,20 +101,8 @@ describe('Express router', () => {
   });
 
   test('a stream that fails after its headers were sent drops its connection, goes to next(err), and the process lives on', async () => {
-    const registry = await createJobRegistry();
-    // A registry whose snapshot read fails: the failure comes after the stream's headers are out.
-    const broken = new Proxy(registry, {
-      get(target, property) {
-        if (property === 'list') {
-          return () => {
-            throw new Error('store unavailable');
-          };
-        }
-        const value = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    const router = jobsRouter(broken, { authorize });
+    const registry = await testRegistry();
+    const router = jobsRouter(withFailingList(registry), { authorize });
     const seen: unknown[] = [];
     const application = express();
     application.use('/api/admin/jobs', router);
@@ -155,11 +112,7 @@ describe('Express router', () => {
       res.status(500).json({ error: 'oops' });
     };
     application.use(handler);
-    const { server, origin } = await listen(application);
-    onTestFinished(async () => {
-      await closeServer(server);
-      await registry.close();
-    });
+    const origin = await listenUntilTestEnds(http.createServer(application));
     const client = await SseClient.open(`${origin}/api/admin/jobs/events`, { 'x-user': 'admin' });
     expect(client.status).toBe(200);
     await client.closedByServer();

@@ -3,7 +3,10 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { describe, expect, expectTypeOf, onTestFinished, test } from 'vitest';
 import { jobsPlugin, type RealtimeJobs } from '../../src/adapters/fastify.js';
 import { createJobRegistry, type JobRegistry } from '../../src/index.js';
-import { request, SseClient, waitFor } from './client.js';
+import { serveRoutes } from '../support/servers.js';
+import { SseClient } from '../support/sse-client.js';
+import { waitFor } from '../support/wait.js';
+import { request } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 const authorize = (request: FastifyRequest) => {
@@ -12,23 +15,12 @@ const authorize = (request: FastifyRequest) => {
   return principalFor(typeof user === 'string' ? user : undefined);
 };
 
-async function listen(app: FastifyInstance): Promise<string> {
-  return app.listen({ port: 0, host: '127.0.0.1' });
-}
+/** Listens on a free port of 127.0.0.1 and answers the origin. */
+const listen = (app: FastifyInstance) => app.listen({ port: 0, host: '127.0.0.1' });
 
 describeHttpContract('Fastify', {
   rejectsBadUrlItself: true,
-  async start(registry, options) {
-    const app = Fastify();
-    await app.register(jobsPlugin, { ...options, registry, authorize });
-    const origin = await listen(app);
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => app.realtimeJobs.openStreams,
-      closeStreams: (...args) => app.realtimeJobs.closeStreams(...args),
-      close: () => app.close(),
-    };
-  },
+  start: (registry, options) => serveRoutes('fastify', registry, { ...options, authorize }),
 });
 
 describe('Fastify plugin', () => {
@@ -73,6 +65,29 @@ describe('Fastify plugin', () => {
     expect((await request(`${origin}/api/admin/jobs`, { headers: { 'x-user': 'admin' } })).status).toBe(404);
     const post = await request(`${origin}/admin/api/jobs`, { method: 'POST', headers: { 'x-user': 'admin' } });
     expect(post.status).toBe(202);
+  });
+
+  test('sits below the prefix of the context it is registered in, as any Fastify route does', async () => {
+    let mounted = '';
+    const { origin, registry } = await start(async (app, registry) => {
+      await app.register(
+        async (admin) => {
+          await admin.register(jobsPlugin, { registry, authorize, prefix: '/jobs' });
+          mounted = admin.realtimeJobs.prefix;
+        },
+        { prefix: '/admin' },
+      );
+    });
+    expect(mounted).toBe('/admin/jobs');
+    const job = await registry.enqueue({ category: 'sync-push' });
+    const headers = { 'x-user': 'admin' };
+    expect((await request(`${origin}/admin/jobs/${job.id}`, { headers })).status).toBe(200);
+    expect((await request(`${origin}/admin/jobs`, { headers })).json).toEqual({ jobs: [job] });
+    expect((await request(`${origin}/jobs`, { headers })).status).toBe(404);
+    const client = await SseClient.open(`${origin}/admin/jobs/events`, headers);
+    onTestFinished(() => client.close());
+    await client.ready();
+    expect(client.jobs().map((each) => each.id)).toEqual([job.id]);
   });
 
   test("headers set by the app's hooks reach the stream (@fastify/cors)", async () => {

@@ -1,31 +1,18 @@
 import { expect, test } from 'vitest';
 import { createJobRegistry, createJobsHandler } from '../../src/index.js';
+import { serveFetch } from '../support/fetch-bridge.js';
+import { serveRoutes } from '../support/servers.js';
 import { request } from './client.js';
-import { serveFetch } from './fetch-bridge.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
+
+const authorize = (request: Request) => {
+  if (!(request instanceof Request)) throw new Error('authorize must receive the fetch Request');
+  return principalFor(request.headers.get('x-user') ?? undefined);
+};
 
 describeHttpContract('the fetch handler', {
   servesEveryPath: true,
-  async start(registry, options) {
-    const handle = createJobsHandler(registry, {
-      ...options,
-      prefix: '/api/admin/jobs',
-      authorize: (request) => {
-        if (!(request instanceof Request)) throw new Error('authorize must receive the fetch Request');
-        return principalFor(request.headers.get('x-user') ?? undefined);
-      },
-    });
-    const { server, origin } = await serveFetch((request) => handle(request));
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => handle.openStreams,
-      closeStreams: (...args) => handle.closeStreams(...args),
-      async close() {
-        handle.closeStreams();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
-  },
+  start: (registry, options) => serveRoutes('fetch', registry, { ...options, authorize }),
 });
 
 test('the fetch handler answers other methods with 405 and paths outside its prefix with 404', async () => {

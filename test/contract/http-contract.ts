@@ -7,8 +7,11 @@ import {
   memoryStore,
   type Principal,
 } from '../../src/index.js';
+import type { RunningServer } from '../support/servers.js';
+import { SseClient } from '../support/sse-client.js';
 import { times } from '../support/times.js';
-import { openStalledStream, rawRequest, request, SseClient, waitFor } from './client.js';
+import { waitFor } from '../support/wait.js';
+import { openStalledStream, rawRequest, request } from './client.js';
 
 /** Who the `x-user` header names. `nobody` is logged in but holds no scope (→ 403 everywhere). */
 const PRINCIPALS: Record<string, Principal> = {
@@ -43,23 +46,9 @@ export interface ContractOptions {
   onError?: (error: Error) => void;
 }
 
-export interface ContractServer {
-  /** The routes' base URL, e.g. `http://127.0.0.1:40211/api/admin/jobs`. */
-  url: string;
-  /** The adapter's open stream count. */
-  openStreams(): number;
-  /**
-   * The adapter's own `closeStreams`: with a principal id, ends theirs with `denied`; without, ends
-   * every open stream (clients reconnect and resume). Arguments go through as given.
-   */
-  closeStreams(...args: [principalId?: string]): void;
-  /** Shuts the server down the way an app using this adapter does. */
-  close(): Promise<void>;
-}
-
 export interface ContractTarget {
   /** Serves the routes over `registry` on a real server listening on 127.0.0.1. */
-  start(registry: JobRegistry, options: ContractOptions): Promise<ContractServer>;
+  start(registry: JobRegistry, options: ContractOptions): Promise<RunningServer>;
   /**
    * True when the framework's router refuses a URL with bad percent-encoding itself, before any
    * route runs (Fastify: `400 FST_ERR_BAD_URL`), so the library's error JSON cannot be sent.
@@ -74,7 +63,7 @@ const OPS = { 'x-user': 'ops' };
 
 interface Setup {
   registry: JobRegistry;
-  server: ContractServer;
+  server: RunningServer;
   url: string;
   /** Opens a stream on `path` (e.g. `/events?category=x`) and registers its cleanup. */
   stream(path?: string, headers?: Record<string, string>): Promise<SseClient>;

@@ -1,10 +1,12 @@
 import http, { type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { expect, onTestFinished, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/node.js';
-import { createJobRegistry, createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
-import { rawRequest, SseClient } from './client.js';
+import { createJobsEndpoint, type JobsEndpoint } from '../../src/index.js';
+import { testRegistry, withFailingList } from '../support/registries.js';
+import { listenUntilTestEnds, serveRoutes } from '../support/servers.js';
+import { SseClient } from '../support/sse-client.js';
+import { rawRequest } from './client.js';
 import { describeHttpContract, principalFor } from './http-contract.js';
 
 const authorize = (req: IncomingMessage) => {
@@ -14,42 +16,22 @@ const authorize = (req: IncomingMessage) => {
 };
 
 /** A plain `node:http` server that hands every request to the handler, as its JSDoc example does. */
-async function serve<Context>(
-  endpoint: JobsEndpoint<Context>,
-  context: (req: IncomingMessage) => Context,
-): Promise<{ server: http.Server; origin: string }> {
+async function serve(endpoint: JobsEndpoint<IncomingMessage>): Promise<{ server: http.Server; origin: string }> {
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
   // The promise is dropped on purpose (`void`): it must never reject, or the process would die.
-  const server = http.createServer((req, res) => void handle(req, res, context(req)));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const server = http.createServer((req, res) => void handle(req, res, req));
+  return { server, origin: await listenUntilTestEnds(server) };
 }
 
 describeHttpContract('the raw Node bridge', {
   servesEveryPath: true,
-  async start(registry, options) {
-    const endpoint = createJobsEndpoint<IncomingMessage>(registry, { ...options, authorize });
-    const { server, origin } = await serve(endpoint, (req) => req);
-    return {
-      url: `${origin}/api/admin/jobs`,
-      openStreams: () => endpoint.openStreams,
-      closeStreams: (...args) => endpoint.closeStreams(...args),
-      async close() {
-        endpoint.closeStreams();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
-  },
+  start: (registry, options) => serveRoutes('node', registry, { ...options, authorize }),
 });
 
 test('the raw Node bridge answers a target that is no path (`*`, absolute-form elsewhere) 404, not 401', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize });
-  const { server, origin } = await serve(endpoint, (req) => req);
-  onTestFinished(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await registry.close();
-  });
+  const { origin } = await serve(endpoint);
   for (const target of ['*', 'http://other.example/favicon.ico', 'ftp://x/api/admin/jobs']) {
     const answer = await rawRequest(origin, target);
     expect(answer.status, target).toBe(404);
@@ -60,14 +42,11 @@ test('the raw Node bridge answers a target that is no path (`*`, absolute-form e
 });
 
 test('any raw request target, inside the prefix or not: never a 5xx or a crash; a valid answer or the error JSON', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize, maxStreamsPerPrincipal: 1000 });
-  const { server, origin } = await serve(endpoint, (req) => req);
-  onTestFinished(async () => {
-    endpoint.closeStreams();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await registry.close();
-  });
+  const { server, origin } = await serve(endpoint);
+  // Before the server closes: open streams would keep it waiting.
+  onTestFinished(() => endpoint.closeStreams());
   const target = fc.oneof(
     fc.stringMatching(/^[\x21-\x7e]{1,60}$/),
     fc.stringMatching(/^[\x21-\x7e]{0,40}$/).map((rest) => `/api/admin/jobs${rest}`),
@@ -93,7 +72,7 @@ test('any raw request target, inside the prefix or not: never a 5xx or a crash; 
 });
 
 test('a failure outside the routes answers 500 in the error JSON (or drops a started stream) and never rejects', async () => {
-  const registry = await createJobRegistry();
+  const registry = await testRegistry();
   const errors: Error[] = [];
   const endpoint = createJobsEndpoint<IncomingMessage>(registry, { authorize, onError: (error) => errors.push(error) });
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
@@ -102,12 +81,7 @@ test('a failure outside the routes answers 500 in the error JSON (or drops a sta
   const server = http.createServer((req, res) => {
     outcomes.push(handle(req, res, req, { 'x-broken': 'line\nbreak' }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  onTestFinished(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await registry.close();
-  });
+  const origin = await listenUntilTestEnds(server);
   const answer = await rawRequest(origin, '/api/admin/jobs', { 'x-user': 'admin' });
   expect(answer.status).toBe(500);
   expect(answer.json).toEqual({
@@ -126,32 +100,18 @@ test('a failure outside the routes answers 500 in the error JSON (or drops a sta
 });
 
 test('a stream that fails after its headers were sent is dropped and reported; the handler still resolves', async () => {
-  const registry = await createJobRegistry();
-  // A registry whose snapshot read fails: the failure comes after the stream's headers are out.
-  const broken = new Proxy(registry, {
-    get(target, property) {
-      if (property === 'list') {
-        return () => {
-          throw new Error('store unavailable');
-        };
-      }
-      const value = Reflect.get(target, property);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  const registry = await testRegistry();
   const errors: Error[] = [];
-  const endpoint = createJobsEndpoint<IncomingMessage>(broken, { authorize, onError: (error) => errors.push(error) });
+  const endpoint = createJobsEndpoint<IncomingMessage>(withFailingList(registry), {
+    authorize,
+    onError: (error) => errors.push(error),
+  });
   const handle = toNodeHandler(endpoint, { prefix: '/api/admin/jobs' });
   const outcomes: Array<Promise<void>> = [];
   const server = http.createServer((req, res) => {
     outcomes.push(handle(req, res, req));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  onTestFinished(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await registry.close();
-  });
+  const origin = await listenUntilTestEnds(server);
   const client = await SseClient.open(`${origin}/api/admin/jobs/events`, { 'x-user': 'admin' });
   expect(client.status).toBe(200);
   await client.closedByServer();

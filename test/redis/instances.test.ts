@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LEASE_MESSAGE } from '../../src/core/registry.js';
-import { SseClient } from '../contract/client.js';
+import { SseClient } from '../support/sse-client.js';
+import { waitFor } from '../support/wait.js';
 import { dropPrefix, freshPrefix, REDIS_URL } from './helpers.js';
 import { Instance, PrivateRedis } from './instances.js';
 
@@ -99,7 +100,7 @@ describe('three instances on one Redis', () => {
 
   it('two instances racing updates on one job never take it backwards, and lose none', async () => {
     const job = await a.hold('race');
-    await expectEventually(async () => (await a.get(job.id))?.progress === 0.5);
+    await waitFor(async () => (await a.get(job.id))?.progress === 0.5, 'instance a to see the progress', 5000);
     const watcher = await stream(a.url);
     await watcher.ready();
     const start = (await a.get(job.id))?.version as number;
@@ -169,7 +170,7 @@ describe('three instances on one Redis', () => {
     const env = { REDIS_URL, PREFIX: prefix, LEASE_MS: String(LEASE_MS) };
     const doomed = await Instance.start('doomed', env);
     const job = await doomed.hold('doomed-job');
-    await expectEventually(async () => (await b.get(job.id))?.state === 'running');
+    await waitFor(async () => (await b.get(job.id))?.state === 'running', 'instance b to see the job running', 5000);
     const onB = await stream(b.url);
     await onB.ready();
     const killedAt = Date.now();
@@ -206,8 +207,12 @@ describe('a Redis that restarts without its data', () => {
   it('instances reconnect within 5 s, running jobs are written back, clients resync and follow them to the end', async () => {
     const done = await a.run('before', 1, 1);
     const running = await a.hold('across-restart');
-    await expectEventually(async () => (await b.get(running.id))?.progress === 0.5);
-    await expectEventually(async () => (await b.get(done.id))?.state === 'success');
+    await waitFor(
+      async () => (await b.get(running.id))?.progress === 0.5,
+      'instance b to see the progress of the running job',
+      5000,
+    );
+    await waitFor(async () => (await b.get(done.id))?.state === 'success', 'instance b to see the finished job', 5000);
     const onB = await stream(b.url);
     await onB.ready();
     const lastSeen = onB.events.filter((event) => event.id !== undefined).at(-1)?.id as string;
@@ -233,14 +238,10 @@ describe('a Redis that restarts without its data', () => {
     );
     // New work after the restart flows between instances as before.
     const after = await b.run('after', 2, 1);
-    await expectEventually(async () => (await a.get(after.id))?.state === 'success');
+    await waitFor(
+      async () => (await a.get(after.id))?.state === 'success',
+      'instance a to see the new job finish',
+      5000,
+    );
   });
 });
-
-async function expectEventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('never happened');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

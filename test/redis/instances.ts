@@ -3,6 +3,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import type { Job } from '../../src/index.js';
 import { bundleFixture } from '../support/bundle.js';
+import { waitFor } from '../support/wait.js';
 
 let fixture: Promise<string> | null = null;
 
@@ -116,21 +117,7 @@ export class PrivateRedis {
         stdio: 'ignore',
       },
     );
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-        await probe.ping();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`the private redis-server never answered: ${error}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      } finally {
-        probe.disconnect();
-      }
-    }
+    await waitFor(() => answers(this.url), 'the private redis-server to answer', 5000);
   }
 
   async stop(): Promise<void> {
@@ -152,4 +139,19 @@ function freePort(): Promise<number> {
     });
     server.on('error', reject);
   });
+}
+
+/** Whether a Redis answers PING at `url`, on one attempt. */
+async function answers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
 }

@@ -128,6 +128,15 @@ export function scriptedRoutes() {
     onList: list as (seen: Seen) => Response | Promise<Response>,
     healthy,
     list,
+    /** Answers each stream request with a new stream that `script` writes to; `attempt` counts from 0. */
+    scriptStreams(script: (stream: ScriptedStream, attempt: number) => void): void {
+      routes.onStream = (signal) => {
+        const stream = new ScriptedStream(signal);
+        streams.push(stream);
+        script(stream, streams.length - 1);
+        return stream.response;
+      };
+    },
     /** Changes a job on the "server" (and, like the real routes, on its open streams). */
     update(next: Job): void {
       jobs.set(next.id, next);

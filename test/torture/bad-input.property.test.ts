@@ -13,7 +13,8 @@ import {
   JobsError,
   type SseMessage,
 } from '../../src/index.js';
-import { connectSse, startServer, type TestServer } from './helpers.js';
+import { SseClient } from '../support/sse-client.js';
+import { PATIENCE_MS, startServer, type TestServer } from './helpers.js';
 
 // Bad input, generated: whatever arrives, the library answers with a clear refusal or a valid result,
 // never a crash, a 5xx or a forged SSE frame.
@@ -106,9 +107,9 @@ describe('HTTP routes under arbitrary query strings and paths', () => {
     await fc.assert(
       fc.asyncProperty(headerValue, fc.boolean(), async (value, asQuery) => {
         const url = asQuery ? `${server.url}/events?lastEventId=${encodeURIComponent(value)}` : `${server.url}/events`;
-        const client = await connectSse(url, asQuery ? {} : { headers: { 'last-event-id': value } });
+        const client = await SseClient.open(url, asQuery ? {} : { 'last-event-id': value });
         expect(client.status).toBe(200);
-        await client.waitFor('ready');
+        await client.ready(PATIENCE_MS);
         client.close();
         // HTTP trims a header's surrounding spaces; the query parameter keeps them.
         const sent = asQuery ? value : value.trim();
@@ -117,7 +118,7 @@ describe('HTTP routes under arbitrary query strings and paths', () => {
         expect(resynced, JSON.stringify(sent)).toBe(expected === 'resync');
         if (expected !== 'replay') {
           // A snapshot of what the client may see, newest first.
-          expect(client.jobs.size).toBe(registry.list({ limit: 100 }).length);
+          expect(client.held.size).toBe(registry.list({ limit: 100 }).length);
         }
       }),
       { numRuns: 150 },

@@ -7,8 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StoreHealth } from '../../src/core/store.js';
 import { createJobRegistry, type Job, type JobStore } from '../../src/index.js';
 import { jsonlStore } from '../../src/stores/jsonl.js';
+import { SseClient } from '../support/sse-client.js';
 import { times } from '../support/times.js';
-import { connectSse, startServer, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { PATIENCE_MS, startServer } from './helpers.js';
 
 // These tests run as root in CI, and root ignores permission bits: `chmod -w` would prove nothing.
 // Faults are made so that writes really fail for root: the log's folder replaced by a file (works
@@ -68,8 +70,8 @@ async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolea
   const store: JobStore = jsonlStore({ path, maxLines: 20, retryMs: 50 });
   const registry = await createJobRegistry({ store, onError: (error) => errors.push(error) });
   const server = await startServer(registry);
-  const watcher = await connectSse(`${server.url}/events`);
-  await watcher.waitFor('ready');
+  const watcher = await SseClient.open(`${server.url}/events`);
+  await watcher.ready(PATIENCE_MS);
   try {
     const job = await registry.enqueue({ category: 'disk', target: { case: 'fault' } });
     await registry.update(job.id, { state: 'running' });
@@ -106,11 +108,15 @@ async function survivesFault(fault: Fault, options: { checkFlushedInFile: boolea
     const { jobs } = (await listed.json()) as { jobs: Job[] };
     expect(jobs.find((candidate) => candidate.id === job.id)?.version).toBe(during.version);
     expect(jobs.some((candidate) => candidate.id === other.id)).toBe(true);
-    await until(() => watcher.jobs.get(job.id)?.version === during.version, 'the stream to deliver during the fault');
+    await waitFor(
+      () => watcher.held.get(job.id)?.version === during.version,
+      'the stream to deliver during the fault',
+      PATIENCE_MS,
+    );
     expect(registry.health().ok).toBe(false);
 
     await fault.repair();
-    await until(() => registry.health().ok, 'writing to resume after the repair', 10_000);
+    await waitFor(() => registry.health().ok, 'writing to resume after the repair', 10_000);
     const final = await registry.update(job.id, { state: 'success', message: 'done' });
     await registry.close();
     // Closing finished the queued one as an error (shutdown): that snapshot must be in the log too.
@@ -236,14 +242,14 @@ describe('disk faults', () => {
         await remove(path);
         // Appends into the removed file still succeed: only the store's check can notice.
         const during = await registry.update(running.id, { progress: 0.5, message: 'while the log is gone' });
-        await until(() => reports.length > 0, 'the missing log to be reported', 5000);
+        await waitFor(() => reports.length > 0, 'the missing log to be reported', 5000);
         expect(reports[0]?.message).toMatch(
           /jsonlStore\(.*\): the log file or its lock is gone .*(ENOENT|another file|now names)/,
         );
         expect(reports[0]?.health).toMatchObject({ ok: false, error: reports[0]?.message });
         expect(registry.health()).toMatchObject({ ok: false, store: { ok: false, error: reports[0]?.message } });
 
-        await until(() => registry.health().ok, 'the store to re-create the log', 5000);
+        await waitFor(() => registry.health().ok, 'the store to re-create the log', 5000);
         expect(reports).toHaveLength(1);
         // Rewritten whole before any close, with what changed meanwhile, under a lock that is ours again.
         expect(Object.fromEntries(await versionsInFile(path))).toEqual({

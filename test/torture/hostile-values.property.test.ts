@@ -188,6 +188,7 @@ describe('timer options longer than a timer can wait', () => {
       { timeoutMs: 2 ** 31 - 1 },
     );
     await waitFor(() => registry.get(job.id)?.state === 'running', 'running');
+    // Real time on purpose: a timer over 2^31-1 ms fires after 1 ms, which a fake clock would not show.
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(registry.get(job.id)?.state).toBe('running');
     release();

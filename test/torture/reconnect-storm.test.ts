@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobRegistry, type Job, type JobRegistry } from '../../src/index.js';
+import { SseClient } from '../support/sse-client.js';
 import { times } from '../support/times.js';
-import { connectMany, connectSse, type SseClient, startServer, type TestServer, until } from './helpers.js';
+import { waitFor } from '../support/wait.js';
+import { connectMany, PATIENCE_MS, startServer, type TestServer } from './helpers.js';
 
 const CLIENTS = 500;
 const JOBS = 5;
@@ -28,8 +30,8 @@ describe('a reconnect storm', () => {
     for (const id of ids) await registry.update(id, { state: 'running' });
 
     const first = await connectMany(CLIENTS, async () => {
-      const client = await connectSse(`${server.url}/events`);
-      await client.waitFor('ready');
+      const client = await SseClient.open(`${server.url}/events`);
+      await client.ready(PATIENCE_MS);
       return client;
     });
 
@@ -39,12 +41,18 @@ describe('a reconnect storm', () => {
       const id = ids[step++ % JOBS] as string;
       void registry.update(id, { progress: (step % 1000) / 1000, message: `step ${step}` });
     }, 25);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    /** Waits until the ticker has made `n` more changes. */
+    const changes = (n: number, what: string) => {
+      const target = step + n;
+      return waitFor(() => step >= target, `${n} changes ${what}`, PATIENCE_MS);
+    };
+    await changes(4, 'before the drop');
 
     // Every connection drops at the same moment (a proxy restart, a network blip).
     for (const client of first) client.close();
-    await until(() => server.endpoint.openStreams === 0, 'every stream to close');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => server.endpoint.openStreams === 0, 'every stream to close', PATIENCE_MS);
+    // Changes the clients miss while they are away: what their resume must replay.
+    await changes(2, 'while every client is away');
 
     // Most resume from where they were; some send a malformed id or one from another epoch.
     const kinds = first.map((_, i) => (i % 10 === 0 ? 'malformed' : i % 10 === 1 ? 'foreign' : 'resume'));
@@ -56,20 +64,21 @@ describe('a reconnect storm', () => {
         // A header cannot carry every byte: the malformed ones use the `lastEventId` query parameter.
         const client =
           kinds[i] === 'malformed'
-            ? await connectSse(`${server.url}/events?lastEventId=${encodeURIComponent(lastIds[i] as string)}`)
-            : await connectSse(`${server.url}/events`, { headers: { 'last-event-id': lastIds[i] as string } });
-        await client.waitFor('ready');
+            ? await SseClient.open(`${server.url}/events?lastEventId=${encodeURIComponent(lastIds[i] as string)}`)
+            : await SseClient.open(`${server.url}/events`, { 'last-event-id': lastIds[i] as string });
+        await client.ready(PATIENCE_MS);
         return client;
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await changes(4, 'after the reconnect');
     clearInterval(ticker);
     for (const id of ids) await registry.update(id, { state: 'success', message: 'done' });
 
     const truth = new Map(ids.map((id) => [id, registry.get(id) as Job]));
-    await until(
-      () => second.every((client) => ids.every((id) => client.jobs.get(id)?.version === truth.get(id)?.version)),
+    await waitFor(
+      () => second.every((client) => ids.every((id) => client.held.get(id)?.version === truth.get(id)?.version)),
       'every client to converge on the final state',
+      PATIENCE_MS,
     );
 
     // Collected, then asserted once: 500 clients × every event is too many single expectations.
@@ -79,7 +88,7 @@ describe('a reconnect storm', () => {
       const resynced = client.events.some((event) => event.event === 'resync');
       if (resynced !== (kind !== 'resume')) problems.push(`client ${i} (${kind}): resync ${resynced}`);
       const held = new Map<string, number>();
-      for (const [id, job] of (first[i] as SseClient).jobs) held.set(id, job.version);
+      for (const [id, job] of (first[i] as SseClient).held) held.set(id, job.version);
       let lastSequence = 0;
       for (const event of client.events) {
         if (event.id !== undefined) {
@@ -99,7 +108,7 @@ describe('a reconnect storm', () => {
         held.set(job.id, job.version);
       }
       for (const id of ids) {
-        if (JSON.stringify(client.jobs.get(id)) !== JSON.stringify(truth.get(id))) {
+        if (JSON.stringify(client.held.get(id)) !== JSON.stringify(truth.get(id))) {
           problems.push(`client ${i}: job ${id} differs from the registry`);
         }
       }
@@ -111,10 +120,10 @@ describe('a reconnect storm', () => {
 
   it('a malformed Last-Event-ID in the query parameter gets resync and the snapshot', async () => {
     const job = await registry.enqueue({ category: 'storm' });
-    const client = await connectSse(`${server.url}/events?lastEventId=${encodeURIComponent('1-2-3\u0000x')}`);
-    await client.waitFor('ready');
+    const client = await SseClient.open(`${server.url}/events?lastEventId=${encodeURIComponent('1-2-3\u0000x')}`);
+    await client.ready(PATIENCE_MS);
     expect(client.events.map((event) => event.event).slice(0, 1)).toEqual(['resync']);
-    expect(client.jobs.get(job.id)?.version).toBe(job.version);
+    expect(client.held.get(job.id)?.version).toBe(job.version);
     client.close();
   });
 });

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobRegistry, type JobRegistry } from '../../src/index.js';
-import { connectMany, connectSse, type SseClient, startServer, type TestServer, until } from './helpers.js';
+import { SseClient } from '../support/sse-client.js';
+import { waitFor } from '../support/wait.js';
+import { connectMany, PATIENCE_MS, startServer, type TestServer } from './helpers.js';
 
 // A reader that never reads, among 200 that do. Loopback TCP buffers about 4 MB per connection before
 // a write blocks, which would mean pushing gigabytes through 200 readers; a Unix socket blocks after
@@ -60,7 +62,7 @@ describe('a slow reader among 200 fast ones', () => {
       });
     });
     expect(stallerHeaders).toMatch(/^HTTP\/1\.1 200/);
-    await until(() => server.endpoint.openStreams === READERS + 1, 'every stream to open');
+    await waitFor(() => server.endpoint.openStreams === READERS + 1, 'every stream to open', PATIENCE_MS);
     let mostBuffered = 0;
 
     // Each job carries 3 KB of data: the staller's socket buffer fills, then its queue passes 16 KB.
@@ -70,26 +72,26 @@ describe('a slow reader among 200 fast ones', () => {
       ids.push((await registry.enqueue({ category: 'bulk', target: { n: String(i) }, data: { filler } })).id);
     }
     const caughtUp = (reader: SseClient) =>
-      ids.every((id) => reader.jobs.get(id)?.version === registry.get(id)?.version);
+      ids.every((id) => reader.held.get(id)?.version === registry.get(id)?.version);
     for (let round = 0; round < ROUNDS; round++) {
       for (const id of ids)
         await registry.update(id, { progress: (round + 1) / (ROUNDS + 1), data: { filler, round } });
       // Let the readers (in this same process) drain between rounds, as real clients would.
       mostBuffered = Math.max(mostBuffered, stallerResponse?.writableLength ?? 0);
-      await until(() => readers.every(caughtUp), `round ${round} delivered`);
+      await waitFor(() => readers.every(caughtUp), `round ${round} delivered`, PATIENCE_MS);
     }
     for (const id of ids) await registry.update(id, { state: 'success' });
 
-    await until(() => server.endpoint.openStreams === READERS, 'the stalled stream to be evicted');
+    await waitFor(() => server.endpoint.openStreams === READERS, 'the stalled stream to be evicted', PATIENCE_MS);
     // The streams share one registry subscription; the evicted one left it to the others.
     expect(registry.health().subscribers).toBe(1);
 
-    await until(() => readers.every(caughtUp), 'final states delivered');
+    await waitFor(() => readers.every(caughtUp), 'final states delivered', PATIENCE_MS);
     for (const reader of readers) {
       expect(reader.stale).toEqual([]);
       for (const id of ids) {
-        expect(reader.jobs.get(id)?.version).toBe(registry.get(id)?.version);
-        expect(reader.jobs.get(id)?.state).toBe('success');
+        expect(reader.held.get(id)?.version).toBe(registry.get(id)?.version);
+        expect(reader.held.get(id)?.state).toBe('success');
       }
     }
     // It was sent far more than it read, yet Node never held more than one socket buffer's worth for
@@ -119,17 +121,21 @@ describe('a burst bigger than maxBufferedBytes within one tick', () => {
       // 100 jobs of 8 KB: an 800 KB snapshot, fifty times the limit, sent in one tick.
       for (let i = 0; i < 100; i++) await registry.enqueue({ category: 'big', data: { filler, i } });
       const first = await connectSseReady(`${server.url}/events`);
-      expect(first.jobs.size).toBe(100);
+      expect(first.held.size).toBe(100);
       const resumeFrom = first.lastEventId as string;
       first.close();
 
-      const ids = [...first.jobs.keys()];
+      const ids = [...first.held.keys()];
       for (const id of ids) await registry.update(id, { progress: 0.5, data: { filler, again: true } });
       const resumed = await connectSseReady(`${server.url}/events`, { 'last-event-id': resumeFrom });
       expect(resumed.events.some((event) => event.event === 'resync')).toBe(false);
-      expect(resumed.jobs.size).toBe(100);
+      expect(resumed.held.size).toBe(100);
       for (const id of ids) await registry.update(id, { state: 'success' });
-      await until(() => ids.every((id) => resumed.jobs.get(id)?.state === 'success'), 'live burst delivered');
+      await waitFor(
+        () => ids.every((id) => resumed.held.get(id)?.state === 'success'),
+        'live burst delivered',
+        PATIENCE_MS,
+      );
       expect(server.endpoint.openStreams).toBe(1);
       resumed.close();
     } finally {
@@ -140,7 +146,7 @@ describe('a burst bigger than maxBufferedBytes within one tick', () => {
 });
 
 async function connectSseReady(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
-  const client = await connectSse(url, { headers });
-  await client.waitFor('ready');
+  const client = await SseClient.open(url, headers);
+  await client.ready(PATIENCE_MS);
   return client;
 }

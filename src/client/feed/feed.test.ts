@@ -1,10 +1,16 @@
+// The feed over real HTTP, in two suites that share this file's servers and recorders: against the
+// real routes (sharing, resume, refusals, polling, hidden pages), and against a hand-written SSE server
+// for what the routes never send (stale versions, resync, silence, oversized events). Kept together
+// (about 330 lines) because splitting would move those helpers into a module of their own for two
+// files; the state machine under fake timers is in polling, resume and refusal tests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { job } from '../../../test/support/scripted-routes.js';
+import { frame, job } from '../../../test/support/scripted-routes.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { toNodeHandler } from '../../adapters/node.js';
-import { createJobsEndpoint, type Principal } from '../../core/http/endpoint.js';
+import { createJobsEndpoint } from '../../core/http/endpoint.js';
+import type { Principal } from '../../core/http/principal.js';
 import { createJobRegistry, type JobRegistry } from '../../core/registry.js';
 import type { Job } from '../../protocol/job.js';
 import { createJobFeed, type JobFeed, type JobFeedError, type JobFeedState } from './index.js';
@@ -88,9 +94,6 @@ function collect(feed: JobFeed, filter: Parameters<JobFeed['subscribe']>[0]) {
   return { jobs, off };
 }
 
-const frame = (event: string, data: unknown, id?: string) =>
-  `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-
 /** A hand-written SSE server: each connection gets the next script (what to write, then stay open or end). */
 async function scriptedServer(scripts: Array<(res: ServerResponse, req: IncomingMessage) => void>) {
   const requests: Seen[] = [];
@@ -124,8 +127,9 @@ describe('createJobFeed against the real routes', () => {
 
     await registry.update(a.id, { state: 'running', progress: 0.5 });
     await waitFor(() => onA.jobs.at(-1)?.progress === 0.5, 'live update');
-    // A later subscription that the connection already covers joins it and gets what is held.
-    const late = collect(feed, { jobId: a.id });
+    // A later subscription that the connection already covers joins it and gets what is held. (A bare
+    // `{ jobId }` is not covered by a category filter: it would reconnect for a wider one.)
+    const late = collect(feed, { category: 'sync-push', jobId: a.id });
     await waitFor(() => late.jobs.length === 1, 'late subscriber served');
     expect(late.jobs[0]?.version).toBe(2);
     expect(streams()).toHaveLength(1);

@@ -1,4 +1,5 @@
 import type { Job } from '../../protocol/job.js';
+import { DEFAULT_RETRY_MS } from '../../protocol/wire.js';
 import { backoffDelay } from './backoff.js';
 import type { JobFeedError } from './errors.js';
 import { coversFilter, type NormalFilter } from './filter.js';
@@ -46,7 +47,7 @@ export class FeedMachine {
   #lastEventId: string | undefined;
   #etag: string | undefined;
   /** The server's `retry:`: the first wait after a stream failed. */
-  #retryMs = 3000;
+  #retryMs = DEFAULT_RETRY_MS;
   /** Stream attempts failed since a stream last reached `ready`. */
   #failures = 0;
   /** True from a stream failure until a stream reaches `ready`. */

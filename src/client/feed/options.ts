@@ -1,3 +1,4 @@
+import { DEFAULT_HEARTBEAT_MS } from '../../protocol/wire.js';
 import type { JobFeedError } from './errors.js';
 import { invalid } from './errors.js';
 import type { JobFeedState } from './types.js';
@@ -105,7 +106,7 @@ export function readFeedOptions(options: JobFeedOptions): FeedSettings {
     credentials,
     fetch: fetchFn,
     pollIntervalMs: positive('pollIntervalMs', DEFAULT_POLL_INTERVAL_MS),
-    heartbeatMs: positive('heartbeatMs', 15_000),
+    heartbeatMs: positive('heartbeatMs', DEFAULT_HEARTBEAT_MS),
     maxRetryMs: positive('maxRetryMs', 30_000),
     maxEventSize: positive('maxEventSize', 1 << 20),
     document: options.pauseWhenHidden === false ? undefined : globalThis.document,

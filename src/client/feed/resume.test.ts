@@ -6,7 +6,7 @@ import {
   FIRST_RETRY_MS,
   frame,
   job,
-  ScriptedStream,
+  type ScriptedStream,
   scriptedRoutes,
   settle,
   startFeed,
@@ -19,13 +19,10 @@ useFakeClock();
 describe('exact resume', () => {
   it('resumes from the id `ready` carries, then from each live event’s own', async () => {
     const routes = scriptedRoutes();
-    routes.onStream = (signal) => {
-      const stream = new ScriptedStream(signal);
-      routes.streams.push(stream);
-      // An older server put the head on every snapshot frame: the feed must not rely on it either way.
-      stream.send(frame('job-update', job({}), 'snap-1'), frame('ready', { head: 'h-7' }, 'h-7'));
-      return stream.response;
-    };
+    // An older server put the head on every snapshot frame: the feed must not rely on it either way.
+    routes.scriptStreams((stream) =>
+      stream.send(frame('job-update', job({}), 'snap-1'), frame('ready', { head: 'h-7' }, 'h-7')),
+    );
     await startFeed(routes);
     routes.stream.send(frame('job-update', job({ version: 2 }), 'h-8'));
     await settle();
@@ -36,12 +33,7 @@ describe('exact resume', () => {
 
   it('takes `ready`’s head from its data when it carries no id', async () => {
     const routes = scriptedRoutes();
-    routes.onStream = (signal) => {
-      const stream = new ScriptedStream(signal);
-      routes.streams.push(stream);
-      stream.send(frame('job-update', job({})), frame('ready', { head: 'h-3' }));
-      return stream.response;
-    };
+    routes.scriptStreams((stream) => stream.send(frame('job-update', job({})), frame('ready', { head: 'h-3' })));
     await startFeed(routes);
     routes.stream.end();
     await advance(FIRST_RETRY_MS);
@@ -60,12 +52,7 @@ describe('exact resume', () => {
       // 4: must ask from h-5 again.
       (stream) => stream.send(frame('ready', { head: 'h-6' }, 'h-6')),
     ];
-    routes.onStream = (signal) => {
-      const stream = new ScriptedStream(signal);
-      routes.streams.push(stream);
-      scripts[routes.streams.length - 1]?.(stream);
-      return stream.response;
-    };
+    routes.scriptStreams((stream, attempt) => scripts[attempt]?.(stream));
     const { feed } = await startFeed(routes);
     routes.stream.end();
     await advance(FIRST_RETRY_MS);
@@ -84,12 +71,7 @@ describe('exact resume', () => {
       (stream) => stream.send(frame('job-update', job({ version: 2 }), 'h-2')),
       (stream) => stream.send(frame('ready', { head: 'h-2' }, 'h-2')),
     ];
-    routes.onStream = (signal) => {
-      const stream = new ScriptedStream(signal);
-      routes.streams.push(stream);
-      scripts[routes.streams.length - 1]?.(stream);
-      return stream.response;
-    };
+    routes.scriptStreams((stream, attempt) => scripts[attempt]?.(stream));
     await startFeed(routes);
     routes.stream.end();
     await advance(FIRST_RETRY_MS);

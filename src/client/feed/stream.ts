@@ -1,5 +1,5 @@
 import type { Job } from '../../protocol/job.js';
-import { STREAM_EVENT } from '../../protocol/wire.js';
+import { EVENT_STREAM_TYPE, STREAM_EVENT } from '../../protocol/wire.js';
 import { JobFeedError } from './errors.js';
 import type { NormalFilter } from './filter.js';
 import { isJob } from './held-jobs.js';
@@ -68,11 +68,11 @@ export async function readJobStream(
   rearm();
   try {
     const resume = lastEventId === undefined ? undefined : (['last-event-id', lastEventId] as [string, string]);
-    const response = await send(settings, streamUrl(settings.root, filter), 'text/event-stream', abort.signal, resume);
+    const response = await send(settings, streamUrl(settings.root, filter), EVENT_STREAM_TYPE, abort.signal, resume);
     const refused = await refusal(response);
     if (refused) return { error: refused, denied: true };
     const type = response.headers.get('content-type') ?? '';
-    if (!response.ok || !response.body || !type.startsWith('text/event-stream')) {
+    if (!response.ok || !response.body || !type.startsWith(EVENT_STREAM_TYPE)) {
       const what = response.ok ? `${type || 'no content type'}, not an event stream` : response.status;
       return { error: new JobFeedError('http', `The job stream answered ${what}`, response.status) };
     }

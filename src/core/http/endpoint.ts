@@ -1,28 +1,30 @@
-import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../protocol/errors.js';
+import { errorMessage, isJobsError, JobsError } from '../../protocol/errors.js';
 import { JOB_ID_PATTERN } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
-import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT, STREAM_EVENT } from '../../protocol/wire.js';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_RETRY_MS,
+  LIST_LIMIT,
+  MAX_EVENT_ID_LENGTH,
+  SNAPSHOT_LIMIT,
+} from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
 import { functionOption, integerOption, logError, timerOption } from '../options.js';
 import type { JobRegistry } from '../registry.js';
-import { encodeSseMessage } from '../sse.js';
 import { JobStream } from '../stream.js';
 import { createThrottledEvents } from '../throttle.js';
 import { etagMatches, weakEtag } from './etag.js';
-
-/** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
-export interface Principal {
-  id: string;
-  scopes: readonly string[];
-}
-
-/**
- * Decides who is asking, from the framework's own request object (Express `req`, Fastify `request`,
- * a fetch `Request`). Returns null when nobody is logged in (→ 401).
- */
-export type Authorize<Context> = (
-  context: Context,
-) => Principal | null | undefined | Promise<Principal | null | undefined>;
+import { OpenStreams } from './open-streams.js';
+import { type Authorize, checkedPrincipal, type Principal } from './principal.js';
+import {
+  errorResponse,
+  HttpError,
+  internalErrorResponse,
+  type JobsRequest,
+  type JobsResponse,
+  JSON_HEADERS,
+  STREAM_HEADERS,
+} from './responses.js';
 
 export interface JobsHandlerOptions<Context = Request> {
   /** Required, unless `allowAnonymous: true` is given on purpose. */
@@ -68,33 +70,6 @@ export interface JobsHandlerOptions<Context = Request> {
   onError?: (error: Error) => void;
 }
 
-/** An open stream as the endpoint keeps it. */
-interface OpenStream<Context> {
-  /** Who opened it, copied then; null on anonymous endpoints. */
-  principal: Principal | null;
-  /** What `authorize` received then; re-checks pass it again. */
-  context: Context;
-  /** A re-check is waiting on `authorize`. */
-  checking: boolean;
-}
-
-/** A request reduced to what the routes read. Adapters build it from their framework's request. */
-export interface JobsRequest {
-  method: string;
-  /**
-   * The path below the routes' prefix: `''`, `/events` or `/<id>`; still percent-encoded. `null` when
-   * the request lies outside the prefix: it is answered `404` before `authorize` is asked.
-   */
-  path: string | null;
-  query: URLSearchParams;
-  header(name: string): string | undefined;
-}
-
-/** A route's answer: a JSON body, or a stream for the adapter to connect to its connection. */
-export type JobsResponse =
-  | { status: number; headers: Record<string, string>; body: string; stream?: undefined }
-  | { status: 200; headers: Record<string, string>; body?: undefined; stream: JobStream };
-
 /** The routes, independent of any framework: what `createJobsHandler` and the adapters serve. */
 export interface JobsEndpoint<Context> {
   /** Answers one request. Never rejects: an unexpected failure answers `500` and goes to `onError`. */
@@ -109,36 +84,6 @@ export interface JobsEndpoint<Context> {
   readonly openStreams: number;
   /** Reports a failure outside the routes (an adapter's own) to the endpoint's `onError`. */
   reportError(error: unknown): void;
-}
-
-const JSON_HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  'cache-control': 'private, no-store',
-  'x-content-type-options': 'nosniff',
-};
-
-/** Headers of a stream. `Connection: keep-alive` is added by the Node bridge on HTTP/1.1 only. */
-export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'private, no-store, no-transform',
-  'x-accel-buffering': 'no',
-  'x-content-type-options': 'nosniff',
-});
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: HttpErrorCode,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
-
-export function errorResponse(status: number, code: HttpErrorCode, message: string, field?: string): JobsResponse {
-  const error = field === undefined ? { code, message } : { code, message, field };
-  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
 }
 
 /**
@@ -174,8 +119,8 @@ export function createJobsEndpoint<Context>(
       { field: 'authorize' },
     );
   }
-  const heartbeatMs = timerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
-  const retryMs = timerOption('realtime-jobs', 'retryMs', options.retryMs, 3_000, 0);
+  const heartbeatMs = timerOption('realtime-jobs', 'heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS, 1);
+  const retryMs = timerOption('realtime-jobs', 'retryMs', options.retryMs, DEFAULT_RETRY_MS, 0);
   const stallTimeoutMs = timerOption('realtime-jobs', 'stallTimeoutMs', options.stallTimeoutMs, 30_000, 1);
   const maxStreams = integerOption('realtime-jobs', 'maxStreamsPerPrincipal', options.maxStreamsPerPrincipal, 16, 1);
   const maxBufferedBytes = integerOption('realtime-jobs', 'maxBufferedBytes', options.maxBufferedBytes, 1 << 20, 1024);
@@ -191,59 +136,19 @@ export function createJobsEndpoint<Context>(
     }
   };
   const subscribe = createThrottledEvents(registry, throttleMs);
-
-  /** Each open stream: who opened it (a copy) and the context `authorize` saw then, for re-checks. */
-  const streams = new Map<JobStream, OpenStream<Context>>();
+  /** `authorize`, its answer checked; null on an anonymous endpoint. */
+  const principalOf = authorize ? async (context: Context) => checkedPrincipal(await authorize(context)) : null;
+  const streams = new OpenStreams<Context>({
+    heartbeatMs,
+    reauthorizeMs,
+    maxPerPrincipal: maxStreams,
+    authorize: principalOf,
+    report,
+  });
   // One registry listener ends every stream of this endpoint, rather than one listener per stream.
-  registry.onClose(() => {
-    for (const stream of [...streams.keys()]) stream.close('registry-closed');
-  });
+  registry.onClose(() => streams.closeAll('registry-closed'));
   // The store lost its history: clients must resync, which their next connection does.
-  registry.onReset(() => {
-    for (const stream of [...streams.keys()]) stream.close('server-closed');
-  });
-  const streamsByPrincipal = new Map<string, number>();
-  // One timer of each kind for every stream of this endpoint, running only while a stream is open.
-  let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  let reauthorizeTimer: ReturnType<typeof setInterval> | null = null;
-  const beat = () => {
-    const frame = encodeSseMessage({ event: 'heartbeat', data: JSON.stringify({ at: new Date().toISOString() }) });
-    for (const stream of streams.keys()) stream.heartbeat(frame);
-  };
-
-  /** Ends a stream with a final `denied` event: the client should not reconnect as it is. */
-  function deny(stream: JobStream, reason: 'unauthorized' | 'forbidden'): void {
-    stream.close('denied', encodeSseMessage({ event: STREAM_EVENT.denied, data: JSON.stringify({ reason }) }));
-  }
-
-  /**
-   * Runs `authorize` again for one open stream; never rejects. Its login ended (null, or another principal) →
-   * `unauthorized`; it lost a scope the stream shows, or holds none → `forbidden`. A throw leaves the
-   * stream open: a session store that blinks must not drop every admin at once.
-   */
-  async function reauthorize(stream: JobStream, open: OpenStream<Context>): Promise<void> {
-    const { principal, context } = open;
-    // A check still waiting on a slow authorize is not stacked with another.
-    if (!authorize || !principal || open.checking) return;
-    open.checking = true;
-    let now: Principal | null;
-    try {
-      now = checkedPrincipal(await authorize(context));
-    } catch (error) {
-      report(new Error(`re-checking a stream's authorization failed: ${errorMessage(error)}`, { cause: error }));
-      return;
-    } finally {
-      open.checking = false;
-    }
-    if (stream.closed) return;
-    if (now === null || now.id !== principal.id) deny(stream, 'unauthorized');
-    else if (now.scopes.length === 0 || !principal.scopes.every((scope) => now.scopes.includes(scope))) {
-      deny(stream, 'forbidden');
-    }
-  }
-  const reauthorizeAll = () => {
-    for (const [stream, open] of streams) void reauthorize(stream, open);
-  };
+  registry.onReset(() => streams.closeAll('server-closed'));
 
   /** The query's filter, checked against the registry's own limits; a bad parameter answers 400. */
   function parseFilter(query: URLSearchParams, allowState: boolean): JobFilter {
@@ -256,8 +161,8 @@ export function createJobsEndpoint<Context>(
   }
 
   async function principalFor(context: Context): Promise<Principal | null> {
-    if (!authorize) return null;
-    const principal = checkedPrincipal(await authorize(context));
+    if (!principalOf) return null;
+    const principal = await principalOf(context);
     if (principal === null) throw new HttpError(401, 'unauthorized', 'Log in to see jobs');
     if (principal.scopes.length === 0) throw new HttpError(403, 'forbidden', 'You may not see jobs');
     return principal;
@@ -266,9 +171,7 @@ export function createJobsEndpoint<Context>(
   function openStream(request: JobsRequest, principal: Principal | null, context: Context): JobsResponse {
     const filter: JobFilter = parseFilter(request.query, false);
     if (principal) filter.scopes = principal.scopes;
-    const key = principal?.id ?? '';
-    const open = streamsByPrincipal.get(key) ?? 0;
-    if (open >= maxStreams) {
+    if (streams.isFull(principal)) {
       return errorResponse(429, 'too_many_requests', `At most ${maxStreams} open streams per user; close one first`);
     }
     const header = request.header('last-event-id');
@@ -287,29 +190,7 @@ export function createJobsEndpoint<Context>(
       subscribe,
       closeWithRegistry: false,
     });
-    const opener = principal && { id: principal.id, scopes: [...principal.scopes] };
-    streams.set(stream, { principal: opener, context, checking: false });
-    streamsByPrincipal.set(key, open + 1);
-    if (!heartbeatTimer) {
-      heartbeatTimer = setInterval(beat, heartbeatMs);
-      heartbeatTimer.unref?.();
-    }
-    if (!reauthorizeTimer && principal && reauthorizeMs > 0) {
-      reauthorizeTimer = setInterval(reauthorizeAll, reauthorizeMs);
-      reauthorizeTimer.unref?.();
-    }
-    stream.onClose(() => {
-      streams.delete(stream);
-      const left = (streamsByPrincipal.get(key) ?? 1) - 1;
-      if (left > 0) streamsByPrincipal.set(key, left);
-      else streamsByPrincipal.delete(key);
-      if (streams.size === 0) {
-        if (heartbeatTimer) clearInterval(heartbeatTimer);
-        if (reauthorizeTimer) clearInterval(reauthorizeTimer);
-        heartbeatTimer = null;
-        reauthorizeTimer = null;
-      }
-    });
+    streams.add(stream, principal, context);
     return { status: 200, headers: { ...STREAM_HEADERS }, stream };
   }
 
@@ -352,7 +233,7 @@ export function createJobsEndpoint<Context>(
     },
     closeStreams(...args: [principalId?: string]) {
       if (args.length === 0) {
-        for (const stream of [...streams.keys()]) stream.close('server-closed');
+        streams.closeAll('server-closed');
         return;
       }
       const [principalId] = args;
@@ -363,9 +244,7 @@ export function createJobsEndpoint<Context>(
           { field: 'principalId' },
         );
       }
-      for (const [stream, { principal }] of [...streams]) {
-        if (principal?.id === principalId) deny(stream, 'unauthorized');
-      }
+      streams.denyPrincipal(principalId);
     },
     reportError: report,
     async handle(request, context) {
@@ -387,7 +266,7 @@ export function createJobsEndpoint<Context>(
       } catch (error) {
         if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.field);
         report(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
-        return errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
+        return internalErrorResponse();
       }
     },
   };
@@ -399,19 +278,4 @@ function routeOf(path: string | null): 'list' | 'events' | 'job' | null {
   if (path === '' || path === '/') return 'list';
   if (path === '/events') return 'events';
   return /^\/[^/]+$/.test(path) ? 'job' : null;
-}
-
-/** `authorize`'s answer, checked: null for nobody, a principal, or a throw for anything else (a server bug). */
-function checkedPrincipal(principal: Principal | null | undefined): Principal | null {
-  if (principal === null || principal === undefined) return null;
-  if (
-    typeof principal !== 'object' ||
-    typeof principal.id !== 'string' ||
-    principal.id === '' ||
-    !Array.isArray(principal.scopes) ||
-    !principal.scopes.every((scope) => typeof scope === 'string')
-  ) {
-    throw new Error('authorize() must return null or { id: string, scopes: string[] }');
-  }
-  return principal;
 }

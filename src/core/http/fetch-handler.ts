@@ -1,5 +1,7 @@
+import { DEFAULT_PREFIX } from '../../protocol/wire.js';
 import type { JobRegistry } from '../registry.js';
-import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions, type JobsResponse } from './endpoint.js';
+import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions } from './endpoint.js';
+import type { JobsResponse } from './responses.js';
 import { normalizePrefix, pathBelow } from './target.js';
 
 export interface FetchHandlerOptions<Context = Request> extends JobsHandlerOptions<Context> {
@@ -33,7 +35,7 @@ export function createJobsHandler<Context = Request>(
   registry: JobRegistry,
   options: FetchHandlerOptions<Context>,
 ): JobsHandler<Context> {
-  const prefix = normalizePrefix(options?.prefix ?? '/api/admin/jobs');
+  const prefix = normalizePrefix(options?.prefix ?? DEFAULT_PREFIX);
   const endpoint: JobsEndpoint<Context> = createJobsEndpoint(registry, options);
 
   const handle = async (request: Request, context?: Context): Promise<Response> => {

@@ -1,3 +1,9 @@
+// One file of about 370 lines on purpose: the writer is one closure whose state (the queue, `fault`,
+// `rewriting`, the single writer chain) is shared by appending, compaction, recovery and the folder
+// check, and the rules that keep a record from being lost are about how those four interleave. Split
+// up, they would share that state through an object and the rules would be read across files. What
+// stands apart already does: the lock (lock.ts) and the job facade (../jsonl.ts).
+
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
