@@ -143,7 +143,6 @@ function schemas(limits: JobLimits) {
     message: fields.message,
     data,
     // Jobs recorded by 0.1 have none of these: they load with the defaults.
-    key: z.string().min(1).max(limits.keyLength).nullable().default(null),
     result: data.nullable().default(null),
     error: z
       .strictObject({
@@ -156,6 +155,7 @@ function schemas(limits: JobLimits) {
     attempt: z.number().int().min(0).default(0),
     maxAttempts: z.number().int().min(1).default(1),
     retryOf: z.string().regex(JOB_ID_PATTERN).nullable().default(null),
+    key: z.string().min(1).max(limits.keyLength).nullable().default(null),
     queuedAt: timestamp,
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),

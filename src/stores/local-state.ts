@@ -14,10 +14,11 @@ import { comparePositions, parseEventId } from '../protocol/wire.js';
 import { createEventIdSequence, type EventIdSequence } from './event-ids.js';
 import { ReplayBuffer } from './replay-buffer.js';
 
-/** A concurrency slot a job was created in. */
+/** A concurrency slot a job was created in, and its place in the slot's queue. */
 interface Slot {
   name: string;
   limit: number;
+  order: number;
 }
 
 /**
@@ -35,6 +36,8 @@ export class LocalState {
   /** The slot of each job created in one, while it is queued or running. */
   readonly #slots = new Map<string, Slot>();
   readonly #replay: ReplayBuffer;
+  /** Queue places in concurrency slots: creation order, even within one millisecond. */
+  #order = 0;
   #ids: EventIdSequence | null = null;
   #context: StoreContext | null = null;
 
@@ -86,18 +89,22 @@ export class LocalState {
       if (holder && isBusy(holder.state)) return { created: false, job: holder };
     }
     if (this.jobs.has(job.id)) throw new Error(`a job with id ${job.id} exists already`);
-    if (options.slot && (job.state === 'queued' || job.state === 'running')) this.#slots.set(job.id, options.slot);
+    if (options.slot && needsRunner(job.state)) this.#slots.set(job.id, { ...options.slot, order: ++this.#order });
     return { created: true, event: this.#record(job) };
   }
 
   write(job: Job, options: WriteOptions = {}): WriteResult {
     const current = this.jobs.get(job.id) ?? null;
     if (!current || current.version !== job.version - 1) return { ok: false, current };
-    const slot = this.#slots.get(job.id) ?? options.slot;
-    if (slot && current.state === 'queued' && job.state === 'running' && !this.#hasRoom(job, slot)) {
+    let slot = this.#slots.get(job.id);
+    if (!slot && options.slot && needsRunner(job.state)) {
+      // Back to work (an approved pending job): it joins the end of its slot's queue.
+      slot = { ...options.slot, order: ++this.#order };
+      this.#slots.set(job.id, slot);
+    }
+    if (slot && current.state === 'queued' && job.state === 'running' && !this.#hasRoom(job.id, slot)) {
       return { ok: false, current, busy: true };
     }
-    if (options.slot && (job.state === 'queued' || job.state === 'running')) this.#slots.set(job.id, options.slot);
     return { ok: true, event: this.#record(job) };
   }
 
@@ -140,13 +147,13 @@ export class LocalState {
    * First come, first served: the job may start when no older job of its slot is still queued and
    * fewer than `limit` of the slot's jobs run.
    */
-  #hasRoom(job: Job, slot: Slot): boolean {
+  #hasRoom(jobId: string, slot: Slot): boolean {
     let running = 0;
     for (const [id, other] of this.#slots) {
-      if (other.name !== slot.name || id === job.id) continue;
+      if (other.name !== slot.name || id === jobId) continue;
       const held = this.jobs.get(id);
       if (held?.state === 'running') running++;
-      else if (held?.state === 'queued' && before(held, job)) return false;
+      else if (held?.state === 'queued' && other.order < slot.order) return false;
     }
     return running < slot.limit;
   }
@@ -165,7 +172,7 @@ export class LocalState {
       if (isBusy(job.state)) this.#keys.set(key, job.id);
       else if (this.#keys.get(key) === job.id) this.#keys.delete(key);
     }
-    if (job.state !== 'queued' && job.state !== 'running') this.#slots.delete(job.id);
+    if (!needsRunner(job.state)) this.#slots.delete(job.id);
     return this.#event(job);
   }
 
@@ -181,9 +188,4 @@ export class LocalState {
     if (!this.#ids || !this.#context) throw new Error('the store is not open');
     return this.#ids;
   }
-}
-
-/** Queue order: by `queuedAt`, then by id. */
-function before(a: Job, b: Job): boolean {
-  return a.queuedAt < b.queuedAt || (a.queuedAt === b.queuedAt && a.id < b.id);
 }

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { customAlphabet } from 'nanoid';
+import { customAlphabet, nanoid } from 'nanoid';
 import { integerOption, timerOption } from '../../core/options.js';
 import {
   type CreateResult,
@@ -213,7 +213,7 @@ class RedisJobStore implements JobStore {
     const client = this.#open();
     const lease = options.lease === true && (job.state === 'queued' || job.state === 'running');
     const { status, value, delivered } = await this.#run(job, (token) =>
-      client.rjCreate(...this.#keys, ...this.#writeArgs(job, lease, token), slotEntry(job, options.slot)),
+      client.rjCreate(...this.#keys, ...this.#writeArgs(job, lease, token), slotEntry(options.slot)),
     );
     if (status === 'held') return { created: false, job: this.#parse(value as string) };
     if (status === 'exists') throw new JobsError('conflict', `a job with id ${job.id} exists already`);
@@ -229,7 +229,7 @@ class RedisJobStore implements JobStore {
         ...this.#keys,
         ...this.#writeArgs(job, lease, token),
         String(job.version - 1),
-        slotEntry(job, options.slot),
+        slotEntry(options.slot),
       ),
     );
     if (status === 'conflict') return { ok: false, current: value ? this.#parse(value) : null };
@@ -678,9 +678,18 @@ function unavailable(error: unknown): JobsError {
   return new JobsError('unavailable', `redisStore: ${errorMessage(error)}`, { cause: error });
 }
 
-/** A job's place in a concurrency slot, as the scripts read it: `<limit>\t<queue order>\t<name>`. */
-function slotEntry(job: Job, slot: WriteOptions['slot']): string {
-  return slot ? `${slot.limit}\t${job.queuedAt}|${job.id}\t${slot.name}` : '';
+/** Breaks ties in queue order between jobs queued by this process in the same millisecond. */
+let queuePlaces = 0;
+
+/**
+ * A job's place in a concurrency slot, as the scripts read it: `<limit>\t<queue order>\t<name>`. The
+ * order is when it joined the queue, then this process's count, then its id. The scripts keep the
+ * entry a job was created (or re-queued) with: a later write's fresh entry is not used.
+ */
+function slotEntry(slot: WriteOptions['slot']): string {
+  if (!slot) return '';
+  const place = String(++queuePlaces).padStart(12, '0');
+  return `${slot.limit}\t${new Date().toISOString()}|${place}|${nanoid(6)}\t${slot.name}`;
 }
 
 /** A stream entry's flat [name, value…] fields as an object. */
