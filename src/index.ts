@@ -4,6 +4,7 @@
 export type { JobFilter } from './core/filter.js';
 export {
   type Authorize,
+  type AuthorizeAction,
   createJobsEndpoint,
   type JobsEndpoint,
   type JobsHandlerOptions,
@@ -17,10 +18,13 @@ export {
   createJobRegistry,
   type JobContext,
   type JobEvent,
+  type JobPage,
   type JobRegistry,
   type JobRegistryOptions,
   type JobWork,
   type ListOptions,
+  type ListPosition,
+  type PageOptions,
   RESTART_MESSAGE,
   type RegistryHealth,
   type Replay,
@@ -46,5 +50,13 @@ export {
   type JsonValue,
   TERMINAL_STATES,
 } from './protocol/job.js';
-export { type EventId, MAX_JOB_IDS, parseEventId, STREAM_EVENT } from './protocol/wire.js';
+export {
+  ACTION_PROOF_HEADER,
+  type EventId,
+  JOB_ACTIONS,
+  type JobAction,
+  MAX_JOB_IDS,
+  parseEventId,
+  STREAM_EVENT,
+} from './protocol/wire.js';
 export { memoryStore } from './stores/memory.js';

@@ -4,6 +4,7 @@ import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoi
 import { normalizePrefix } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
 import { JobsError } from '../protocol/errors.js';
+import { JOB_ACTIONS, MAX_ACTION_BODY_BYTES } from '../protocol/wire.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**
@@ -57,15 +58,19 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
   const endpoint = createJobsEndpoint<FastifyRequest>(options.registry, options);
 
   async function handler(request: FastifyRequest, reply: FastifyReply) {
-    const response = await endpoint.handle(fromNodeRequest(request.raw, prefix), request);
+    // Fastify has read and parsed the body already (POST routes).
+    const response = await endpoint.handle(fromNodeRequest(request.raw, prefix, { body: request.body }), request);
     if (!response.stream) return reply.code(response.status).headers(response.headers).send(response.body);
     // Hijacked replies skip `onSend`: headers the app's hooks set so far go out with the stream.
     reply.hijack();
     writeNodeResponse(request.raw, reply.raw, response, reply.getHeaders() as ExtraHeaders);
   }
-  // GET only (HEAD follows): other methods stay free for the app's own routes under the prefix.
+  // GET (HEAD follows) and POST on the action paths only: the rest stays free for the app's own routes.
   fastify.get(prefix || '/', handler);
   fastify.get(`${prefix}/*`, handler);
+  for (const action of JOB_ACTIONS) {
+    fastify.post(`${prefix}/:id/${action}`, { bodyLimit: MAX_ACTION_BODY_BYTES }, handler);
+  }
 
   fastify.decorate('realtimeJobs', {
     prefix,
@@ -79,7 +84,8 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
 };
 
 /**
- * The job routes (`GET {prefix}`, `GET {prefix}/events`, `GET {prefix}/{id}`) as a Fastify 5 plugin.
+ * The job routes (`GET {prefix}`, `GET {prefix}/events`, `GET {prefix}/{id}`, `GET {prefix}/{id}/detail`,
+ * `POST {prefix}/{id}/cancel|retry|approve|reject`) as a Fastify 5 plugin.
  * Options are checked when it is registered: a missing `registry` or `authorize` fails `register`.
  *
  * @example

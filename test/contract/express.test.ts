@@ -136,7 +136,7 @@ describe('Express router', () => {
     // A registry whose snapshot read fails: the failure comes after the stream's headers are out.
     const broken = new Proxy(registry, {
       get(target, property) {
-        if (property === 'list') {
+        if (property === 'list' || property === 'page') {
           return () => {
             throw new Error('store unavailable');
           };

@@ -18,6 +18,7 @@ async function listen(app: FastifyInstance): Promise<string> {
 
 describeHttpContract('Fastify', {
   rejectsBadUrlItself: true,
+  parsesBodyItself: true,
   async start(registry, options) {
     const app = Fastify();
     await app.register(jobsPlugin, { ...options, registry, authorize });

@@ -1,14 +1,26 @@
 import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../protocol/errors.js';
-import { JOB_ID_PATTERN } from '../../protocol/job.js';
+import { JOB_ID_PATTERN, type Job } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
-import { LIST_LIMIT, MAX_EVENT_ID_LENGTH, SNAPSHOT_LIMIT, STREAM_EVENT } from '../../protocol/wire.js';
+import {
+  JOB_ACTIONS,
+  type JobAction,
+  LIST_LIMIT,
+  MAX_ACTION_BODY_BYTES,
+  MAX_EVENT_ID_LENGTH,
+  MAX_TEXT_FILTER_LENGTH,
+  SNAPSHOT_LIMIT,
+  STREAM_EVENT,
+} from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
 import { functionOption, integerOption, logError, timerOption } from '../options.js';
 import type { JobRegistry } from '../registry.js';
 import { encodeSseMessage } from '../sse.js';
 import { JobStream } from '../stream.js';
 import { createThrottledEvents } from '../throttle.js';
+import { allowedActions, missingProof, parseRejectBody } from './actions.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { etagMatches, weakEtag } from './etag.js';
+import { badRequest, HttpError } from './http-error.js';
 
 /** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
 export interface Principal {
@@ -24,9 +36,28 @@ export type Authorize<Context> = (
   context: Context,
 ) => Principal | null | undefined | Promise<Principal | null | undefined>;
 
+/**
+ * Decides whether `principal` may take `action` on `job` (`null` on an anonymous endpoint), from
+ * whatever you know of them: roles, the job's category or target. Asked for each action request, and
+ * for each job and action of a list or detail answer (its `permissions`), whatever the job's state, so
+ * keep it cheap. Only `true` allows; a throw, or an answer that is not a boolean, answers `500`.
+ */
+export type AuthorizeAction<Context> = (
+  principal: Principal | null,
+  action: JobAction,
+  job: Job,
+  context: Context,
+) => boolean | Promise<boolean>;
+
 export interface JobsHandlerOptions<Context = Request> {
   /** Required, unless `allowAnonymous: true` is given on purpose. */
   authorize?: Authorize<Context>;
+  /**
+   * Turns the actions on (`POST {prefix}/{id}/cancel|retry|approve|reject`) and decides who may take
+   * which. Without it every action answers `403`: a read-only endpoint is the default.
+   * @example (principal, action) => principal?.scopes.includes('admin') === true || action === 'cancel'
+   */
+  authorizeAction?: AuthorizeAction<Context>;
   /** Serves every job to everybody when no `authorize` is given. Only for demos and trusted networks. @default false */
   allowAnonymous?: boolean;
   /** Heartbeat interval on streams. @default 15000 */
@@ -82,12 +113,20 @@ interface OpenStream<Context> {
 export interface JobsRequest {
   method: string;
   /**
-   * The path below the routes' prefix: `''`, `/events` or `/<id>`; still percent-encoded. `null` when
-   * the request lies outside the prefix: it is answered `404` before `authorize` is asked.
+   * The path below the routes' prefix: `''`, `/events`, `/<id>`, `/<id>/detail` or `/<id>/<action>`;
+   * still percent-encoded. `null` when the request lies outside the prefix: it is answered `404`
+   * before `authorize` is asked.
    */
   path: string | null;
   query: URLSearchParams;
   header(name: string): string | undefined;
+  /**
+   * Reads the body. Only `POST …/reject` calls it, after every check has passed. Resolves with the raw
+   * bytes or text (an adapter may stop reading past `maxBytes`: the route refuses a longer body), with
+   * the value the framework parsed already (Express's `req.body`, Fastify's `request.body`), or with
+   * undefined for none. Without it, the request has no body.
+   */
+  body?(maxBytes: number): Promise<unknown>;
 }
 
 /** A route's answer: a JSON body, or a stream for the adapter to connect to its connection. */
@@ -124,17 +163,6 @@ export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'x-accel-buffering': 'no',
   'x-content-type-options': 'nosniff',
 });
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: HttpErrorCode,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
 
 export function errorResponse(status: number, code: HttpErrorCode, message: string, field?: string): JobsResponse {
   const error = field === undefined ? { code, message } : { code, message, field };
@@ -182,6 +210,7 @@ export function createJobsEndpoint<Context>(
   const throttleMs = timerOption('realtime-jobs', 'throttleMs', options.throttleMs, 50, 0);
   const reauthorizeMs = timerOption('realtime-jobs', 'reauthorizeMs', options.reauthorizeMs, 60_000, 0);
   const onError = functionOption('realtime-jobs', 'onError', options.onError, logError);
+  const authorizeAction = functionOption('realtime-jobs', 'authorizeAction', options.authorizeAction, undefined);
   /** Reports to `onError`; one that throws must not turn a handled failure into a rejection. */
   const report = (error: unknown) => {
     try {
@@ -265,6 +294,8 @@ export function createJobsEndpoint<Context>(
 
   function openStream(request: JobsRequest, principal: Principal | null, context: Context): JobsResponse {
     const filter: JobFilter = parseFilter(request.query, false);
+    if (request.query.has('text')) throw badRequest('`text` filters lists only', 'text');
+    const logs = flagParameter(request.query, 'logs');
     if (principal) filter.scopes = principal.scopes;
     const key = principal?.id ?? '';
     const open = streamsByPrincipal.get(key) ?? 0;
@@ -283,6 +314,7 @@ export function createJobsEndpoint<Context>(
       maxBufferedBytes,
       stallTimeoutMs,
       snapshotLimit: SNAPSHOT_LIMIT,
+      logs,
       onError: report,
       subscribe,
       closeWithRegistry: false,
@@ -313,37 +345,125 @@ export function createJobsEndpoint<Context>(
     return { status: 200, headers: { ...STREAM_HEADERS }, stream };
   }
 
-  function list(request: JobsRequest, principal: Principal | null): JobsResponse {
-    const filter: JobFilter = parseFilter(request.query, true);
+  /** Whether `authorizeAction` allows this; an answer that is not a boolean is a server bug (→ 500). */
+  async function mayAct(principal: Principal | null, action: JobAction, job: Job, context: Context) {
+    const answer: unknown = await (authorizeAction as AuthorizeAction<Context>)(principal, action, job, context);
+    if (typeof answer !== 'boolean') throw new Error('authorizeAction() must return true or false');
+    return answer;
+  }
+
+  /** The actions `authorizeAction` allows this principal on this job; none when actions are off. */
+  async function permissionsFor(principal: Principal | null, job: Job, context: Context): Promise<JobAction[]> {
+    if (!authorizeAction) return [];
+    return allowedActions((action, shown) => mayAct(principal, action, shown, context), job);
+  }
+
+  async function list(request: JobsRequest, principal: Principal | null, context: Context): Promise<JobsResponse> {
+    const { query } = request;
+    const filter: JobFilter = parseFilter(query, true);
     if (principal) filter.scopes = principal.scopes;
-    const limitText = request.query.get('limit');
+    const text = singleParameter(query, 'text');
+    if (text !== null) {
+      if (text.length > MAX_TEXT_FILTER_LENGTH) {
+        throw badRequest(`\`text\` must be at most ${MAX_TEXT_FILTER_LENGTH} characters`, 'text');
+      }
+      filter.text = text;
+    }
+    const limitText = singleParameter(query, 'limit');
     let limit: number = LIST_LIMIT.default;
     if (limitText !== null) {
       limit = /^[0-9]{1,4}$/.test(limitText) ? Number(limitText) : Number.NaN;
       if (!(limit >= 1 && limit <= LIST_LIMIT.max)) {
-        throw new HttpError(400, 'bad_request', `\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
+        throw badRequest(`\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
       }
     }
-    const body = JSON.stringify({ jobs: registry.list({ ...filter, limit }) });
+    const cursor = singleParameter(query, 'before');
+    const before = cursor === null ? undefined : decodeCursor(cursor);
+    if (before === null) throw badRequest('`before` must be the `next` of a previous page', 'before');
+
+    const page = registry.page({ ...filter, limit, before });
+    const answer: { jobs: Job[]; next: string | null; permissions?: Record<string, JobAction[]> } = {
+      jobs: page.jobs,
+      next: page.next && encodeCursor(page.next),
+    };
+    if (authorizeAction) {
+      const allowed = await Promise.all(page.jobs.map((job) => permissionsFor(principal, job, context)));
+      answer.permissions = Object.fromEntries(page.jobs.map((job, i) => [job.id, allowed[i] as JobAction[]]));
+    }
+    const body = JSON.stringify(answer);
     const etag = weakEtag(body);
     const headers = { ...JSON_HEADERS, etag };
     if (etagMatches(request.header('if-none-match'), etag)) return { status: 304, headers, body: '' };
     return { status: 200, headers, body };
   }
 
-  function getOne(rawId: string, principal: Principal | null): JobsResponse {
+  /**
+   * The job a path names, if this principal may see it. A job outside their scopes answers the same
+   * `404` as an unknown one: no route tells anyone that a job they may not see exists.
+   */
+  function visibleJob(rawId: string, principal: Principal | null): Job {
     let id: string;
     try {
       id = decodeURIComponent(rawId);
     } catch {
-      throw new HttpError(400, 'bad_request', 'The job id in the path is not valid percent-encoding', 'id');
+      throw badRequest('The job id in the path is not valid percent-encoding', 'id');
     }
     const job = JOB_ID_PATTERN.test(id) ? registry.get(id) : undefined;
-    if (!job) throw new HttpError(404, 'not_found', 'No such job (it may have expired)');
-    if (principal && !principal.scopes.includes(job.scope)) {
-      throw new HttpError(403, 'forbidden', 'You may not see this job');
+    if (!job || (principal && !principal.scopes.includes(job.scope))) {
+      throw new HttpError(404, 'not_found', 'No such job (it may have expired)');
     }
-    return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(job) };
+    return job;
+  }
+
+  async function detail(rawId: string, principal: Principal | null, context: Context): Promise<JobsResponse> {
+    const job = visibleJob(rawId, principal);
+    const log = registry.logs(job.id);
+    const permissions = await permissionsFor(principal, job, context);
+    return jsonResponse(200, { job, log, permissions });
+  }
+
+  /**
+   * An action, once the login is known and the job visible: the same-origin proof, `authorizeAction`,
+   * then the registry, acting as the principal. The body (`reject` only) is read last, once all is allowed.
+   */
+  async function act(
+    request: JobsRequest,
+    route: { rawId: string; action: JobAction },
+    principal: Principal | null,
+    context: Context,
+  ): Promise<JobsResponse> {
+    const { action } = route;
+    const job = visibleJob(route.rawId, principal);
+    const refusal = missingProof(request.header);
+    if (refusal !== null) throw new HttpError(403, 'forbidden', refusal);
+    if (!authorizeAction) {
+      throw new HttpError(403, 'forbidden', 'Actions are off: pass authorizeAction to the job routes to allow them');
+    }
+    if (!(await mayAct(principal, action, job, context))) {
+      throw new HttpError(403, 'forbidden', `You may not ${action} this job`);
+    }
+    // The registry refuses a `by` over 200 characters; a long principal id is no fault of the request's.
+    const by = principal?.id.slice(0, 200);
+    try {
+      let result: Job;
+      if (action === 'cancel') {
+        const message = by === undefined ? 'Cancelled' : `Cancelled by ${by}`;
+        result = await registry.cancel(job.id, message.slice(0, registry.limits.messageLength));
+      } else if (action === 'retry') result = await registry.retry(job.id, { by });
+      else if (action === 'approve') result = await registry.approve(job.id, { by });
+      else {
+        const value = request.body ? await request.body(MAX_ACTION_BODY_BYTES) : undefined;
+        const { message } = parseRejectBody(value, request.header('content-type'), registry.limits.messageLength);
+        result = await registry.reject(job.id, { by, message });
+      }
+      return jsonResponse(200, { job: result });
+    } catch (error) {
+      throw actionRefusal(error);
+    }
+  }
+
+  function getOne(rawId: string, principal: Principal | null): JobsResponse {
+    return jsonResponse(200, visibleJob(rawId, principal));
   }
 
   return {
@@ -370,20 +490,21 @@ export function createJobsEndpoint<Context>(
     reportError: report,
     async handle(request, context) {
       try {
-        const { path } = request;
-        const route = routeOf(path);
+        const route = routeOf(request.path);
         if (route === null) throw new HttpError(404, 'not_found', 'No such route');
         const method = request.method.toUpperCase();
-        const allowed = route === 'events' ? ['GET'] : ['GET', 'HEAD'];
+        const allowed = ALLOWED_METHODS[route.kind];
         if (!allowed.includes(method)) {
           const response = errorResponse(405, 'method_not_allowed', `Use ${allowed.join(' or ')} here`);
           response.headers.allow = allowed.join(', ');
           return response;
         }
         const principal = await principalFor(context);
-        if (route === 'events') return openStream(request, principal, context);
-        if (route === 'list') return list(request, principal);
-        return getOne((path as string).slice(1), principal);
+        if (route.kind === 'events') return openStream(request, principal, context);
+        if (route.kind === 'list') return await list(request, principal, context);
+        if (route.kind === 'job') return getOne(route.rawId, principal);
+        if (route.kind === 'detail') return await detail(route.rawId, principal, context);
+        return await act(request, route, principal, context);
       } catch (error) {
         if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.field);
         report(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
@@ -393,12 +514,73 @@ export function createJobsEndpoint<Context>(
   };
 }
 
-/** The route a path below the prefix names; null for none, or for a request outside the prefix (→ 404). */
-function routeOf(path: string | null): 'list' | 'events' | 'job' | null {
+type Route =
+  | { kind: 'list' }
+  | { kind: 'events' }
+  | { kind: 'job'; rawId: string }
+  | { kind: 'detail'; rawId: string }
+  | { kind: 'action'; rawId: string; action: JobAction };
+
+const ALLOWED_METHODS: Record<Route['kind'], readonly string[]> = {
+  list: ['GET', 'HEAD'],
+  events: ['GET'],
+  job: ['GET', 'HEAD'],
+  detail: ['GET', 'HEAD'],
+  action: ['POST'],
+};
+
+/**
+ * The route a path below the prefix names: `''` or `/` (list), `/events`, `/{id}`, `/{id}/detail`,
+ * `/{id}/{action}`; null for any other path, or for a request outside the prefix (→ 404).
+ */
+function routeOf(path: string | null): Route | null {
   if (path === null) return null;
-  if (path === '' || path === '/') return 'list';
-  if (path === '/events') return 'events';
-  return /^\/[^/]+$/.test(path) ? 'job' : null;
+  if (path === '' || path === '/') return { kind: 'list' };
+  if (path === '/events') return { kind: 'events' };
+  const match = /^\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+  if (!match) return null;
+  const [, rawId = '', sub] = match;
+  if (sub === undefined) return { kind: 'job', rawId };
+  if (sub === 'detail') return { kind: 'detail', rawId };
+  const action = JOB_ACTIONS.find((name) => name === sub);
+  return action ? { kind: 'action', rawId, action } : null;
+}
+
+/**
+ * Whether a path below the prefix is an action (`/{id}/cancel`, …): what an adapter that shares its
+ * prefix with the app's own routes (the Express router) takes besides GET and HEAD.
+ */
+export function isActionPath(path: string | null): boolean {
+  return routeOf(path)?.kind === 'action';
+}
+
+function jsonResponse(status: number, value: unknown): JobsResponse {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(value) };
+}
+
+/** A query parameter given at most once: its value, or null when absent. */
+function singleParameter(query: URLSearchParams, name: string): string | null {
+  const values = query.getAll(name);
+  if (values.length > 1) throw badRequest(`\`${name}\` may be given once`, name);
+  return values[0] ?? null;
+}
+
+/** A `1` / `0` parameter: true for `1`; false for `0` or absent. */
+function flagParameter(query: URLSearchParams, name: string): boolean {
+  const value = singleParameter(query, name);
+  if (value !== null && value !== '1' && value !== '0') throw badRequest(`\`${name}\` must be 1 or 0`, name);
+  return value === '1';
+}
+
+/** How a registry refusal of an action answers: 404, 409 for the job's state, 400 for bad input. */
+function actionRefusal(error: unknown): unknown {
+  if (!(error instanceof JobsError)) return error;
+  if (error.code === 'not_found') return new HttpError(404, 'not_found', 'No such job (it may have expired)');
+  if (error.code === 'invalid_transition' || error.code === 'conflict') {
+    return new HttpError(409, 'conflict', error.message, error.field);
+  }
+  if (error.code === 'invalid_input') return new HttpError(400, 'bad_request', error.message, error.field);
+  return error;
 }
 
 /** `authorize`'s answer, checked: null for nobody, a principal, or a throw for anything else (a server bug). */

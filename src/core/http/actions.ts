@@ -1,0 +1,72 @@
+import type { Job } from '../../protocol/job.js';
+import { ACTION_PROOF_HEADER, JOB_ACTIONS, type JobAction, MAX_ACTION_BODY_BYTES } from '../../protocol/wire.js';
+import { badRequest } from './http-error.js';
+
+/**
+ * Why a POST lacks the same-origin proof, or null when it has it: `Sec-Fetch-Site: same-origin` (set
+ * by the browser, which a page cannot forge) or `X-Realtime-Jobs: 1` (a custom header, which another
+ * site can only send after a CORS preflight). A cookie alone proves nothing: a form on any site sends it.
+ */
+export function missingProof(header: (name: string) => string | undefined): string | null {
+  if (header(ACTION_PROOF_HEADER.name) === ACTION_PROOF_HEADER.value) return null;
+  const site = header('sec-fetch-site');
+  if (site === 'same-origin') return null;
+  const proof = `Send \`${ACTION_PROOF_HEADER.name}: ${ACTION_PROOF_HEADER.value}\` with actions`;
+  return site === undefined
+    ? `${proof}: the request carries no same-origin proof`
+    : `${proof}: the browser says this request came from ${JSON.stringify(site)}, not the same origin`;
+}
+
+/**
+ * Asks `authorize` for each action on one job, whatever the job's state (the UI combines the answer
+ * with the state). Resolves with the allowed actions, in `JOB_ACTIONS` order.
+ */
+export async function allowedActions(
+  authorize: (action: JobAction, job: Job) => boolean | Promise<boolean>,
+  job: Job,
+): Promise<JobAction[]> {
+  const answers = await Promise.all(JOB_ACTIONS.map((action) => authorize(action, job)));
+  return JOB_ACTIONS.filter((_, i) => answers[i]);
+}
+
+/** What a `reject` body may say. */
+export interface RejectBody {
+  message?: string;
+}
+
+/**
+ * Reads and checks `reject`'s optional body: nothing, or `application/json` holding
+ * `{"message": "…"}` (1 to `messageLength` characters) and nothing else. `value` is what the adapter
+ * read: raw bytes or text, a value its framework parsed already, or undefined. Throws a 400 naming
+ * the field at fault.
+ */
+export function parseRejectBody(value: unknown, contentType: string | undefined, messageLength: number): RejectBody {
+  const raw = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+  if (raw === undefined || (raw instanceof Uint8Array && raw.byteLength === 0)) return {};
+  if (!/^application\/json\s*(;|$)/i.test(contentType ?? '')) {
+    throw badRequest('The body must be JSON, sent as `Content-Type: application/json`', 'body');
+  }
+  let body = raw;
+  if (raw instanceof Uint8Array) {
+    if (raw.byteLength > MAX_ACTION_BODY_BYTES) {
+      throw badRequest(`The body must be at most ${MAX_ACTION_BODY_BYTES} bytes`, 'body');
+    }
+    try {
+      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    } catch {
+      throw badRequest('The body is not valid JSON', 'body');
+    }
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('The body must be a JSON object: {"message": "…"}', 'body');
+  }
+  for (const key of Object.keys(body)) {
+    if (key !== 'message') throw badRequest(`\`${key.slice(0, 80)}\` is not a field of this body`, key.slice(0, 80));
+  }
+  const { message } = body as { message?: unknown };
+  if (message === undefined) return {};
+  if (typeof message !== 'string' || message.length === 0 || message.length > messageLength) {
+    throw badRequest(`\`message\` must be a string of 1 to ${messageLength} characters`, 'message');
+  }
+  return { message };
+}
