@@ -1,5 +1,6 @@
 import { type Request, Router } from 'express';
-import { createJobsEndpoint, isActionPath, type JobsHandlerOptions } from '../core/http/endpoint.js';
+import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
+import { isActionPath } from '../core/http/routes.js';
 import type { JobRegistry } from '../core/registry.js';
 import { fromNodeRequest, writeNodeResponse } from './node.js';
 

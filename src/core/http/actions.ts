@@ -1,6 +1,7 @@
+import { JobsError } from '../../protocol/errors.js';
 import type { Job } from '../../protocol/job.js';
 import { ACTION_PROOF_HEADER, JOB_ACTIONS, type JobAction, MAX_ACTION_BODY_BYTES } from '../../protocol/wire.js';
-import { badRequest } from './http-error.js';
+import { badRequest, HttpError } from './http-error.js';
 
 /**
  * Why a POST lacks the same-origin proof, or null when it has it: `Sec-Fetch-Site: same-origin` (set
@@ -69,4 +70,15 @@ export function parseRejectBody(value: unknown, contentType: string | undefined,
     throw badRequest(`\`message\` must be a string of 1 to ${messageLength} characters`, 'message');
   }
   return { message };
+}
+
+/** How the registry's refusal of an action answers: 404, 409 for the job's state, 400 for bad input. */
+export function actionRefusal(error: unknown): unknown {
+  if (!(error instanceof JobsError)) return error;
+  if (error.code === 'not_found') return new HttpError(404, 'not_found', 'No such job (it may have expired)');
+  if (error.code === 'invalid_transition' || error.code === 'conflict') {
+    return new HttpError(409, 'conflict', error.message, error.field);
+  }
+  if (error.code === 'invalid_input') return new HttpError(400, 'bad_request', error.message, error.field);
+  return error;
 }

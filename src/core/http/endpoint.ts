@@ -2,7 +2,6 @@ import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../
 import { JOB_ID_PATTERN, type Job } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
 import {
-  JOB_ACTIONS,
   type JobAction,
   LIST_LIMIT,
   MAX_ACTION_BODY_BYTES,
@@ -17,10 +16,11 @@ import type { JobRegistry } from '../registry.js';
 import { encodeSseMessage } from '../sse.js';
 import { JobStream } from '../stream.js';
 import { createThrottledEvents } from '../throttle.js';
-import { allowedActions, missingProof, parseRejectBody } from './actions.js';
+import { actionRefusal, allowedActions, missingProof, parseRejectBody } from './actions.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { etagMatches, weakEtag } from './etag.js';
 import { badRequest, HttpError } from './http-error.js';
+import { ALLOWED_METHODS, flagParameter, routeOf, singleParameter } from './routes.js';
 
 /** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
 export interface Principal {
@@ -514,73 +514,8 @@ export function createJobsEndpoint<Context>(
   };
 }
 
-type Route =
-  | { kind: 'list' }
-  | { kind: 'events' }
-  | { kind: 'job'; rawId: string }
-  | { kind: 'detail'; rawId: string }
-  | { kind: 'action'; rawId: string; action: JobAction };
-
-const ALLOWED_METHODS: Record<Route['kind'], readonly string[]> = {
-  list: ['GET', 'HEAD'],
-  events: ['GET'],
-  job: ['GET', 'HEAD'],
-  detail: ['GET', 'HEAD'],
-  action: ['POST'],
-};
-
-/**
- * The route a path below the prefix names: `''` or `/` (list), `/events`, `/{id}`, `/{id}/detail`,
- * `/{id}/{action}`; null for any other path, or for a request outside the prefix (→ 404).
- */
-function routeOf(path: string | null): Route | null {
-  if (path === null) return null;
-  if (path === '' || path === '/') return { kind: 'list' };
-  if (path === '/events') return { kind: 'events' };
-  const match = /^\/([^/]+)(?:\/([^/]+))?$/.exec(path);
-  if (!match) return null;
-  const [, rawId = '', sub] = match;
-  if (sub === undefined) return { kind: 'job', rawId };
-  if (sub === 'detail') return { kind: 'detail', rawId };
-  const action = JOB_ACTIONS.find((name) => name === sub);
-  return action ? { kind: 'action', rawId, action } : null;
-}
-
-/**
- * Whether a path below the prefix is an action (`/{id}/cancel`, …): what an adapter that shares its
- * prefix with the app's own routes (the Express router) takes besides GET and HEAD.
- */
-export function isActionPath(path: string | null): boolean {
-  return routeOf(path)?.kind === 'action';
-}
-
 function jsonResponse(status: number, value: unknown): JobsResponse {
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(value) };
-}
-
-/** A query parameter given at most once: its value, or null when absent. */
-function singleParameter(query: URLSearchParams, name: string): string | null {
-  const values = query.getAll(name);
-  if (values.length > 1) throw badRequest(`\`${name}\` may be given once`, name);
-  return values[0] ?? null;
-}
-
-/** A `1` / `0` parameter: true for `1`; false for `0` or absent. */
-function flagParameter(query: URLSearchParams, name: string): boolean {
-  const value = singleParameter(query, name);
-  if (value !== null && value !== '1' && value !== '0') throw badRequest(`\`${name}\` must be 1 or 0`, name);
-  return value === '1';
-}
-
-/** How a registry refusal of an action answers: 404, 409 for the job's state, 400 for bad input. */
-function actionRefusal(error: unknown): unknown {
-  if (!(error instanceof JobsError)) return error;
-  if (error.code === 'not_found') return new HttpError(404, 'not_found', 'No such job (it may have expired)');
-  if (error.code === 'invalid_transition' || error.code === 'conflict') {
-    return new HttpError(409, 'conflict', error.message, error.field);
-  }
-  if (error.code === 'invalid_input') return new HttpError(400, 'bad_request', error.message, error.field);
-  return error;
 }
 
 /** `authorize`'s answer, checked: null for nobody, a principal, or a throw for anything else (a server bug). */
