@@ -76,6 +76,21 @@ describe('Fastify plugin', () => {
     expect(post.status).toBe(202);
   });
 
+  test("POST routes on the action paths only: the app's own POST routes under the prefix live beside them", async () => {
+    const { origin, registry } = await start(async (app, registry) => {
+      await app.register(jobsPlugin, { registry, authorize, authorizeAction: () => true });
+      app.post('/api/admin/jobs/:id/start', async (request, reply) =>
+        reply.code(202).send({ start: (request.params as { id: string }).id }),
+      );
+    });
+    const job = await registry.enqueue({ category: 'sync-push', state: 'running' });
+    const headers = { 'x-user': 'admin', 'x-realtime-jobs': '1' };
+    const url = `${origin}/api/admin/jobs/${job.id}`;
+    expect((await request(`${url}/start`, { method: 'POST', headers })).json).toEqual({ start: job.id });
+    const cancel = await request(`${url}/cancel`, { method: 'POST', headers });
+    expect((cancel.json as { job: { state: string } }).job.state).toBe('cancelled');
+  });
+
   test("headers set by the app's hooks reach the stream (@fastify/cors)", async () => {
     const { origin } = await start(async (app, registry) => {
       await app.register(cors, { origin: 'https://admin.example', credentials: true });
