@@ -1,6 +1,5 @@
 import { JobsError } from '../../protocol/errors.js';
-import type { Job } from '../../protocol/job.js';
-import { ACTION_PROOF_HEADER, JOB_ACTIONS, type JobAction, MAX_ACTION_BODY_BYTES } from '../../protocol/wire.js';
+import { ACTION_PROOF_HEADER, MAX_ACTION_BODY_BYTES } from '../../protocol/wire.js';
 import { badRequest, HttpError } from './http-error.js';
 
 /**
@@ -16,18 +15,6 @@ export function missingProof(header: (name: string) => string | undefined): stri
   return site === undefined
     ? `${proof}: the request carries no same-origin proof`
     : `${proof}: the browser says this request came from ${JSON.stringify(site)}, not the same origin`;
-}
-
-/**
- * Asks `authorize` for each action on one job, whatever the job's state (the UI combines the answer
- * with the state). Resolves with the allowed actions, in `JOB_ACTIONS` order.
- */
-export async function allowedActions(
-  authorize: (action: JobAction, job: Job) => boolean | Promise<boolean>,
-  job: Job,
-): Promise<JobAction[]> {
-  const answers = await Promise.all(JOB_ACTIONS.map((action) => authorize(action, job)));
-  return JOB_ACTIONS.filter((_, i) => answers[i]);
 }
 
 /** What a `reject` body may say. */

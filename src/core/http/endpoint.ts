@@ -2,6 +2,7 @@ import { errorMessage, type HttpErrorCode, isJobsError, JobsError } from '../../
 import { JOB_ID_PATTERN, type Job } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
 import {
+  JOB_ACTIONS,
   type JobAction,
   LIST_LIMIT,
   MAX_ACTION_BODY_BYTES,
@@ -16,7 +17,7 @@ import type { JobRegistry } from '../registry.js';
 import { encodeSseMessage } from '../sse.js';
 import { JobStream } from '../stream.js';
 import { createThrottledEvents } from '../throttle.js';
-import { actionRefusal, allowedActions, missingProof, parseRejectBody } from './actions.js';
+import { actionRefusal, missingProof, parseRejectBody } from './actions.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { etagMatches, weakEtag } from './etag.js';
 import { badRequest, HttpError } from './http-error.js';
@@ -345,17 +346,22 @@ export function createJobsEndpoint<Context>(
     return { status: 200, headers: { ...STREAM_HEADERS }, stream };
   }
 
-  /** Whether `authorizeAction` allows this; an answer that is not a boolean is a server bug (→ 500). */
+  /**
+   * Whether `authorizeAction` allows this; no when actions are off. An answer that is not a boolean is
+   * a server bug (→ 500): `undefined` from a forgotten `return` must not pass for a decision.
+   */
   async function mayAct(principal: Principal | null, action: JobAction, job: Job, context: Context) {
-    const answer: unknown = await (authorizeAction as AuthorizeAction<Context>)(principal, action, job, context);
+    if (!authorizeAction) return false;
+    const answer: unknown = await authorizeAction(principal, action, job, context);
     if (typeof answer !== 'boolean') throw new Error('authorizeAction() must return true or false');
     return answer;
   }
 
-  /** The actions `authorizeAction` allows this principal on this job; none when actions are off. */
+  /** The actions allowed to this principal on this job, whatever its state (the UI combines the two). */
   async function permissionsFor(principal: Principal | null, job: Job, context: Context): Promise<JobAction[]> {
     if (!authorizeAction) return [];
-    return allowedActions((action, shown) => mayAct(principal, action, shown, context), job);
+    const allowed = await Promise.all(JOB_ACTIONS.map((action) => mayAct(principal, action, job, context)));
+    return JOB_ACTIONS.filter((_, i) => allowed[i]);
   }
 
   async function list(request: JobsRequest, principal: Principal | null, context: Context): Promise<JobsResponse> {
