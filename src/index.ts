@@ -4,16 +4,24 @@
 export type { JobFilter } from './core/filter.js';
 export { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions } from './core/http/endpoint.js';
 export { createJobsHandler, type FetchHandlerOptions, type JobsHandler } from './core/http/fetch-handler.js';
-export type { Authorize, Principal } from './core/http/principal.js';
+export type { Authorize, AuthorizeAction, Principal } from './core/http/principal.js';
 export { type JobsRequest, type JobsResponse, STREAM_HEADERS } from './core/http/responses.js';
 export {
+  type ActionOptions,
   createJobRegistry,
+  type DefinitionRunOptions,
   type JobContext,
+  type JobDefinition,
+  type JobDefinitionOptions,
   type JobEvent,
+  type JobPage,
   type JobRegistry,
   type JobRegistryOptions,
   type JobWork,
+  LEASE_MESSAGE,
   type ListOptions,
+  type ListPosition,
+  type PageOptions,
   RESTART_MESSAGE,
   type RegistryHealth,
   type Replay,
@@ -33,11 +41,23 @@ export {
   isTerminal,
   JOB_STATES,
   type Job,
+  type JobError,
   type JobLimits,
   type JobState,
   type JsonObject,
   type JsonValue,
+  LOG_LEVELS,
+  type LogLevel,
+  type LogLine,
   TERMINAL_STATES,
 } from './protocol/job.js';
-export { type EventId, MAX_JOB_IDS, parseEventId, STREAM_EVENT } from './protocol/wire.js';
-export { memoryStore } from './stores/memory.js';
+export {
+  ACTION_PROOF_HEADER,
+  type EventId,
+  JOB_ACTIONS,
+  type JobAction,
+  MAX_JOB_IDS,
+  parseEventId,
+  STREAM_EVENT,
+} from './protocol/wire.js';
+export { type MemoryStoreOptions, memoryStore } from './stores/memory.js';

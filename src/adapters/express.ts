@@ -1,5 +1,6 @@
 import { type Request, Router } from 'express';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
+import { isActionPath } from '../core/http/routes.js';
 import type { JobRegistry } from '../core/registry.js';
 import { fromNodeRequest, writeNodeResponse } from './node.js';
 
@@ -24,10 +25,12 @@ export interface JobsRouter extends Router {
 }
 
 /**
- * The job routes (`GET /`, `GET /events`, `GET /:id`) as an Express 5 router, to mount where they should
- * live. Options are checked here: without `authorize` (and without `allowAnonymous: true`) it throws.
- * Only GET and HEAD are answered; other methods fall through to the app's own routes on the same path.
- * Failures go to `next(err)`; a stream that fails after its headers were sent drops its connection.
+ * The job routes (`GET /`, `GET /events`, `GET /:id`, `GET /:id/detail`, `POST /:id/cancel|retry|approve|reject`)
+ * as an Express 5 router, to mount where they should live. Options are checked here: without
+ * `authorize` (and without `allowAnonymous: true`) it throws. GET and HEAD are answered on every path,
+ * POST on the four action paths only; any other request falls through to the app's own routes on the
+ * same path. Failures go to `next(err)`; a stream that fails after its headers were sent drops its
+ * connection.
  *
  * @example
  * app.use('/api/admin/jobs', jobsRouter(jobs, { authorize: (req) => req.session.user ?? null }));
@@ -36,10 +39,13 @@ export function jobsRouter(registry: JobRegistry, options: JobsRouterOptions): J
   const endpoint = createJobsEndpoint<Request>(registry, options);
   const router = Router();
   router.use((req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    // Express strips the mount path from `req.url`, so no prefix here.
+    // Express strips the mount path from `req.url`, so no prefix here. A body parser of the app's
+    // (express.json()) may have read the body already: then its `req.body` is the body.
+    const request = fromNodeRequest(req, '', req.body === undefined ? undefined : { body: req.body });
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (!read && !(req.method === 'POST' && isActionPath(request.path))) return next();
     endpoint
-      .handle(fromNodeRequest(req), req)
+      .handle(request, req)
       .then((response) => writeNodeResponse(req, res, response))
       .catch(next);
   });

@@ -4,7 +4,7 @@ import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoi
 import { normalizePrefix } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
 import { JobsError } from '../protocol/errors.js';
-import { DEFAULT_PREFIX } from '../protocol/wire.js';
+import { DEFAULT_PREFIX, JOB_ACTIONS, MAX_ACTION_BODY_BYTES } from '../protocol/wire.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**
@@ -66,16 +66,20 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
     async (routes) => {
       mounted = routes.prefix;
       async function handler(request: FastifyRequest, reply: FastifyReply) {
-        const response = await endpoint.handle(fromNodeRequest(request.raw, mounted), request);
+        // Fastify has read and parsed the body already (POST routes).
+        const response = await endpoint.handle(fromNodeRequest(request.raw, mounted, { body: request.body }), request);
         if (!response.stream) return reply.code(response.status).headers(response.headers).send(response.body);
         // Hijacked replies skip `onSend`: headers the app's hooks set so far go out with the stream.
         reply.hijack();
         writeNodeResponse(request.raw, reply.raw, response, reply.getHeaders() as ExtraHeaders);
       }
-      // GET only (HEAD follows): other methods stay free for the app's own routes under the prefix.
-      // `{prefix}` itself, not `{prefix}/` too: that one is the wildcard's, as every other path below.
+      // GET (HEAD follows) and POST on the action paths only: the rest stays free for the app's own
+      // routes under the prefix. `{prefix}` itself, not `{prefix}/` too: that one is the wildcard's.
       routes.get('/', { prefixTrailingSlash: 'no-slash' }, handler);
       routes.get('/*', handler);
+      for (const action of JOB_ACTIONS) {
+        routes.post(`/:id/${action}`, { bodyLimit: MAX_ACTION_BODY_BYTES }, handler);
+      }
     },
     { prefix },
   );
@@ -94,7 +98,8 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
 };
 
 /**
- * The job routes (`GET {prefix}`, `GET {prefix}/events`, `GET {prefix}/{id}`) as a Fastify 5 plugin.
+ * The job routes (`GET {prefix}`, `GET {prefix}/events`, `GET {prefix}/{id}`, `GET {prefix}/{id}/detail`,
+ * `POST {prefix}/{id}/cancel|retry|approve|reject`) as a Fastify 5 plugin.
  * Options are checked when it is registered: a missing `registry` or `authorize` fails `register`.
  *
  * @example

@@ -30,13 +30,15 @@ export type NodeJobsHandler<Context> = (
 
 /**
  * Reads a Node request as the routes see it: the path below `prefix` (still percent-encoded; `null`
- * outside it), the query and the headers. Never throws, whatever `req.url` holds. `prefix` is
- * normalized already (see `toNodeHandler`): this runs per request.
+ * outside it), the query, the headers and, when a route asks, the body. Never throws, whatever
+ * `req.url` holds. `prefix` is normalized already (see `toNodeHandler`): this runs per request.
+ * `parsed` is the body when a framework has read and parsed it already (Fastify's `request.body`);
+ * without it the body is read from `req`, and only if a route asks.
  *
  * @example
  * const response = await endpoint.handle(fromNodeRequest(req, '/api/admin/jobs'), req);
  */
-export function fromNodeRequest(req: IncomingMessage, base = ''): JobsRequest {
+export function fromNodeRequest(req: IncomingMessage, base = '', parsed?: { body: unknown }): JobsRequest {
   const url = parseRequestTarget(req.url ?? '/');
   return {
     method: req.method ?? 'GET',
@@ -46,7 +48,40 @@ export function fromNodeRequest(req: IncomingMessage, base = ''): JobsRequest {
       const value = req.headers[name.toLowerCase()];
       return Array.isArray(value) ? value.join(', ') : value;
     },
+    body: parsed ? async () => parsed.body : (maxBytes) => readNodeBody(req, maxBytes),
   };
+}
+
+/**
+ * Up to `maxBytes + 1` bytes of a request's body (the route refuses a longer one). Stops reading
+ * there without destroying the request, so the refusal can still be sent; resolves with what arrived
+ * when the client goes away.
+ */
+function readNodeBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = () => {
+      req.off('data', onData);
+      req.off('end', finish);
+      req.off('close', finish);
+      req.off('error', finish);
+      resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        req.pause();
+        finish();
+      }
+    };
+    req.on('data', onData);
+    req.on('end', finish);
+    req.on('close', finish);
+    req.on('error', finish);
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { JobsError } from '../protocol/errors.js';
 import { JOB_ID_PATTERN, JOB_STATES, type Job, type JobState, NAME_PATTERN } from '../protocol/job.js';
-import { MAX_JOB_IDS } from '../protocol/wire.js';
+import { MAX_JOB_IDS, MAX_TEXT_FILTER_LENGTH } from '../protocol/wire.js';
 
 /**
  * Which jobs a list, subscription or stream wants. Values of one field OR; different fields AND.
@@ -14,6 +14,11 @@ export interface JobFilter {
   state?: readonly JobState[];
   /** Only jobs whose scope is one of these (what an authorized principal may see). */
   scopes?: readonly string[];
+  /**
+   * Only jobs whose message, category, phase or a target value holds this text, ignoring case; at most
+   * 200 characters. `''` matches everything.
+   */
+  text?: string;
 }
 
 /** Checks a filter and returns a predicate for it. Throws a {@link JobsError} naming the bad field. */
@@ -22,7 +27,7 @@ export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
     throw new JobsError('invalid_input', 'filter: must be an object', { field: 'filter' });
   }
   for (const key of Object.keys(filter)) {
-    if (!['jobId', 'category', 'target', 'state', 'scopes'].includes(key)) {
+    if (!['jobId', 'category', 'target', 'state', 'scopes', 'text'].includes(key)) {
       throw new JobsError('invalid_input', `filter: \`${key}\` is not a filter`, { field: key });
     }
   }
@@ -38,6 +43,7 @@ export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
     'a state',
   );
   const scopes = strings(filter.scopes, 'scopes', (value) => value.length > 0, 'a scope');
+  const text = textOf(filter.text);
   const targets: Array<[string, Set<string>]> = [];
   if (filter.target !== undefined) {
     if (typeof filter.target !== 'object' || filter.target === null || Array.isArray(filter.target)) {
@@ -63,7 +69,28 @@ export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
     targets.every(([field, values]) => {
       const actual = job.target[field];
       return actual !== undefined && values.has(actual);
-    });
+    }) &&
+    (text === null || holdsText(job, text));
+}
+
+/** The text filter, lower-cased; null for none. */
+function textOf(value: unknown): string | null {
+  if (value === undefined || value === '') return null;
+  if (typeof value !== 'string' || value.length > MAX_TEXT_FILTER_LENGTH) {
+    throw new JobsError(
+      'invalid_input',
+      `filter: \`text\` must be a string of at most ${MAX_TEXT_FILTER_LENGTH} characters`,
+      {
+        field: 'text',
+      },
+    );
+  }
+  return value.toLowerCase();
+}
+
+function holdsText(job: Job, text: string): boolean {
+  const has = (value: string | null) => value?.toLowerCase().includes(text) === true;
+  return has(job.message) || has(job.category) || has(job.phase) || Object.values(job.target).some(has);
 }
 
 function strings(

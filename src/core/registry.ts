@@ -61,6 +61,23 @@ export interface ListOptions extends JobFilter {
   limit?: number;
 }
 
+/** Where a page of jobs ends: the last job's `queuedAt` and `id`. */
+export interface ListPosition {
+  queuedAt: string;
+  id: string;
+}
+
+export interface PageOptions extends ListOptions {
+  /** Only jobs after this position (older, in the page order): a previous page's `next`. */
+  before?: ListPosition;
+}
+
+/** One page of a list, and where the next one starts (null: this was the last). */
+export interface JobPage {
+  jobs: Job[];
+  next: ListPosition | null;
+}
+
 export interface RegistryHealth {
   ok: boolean;
   closed: boolean;
@@ -93,6 +110,13 @@ export interface JobRegistry {
   get(id: string): Job | undefined;
   /** Newest first. */
   list(options?: ListOptions): Job[];
+  /**
+   * One page of jobs, newest first by `queuedAt`, then by `id`: an order every instance agrees on, so
+   * a page's `next` (pass it as `before`) continues the list on any instance, without a job twice or
+   * missed while new jobs arrive. (`list` keeps queue order, which may differ for jobs queued in the
+   * same millisecond or, on a shared store, arriving from other instances.)
+   */
+  page(options?: PageOptions): JobPage;
   /** The job's kept log lines, oldest first (empty for an unknown job). */
   logs(id: string): LogLine[];
   /**
@@ -405,6 +429,33 @@ class Registry implements JobRegistry {
     return result;
   }
 
+  page(options: PageOptions = {}): JobPage {
+    const { limit = 50, before, ...filter } = options ?? {};
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) {
+      throw new JobsError('invalid_input', 'page: `limit` must be an integer from 1 to 500', { field: 'limit' });
+    }
+    const end = before === undefined ? null : pageKey(before);
+    const matches = compileFilter(filter);
+    // The first limit + 1 matches after `end`, in page order: the extra one says a next page exists.
+    // Jobs are held in queue order, nearly page order, so walking from the newest most jobs fall
+    // behind the kept ones at once and the insertion below rarely moves anything.
+    const kept: PageKey[] = [];
+    const jobs = [...this.#jobs.values()];
+    for (let i = jobs.length - 1; i >= 0; i--) {
+      const job = jobs[i] as Job;
+      const key: PageKey = { at: Date.parse(job.queuedAt), id: job.id, job };
+      if ((end && !comesBefore(end, key)) || !matches(job)) continue;
+      let index = kept.length;
+      while (index > 0 && comesBefore(key, kept[index - 1] as PageKey)) index--;
+      if (index > limit) continue;
+      kept.splice(index, 0, key);
+      if (kept.length > limit + 1) kept.pop();
+    }
+    const page = kept.slice(0, limit).map((key) => key.job as Job);
+    const last = page[page.length - 1];
+    return { jobs: page, next: kept.length > limit && last ? { queuedAt: last.queuedAt, id: last.id } : null };
+  }
+
   logs(id: string): LogLine[] {
     return [...(this.#logs.get(id) ?? [])];
   }
@@ -708,6 +759,28 @@ class Registry implements JobRegistry {
       this.report(new Error(`${what} threw: ${errorMessage(error)}`, { cause: error }));
     }
   }
+}
+
+/** A job's place in page order: `queuedAt` as a number (stored times may differ in precision), then id. */
+interface PageKey {
+  at: number;
+  id: string;
+  job?: Job;
+}
+
+/** Whether `a` comes before `b` in page order: newer first, then the greater id. */
+function comesBefore(a: PageKey, b: PageKey): boolean {
+  return a.at !== b.at ? a.at > b.at : a.id > b.id;
+}
+
+function pageKey(before: ListPosition): PageKey {
+  const at = typeof before?.queuedAt === 'string' ? Date.parse(before.queuedAt) : Number.NaN;
+  if (Number.isNaN(at) || typeof before.id !== 'string') {
+    throw new JobsError('invalid_input', 'page: `before` must be { queuedAt: an ISO time, id: a job id }', {
+      field: 'before',
+    });
+  }
+  return { at, id: before.id };
 }
 
 function actor(options: ActionOptions): string | null {

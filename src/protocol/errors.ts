@@ -5,8 +5,8 @@
  * - Calls: `invalid_input` (names the field), `invalid_options` (names the option), `not_found`,
  *   `invalid_transition`, `conflict` (another writer changed the job first), `closed`, `locked`,
  *   `unavailable` (the store cannot be reached).
- * - HTTP: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
- *   `too_many_requests`, `internal_error`.
+ * - HTTP: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`
+ *   (an action the job's state does not allow), `too_many_requests`, `internal_error`.
  * - Feed: `unauthorized`, `forbidden`, `http`, `network`, `protocol`, `callback`.
  */
 export type JobsErrorCode =
@@ -31,6 +31,7 @@ export type HttpErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'method_not_allowed'
+  | 'conflict'
   | 'too_many_requests'
   | 'internal_error';
 

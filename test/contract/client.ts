@@ -37,14 +37,14 @@ function readAnswer(res: IncomingMessage): Promise<HttpAnswer> {
  */
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string> } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) =>
       readAnswer(res).then(resolve, reject),
     );
     req.on('error', reject);
-    req.end();
+    req.end(options.body);
   });
 }
 

@@ -77,13 +77,43 @@ describe('Express router', () => {
     expect(router.openStreams).toBe(1);
   });
 
-  test('only GET and HEAD are served: other methods fall through to the app', async () => {
-    const { url } = await app((application) => {
-      application.post('/api/admin/jobs', (_req, res) => void res.status(202).json({ started: true }));
+  test('GET and HEAD everywhere, POST on the action paths only: every other request falls through to the app', async () => {
+    const registry = await testRegistry();
+    const application = express();
+    application.use('/api/admin/jobs', jobsRouter(registry, { authorize, authorizeAction: () => true }));
+    // The app's own routes, mounted after the router, under the same prefix.
+    application.post('/api/admin/jobs', (_req, res) => void res.status(202).json({ started: true }));
+    application.post('/api/admin/jobs/:id/start', (req, res) => void res.status(202).json({ start: req.params.id }));
+    application.put('/api/admin/jobs/:id/cancel', (_req, res) => void res.status(418).json({ mine: true }));
+    const origin = await listenUntilTestEnds(http.createServer(application));
+    const url = `${origin}/api/admin/jobs`;
+    const headers = { 'x-user': 'admin', 'x-realtime-jobs': '1' };
+    const job = await registry.enqueue({ category: 'sync-push', state: 'running' });
+    expect((await request(url, { method: 'POST', headers })).json).toEqual({ started: true });
+    expect((await request(`${url}/${job.id}/start`, { method: 'POST', headers })).json).toEqual({ start: job.id });
+    expect((await request(`${url}/${job.id}/cancel`, { method: 'PUT', headers })).status).toBe(418);
+    expect(registry.get(job.id)?.state).toBe('running');
+    const cancel = await request(`${url}/${job.id}/cancel`, { method: 'POST', headers });
+    expect((cancel.json as { job: { state: string } }).job.state).toBe('cancelled');
+  });
+
+  test('reject reads the body express.json() parsed already, and checks it the same way', async () => {
+    const { registry, url } = await app((application) => application.use(express.json()), {
+      authorizeAction: () => true,
     });
-    const post = await request(url, { method: 'POST', headers: { 'x-user': 'admin' } });
-    expect(post.status).toBe(202);
-    expect(post.json).toEqual({ started: true });
+    const first = await registry.enqueue({ category: 'sync-push', state: 'pending' });
+    const second = await registry.enqueue({ category: 'sync-push', state: 'pending' });
+    const headers = { 'x-user': 'admin', 'x-realtime-jobs': '1', 'content-type': 'application/json' };
+    const ok = await request(`${url}/${first.id}/reject`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ message: 'Not now' }),
+    });
+    expect((ok.json as { job: unknown }).job).toMatchObject({ state: 'cancelled', message: 'Not now' });
+    const bad = await request(`${url}/${second.id}/reject`, { method: 'POST', headers, body: '{"message":7}' });
+    expect(bad.status).toBe(400);
+    expect((bad.json as { error: { field: string } }).error.field).toBe('message');
+    expect(registry.get(second.id)?.state).toBe('pending');
   });
 
   test('an authorize that throws answers 500 with the error JSON and reports to onError', async () => {

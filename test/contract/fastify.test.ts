@@ -20,6 +20,7 @@ const listen = (app: FastifyInstance) => app.listen({ port: 0, host: '127.0.0.1'
 
 describeHttpContract('Fastify', {
   rejectsBadUrlItself: true,
+  parsesBodyItself: true,
   start: (registry, options) => serveRoutes('fastify', registry, { ...options, authorize }),
 });
 
@@ -82,12 +83,27 @@ describe('Fastify plugin', () => {
     const job = await registry.enqueue({ category: 'sync-push' });
     const headers = { 'x-user': 'admin' };
     expect((await request(`${origin}/admin/jobs/${job.id}`, { headers })).status).toBe(200);
-    expect((await request(`${origin}/admin/jobs`, { headers })).json).toEqual({ jobs: [job] });
+    expect((await request(`${origin}/admin/jobs`, { headers })).json).toEqual({ jobs: [job], next: null });
     expect((await request(`${origin}/jobs`, { headers })).status).toBe(404);
     const client = await SseClient.open(`${origin}/admin/jobs/events`, headers);
     onTestFinished(() => client.close());
     await client.ready();
     expect(client.jobs().map((each) => each.id)).toEqual([job.id]);
+  });
+
+  test("POST routes on the action paths only: the app's own POST routes under the prefix live beside them", async () => {
+    const { origin, registry } = await start(async (app, registry) => {
+      await app.register(jobsPlugin, { registry, authorize, authorizeAction: () => true });
+      app.post('/api/admin/jobs/:id/start', async (request, reply) =>
+        reply.code(202).send({ start: (request.params as { id: string }).id }),
+      );
+    });
+    const job = await registry.enqueue({ category: 'sync-push', state: 'running' });
+    const headers = { 'x-user': 'admin', 'x-realtime-jobs': '1' };
+    const url = `${origin}/api/admin/jobs/${job.id}`;
+    expect((await request(`${url}/start`, { method: 'POST', headers })).json).toEqual({ start: job.id });
+    const cancel = await request(`${url}/cancel`, { method: 'POST', headers });
+    expect((cancel.json as { job: { state: string } }).job.state).toBe('cancelled');
   });
 
   test("headers set by the app's hooks reach the stream (@fastify/cors)", async () => {

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import {
   createJobRegistry,
+  type Job,
+  type JobAction,
   type JobRegistry,
   type JobRegistryOptions,
   memoryStore,
@@ -44,6 +46,13 @@ export interface ContractOptions {
   throttleMs?: number;
   reauthorizeMs?: number;
   onError?: (error: Error) => void;
+  /** The runner passes it on as is; it receives the framework's own request as `context`. */
+  authorizeAction?: (
+    principal: Principal | null,
+    action: JobAction,
+    job: Job,
+    context: unknown,
+  ) => boolean | Promise<boolean>;
 }
 
 export interface ContractTarget {
@@ -56,6 +65,11 @@ export interface ContractTarget {
   rejectsBadUrlItself?: boolean;
   /** True when every request the server gets goes to the routes (fetch handler, Node bridge), not only those below the prefix. */
   servesEveryPath?: boolean;
+  /**
+   * True when the framework parses a JSON body itself, before any route runs (Fastify), and so answers
+   * malformed JSON or a body over the limit in its own error shape.
+   */
+  parsesBodyItself?: boolean;
 }
 
 const ADMIN = { 'x-user': 'admin' };
@@ -74,8 +88,14 @@ interface Setup {
  * the routes (fetch handler, Express, Fastify), each on a real server with real HTTP and SSE clients.
  */
 export function describeHttpContract(name: string, target: ContractTarget): void {
-  async function setup(options: Partial<ContractOptions> = {}, registryOptions: JobRegistryOptions = {}) {
+  async function setup(
+    options: Partial<ContractOptions> = {},
+    registryOptions: JobRegistryOptions = {},
+    /** Registers the job definitions a test runs, before the server starts. */
+    define: (registry: JobRegistry) => void = () => {},
+  ) {
     const registry = await createJobRegistry({ onError: () => {}, ...registryOptions });
+    define(registry);
     const server = await target.start(registry, { heartbeatMs: 60_000, ...options });
     const clients: SseClient[] = [];
     onTestFinished(async () => {
@@ -103,12 +123,15 @@ export function describeHttpContract(name: string, target: ContractTarget): void
       401: 'unauthorized',
       403: 'forbidden',
       404: 'not_found',
+      405: 'method_not_allowed',
+      409: 'conflict',
       429: 'too_many_requests',
+      500: 'internal_error',
     };
     expect(answer.status).toBe(status);
     expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(answer.headers['cache-control']).toBe('private, no-store');
-    const { error } = answer.json as { error: { code: string; message: string } };
+    const { error } = answer.json as { error: { code: string; message: string; field?: string } };
     expect(error.code).toBe(codes[status]);
     expect(typeof error.message).toBe('string');
     expect(error.message.length).toBeGreaterThan(0);
@@ -116,6 +139,9 @@ export function describeHttpContract(name: string, target: ContractTarget): void
   }
 
   const ids = (jobs: Array<{ id: string }>) => jobs.map((job) => job.id);
+  /** Ids in list order: newest first by `queuedAt`, then by id (jobs queued in one millisecond tie). */
+  const newestFirst = (...jobs: Array<{ id: string; queuedAt: string }>) =>
+    ids([...jobs].sort((a, b) => Date.parse(b.queuedAt) - Date.parse(a.queuedAt) || (a.id < b.id ? 1 : -1)));
   const listed = (answer: { json: unknown }) => ids((answer.json as { jobs: Array<{ id: string }> }).jobs);
   const sequence = (id: string | undefined) => Number(id?.split('-')[1]);
 
@@ -231,6 +257,13 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         ['state=sleeping', 'state'],
         ['target.=x', 'target.'],
         ['target.bad%20field=x', 'target.bad field'],
+        ['limit=1&limit=2', 'limit'],
+        ['before=', 'before'],
+        ['before=yesterday', 'before'],
+        ['before=zzzzzzzzzzz.abc', 'before'],
+        ['before=k3x9q.not*an*id', 'before'],
+        ['before=a.b&before=a.b', 'before'],
+        [`text=${'x'.repeat(201)}`, 'text'],
       ])('bad list query %# → 400 naming the parameter', async (query, field) => {
         const { url } = await setup();
         const error = expectError(await request(`${url}?${query}`, { headers: ADMIN }), 400);
@@ -282,16 +315,16 @@ export function describeHttpContract(name: string, target: ContractTarget): void
     });
 
     describe('list and get', () => {
-      test('newest first, limit 1..500, default 50', async () => {
+      test('newest first by queuedAt then id, limit 1..500, default 50', async () => {
         const { url, registry } = await setup();
         const created = await times(60, async (i) => await registry.enqueue({ category: `c${i}` }));
-        const newestFirst = ids(created).reverse();
+        const newest = newestFirst(...created);
         const all = await request(url, { headers: ADMIN });
         expect(all.status).toBe(200);
-        expect(listed(all)).toEqual(newestFirst.slice(0, 50));
-        expect(listed(await request(`${url}?limit=1`, { headers: ADMIN }))).toEqual(newestFirst.slice(0, 1));
-        expect(listed(await request(`${url}?limit=500`, { headers: ADMIN }))).toEqual(newestFirst);
-        expect(listed(await request(`${url}/?limit=7`, { headers: ADMIN }))).toEqual(newestFirst.slice(0, 7));
+        expect(listed(all)).toEqual(newest.slice(0, 50));
+        expect(listed(await request(`${url}?limit=1`, { headers: ADMIN }))).toEqual(newest.slice(0, 1));
+        expect(listed(await request(`${url}?limit=500`, { headers: ADMIN }))).toEqual(newest);
+        expect(listed(await request(`${url}/?limit=7`, { headers: ADMIN }))).toEqual(newest.slice(0, 7));
       });
 
       test('filters: values of one filter OR, different filters AND', async () => {
@@ -303,12 +336,12 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         await registry.update(b.id, { state: 'running' });
         await registry.update(d.id, { state: 'success' });
         const query = async (q: string) => listed(await request(`${url}?${q}`, { headers: ADMIN }));
-        expect(await query(`job_id=${a.id}&job_id=${d.id}`)).toEqual([d.id, a.id]);
-        expect(await query('category=sync-push&category=sync-pull')).toEqual([c.id, b.id, a.id]);
-        expect(await query('target.peer=peer-a')).toEqual([c.id, a.id]);
-        expect(await query('target.peer=peer-a&target.peer=peer-b')).toEqual([c.id, b.id, a.id]);
+        expect(await query(`job_id=${a.id}&job_id=${d.id}`)).toEqual(newestFirst(d, a));
+        expect(await query('category=sync-push&category=sync-pull')).toEqual(newestFirst(c, b, a));
+        expect(await query('target.peer=peer-a')).toEqual(newestFirst(c, a));
+        expect(await query('target.peer=peer-a&target.peer=peer-b')).toEqual(newestFirst(c, b, a));
         expect(await query('category=sync-push&target.peer=peer-a')).toEqual([a.id]);
-        expect(await query('state=running&state=success')).toEqual([d.id, b.id]);
+        expect(await query('state=running&state=success')).toEqual(newestFirst(d, b));
         expect(await query('state=queued&category=sync-pull&category=dedalus-verify')).toEqual([c.id]);
         expect(await query('target.missing=x')).toEqual([]);
         expect(await query(`job_id=${a.id}&category=sync-pull`)).toEqual([]);
@@ -363,14 +396,525 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         expect(filtered.status).toBe(200);
       });
 
-      test('scopes: lists leave out jobs of other scopes; GET of one → 403', async () => {
+      test('scopes: lists leave out jobs of other scopes; GET of one → 404, the same answer as an unknown id', async () => {
         const { url, registry } = await setup();
         const adminJob = await registry.enqueue({ category: 'sync-push' });
         const opsJob = await registry.enqueue({ category: 'sync-push', scope: 'ops' });
         expect(listed(await request(url, { headers: OPS }))).toEqual([opsJob.id]);
         expect(listed(await request(url, { headers: ADMIN }))).toEqual([adminJob.id]);
-        expectError(await request(`${url}/${adminJob.id}`, { headers: OPS }), 403);
+        const hidden = await request(`${url}/${adminJob.id}`, { headers: OPS });
+        expectError(hidden, 404);
+        expect(hidden.body).toBe((await request(`${url}/V1StGXR8_Z5jdHi6B-myT`, { headers: OPS })).body);
         expect((await request(`${url}/${opsJob.id}`, { headers: OPS })).status).toBe(200);
+      });
+    });
+
+    describe('actions', () => {
+      /** The same-origin proof a page of the app sends with every action. */
+      const PROOF = { 'x-realtime-jobs': '1' };
+      /** The contract's rule: `admin` scope holders may do anything, anyone else only cancel. */
+      const adminsOrCancel = (principal: Principal | null, action: JobAction) =>
+        principal?.scopes.includes('admin') === true || action === 'cancel';
+
+      /** Definitions the action tests run: work that waits to be cancelled, fails once, or asks for approval. */
+      function defineJobs(registry: JobRegistry) {
+        registry.define(
+          'wait',
+          (ctx) => new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve())),
+        );
+        let runs = 0;
+        registry.define('flaky', (ctx) => {
+          if (++runs === 1) throw new Error('peer unreachable');
+          return { n: ctx.input.n ?? null };
+        });
+        registry.define('deploy', (ctx) => ctx.awaitApproval(`Deploy ${ctx.input.bundle}?`), {
+          onApprove: async (ctx) => {
+            await ctx.progress(0.5, { phase: 'deploying' });
+            return { deployed: String(ctx.input.bundle), by: ctx.approval?.by ?? null };
+          },
+        });
+        registry.define('deploy-ops', (ctx) => ctx.awaitApproval('Deploy?'), { scope: 'ops' });
+      }
+
+      /** A setup with the definitions and `authorizeAction` (the contract's rule unless given). */
+      function actionSetup(options: Partial<ContractOptions> = {}) {
+        return setup({ authorizeAction: adminsOrCancel, ...options }, {}, defineJobs);
+      }
+
+      function act(url: string, id: string, action: string, headers: Record<string, string> = { ...ADMIN, ...PROOF }) {
+        return request(`${url}/${id}/${action}`, { method: 'POST', headers });
+      }
+
+      async function until(registry: JobRegistry, id: string, state: string) {
+        await waitFor(() => registry.get(id)?.state === state, `job ${id} to be ${state}`);
+        return registry.get(id) as Job;
+      }
+
+      const answered = (answer: { json: unknown }) => (answer.json as { job: Job }).job;
+
+      test('cancel: a running job ends cancelled, by the principal; 200 {"job": …}', async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        const answer = await act(url, job.id, 'cancel');
+        expect(answer.status).toBe(200);
+        expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+        expect(answer.headers['cache-control']).toBe('private, no-store');
+        expect(answered(answer)).toMatchObject({ id: job.id, state: 'cancelled', message: 'Cancelled by admin' });
+        expect(answered(answer)).toEqual(JSON.parse(JSON.stringify(registry.get(job.id))));
+        // A second click answers the finished job as it is.
+        const again = await act(url, job.id, 'cancel');
+        expect(again.status).toBe(200);
+        expect(answered(again).version).toBe(answered(answer).version);
+      });
+
+      test('retry: a new job with the same input, retryOf the old one, that runs', async () => {
+        const { url, registry } = await actionSetup();
+        const failed = await registry.run('flaky', { n: 7 });
+        await until(registry, failed.id, 'error');
+        const answer = await act(url, failed.id, 'retry');
+        expect(answer.status).toBe(200);
+        const retried = answered(answer);
+        expect(retried.id).not.toBe(failed.id);
+        expect(retried).toMatchObject({
+          retryOf: failed.id,
+          category: 'flaky',
+          data: { n: 7 },
+          message: 'Retried by admin',
+        });
+        expect((await until(registry, retried.id, 'success')).result).toEqual({ n: 7 });
+        expect(registry.get(failed.id)?.state).toBe('error');
+      });
+
+      test("approve: a pending job is queued, and the definition's onApprove runs to the end", async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('deploy', { bundle: 'b-42' });
+        await until(registry, job.id, 'pending');
+        const answer = await act(url, job.id, 'approve');
+        expect(answer.status).toBe(200);
+        expect(answered(answer)).toMatchObject({ id: job.id, state: 'queued', message: 'Approved by admin' });
+        const done = await until(registry, job.id, 'success');
+        expect(done.result).toEqual({ deployed: 'b-42', by: 'admin' });
+      });
+
+      test('reject: a pending job ends cancelled, with the JSON body’s message or "Rejected by …"', async () => {
+        const { url, registry } = await actionSetup();
+        const first = await registry.run('deploy', { bundle: 'b-1' });
+        const second = await registry.run('deploy', { bundle: 'b-2' });
+        await until(registry, first.id, 'pending');
+        await until(registry, second.id, 'pending');
+        const withMessage = await request(`${url}/${first.id}/reject`, {
+          method: 'POST',
+          headers: { ...ADMIN, ...PROOF, 'content-type': 'application/json; charset=utf-8' },
+          body: JSON.stringify({ message: 'Not during the freeze' }),
+        });
+        expect(withMessage.status).toBe(200);
+        expect(answered(withMessage)).toMatchObject({ state: 'cancelled', message: 'Not during the freeze' });
+        const without = await act(url, second.id, 'reject');
+        expect(answered(without)).toMatchObject({ state: 'cancelled', message: 'Rejected by admin' });
+        expect(registry.get(second.id)?.state).toBe('cancelled');
+      });
+
+      test.each([
+        ['not JSON', 'application/json', '{"message":', 'body', true],
+        ['not an object', 'application/json', '["no"]', 'body', false],
+        ['null', 'application/json', 'null', 'body', false],
+        ['another field', 'application/json', '{"message":"x","by":"root"}', 'by', false],
+        ['an empty message', 'application/json', '{"message":""}', 'message', false],
+        ['a message that is not text', 'application/json', '{"message":42}', 'message', false],
+        [
+          'a message over the limit',
+          'application/json',
+          JSON.stringify({ message: 'x'.repeat(4001) }),
+          'message',
+          false,
+        ],
+        ['a body that is not JSON', 'text/plain', '{"message":"x"}', 'body', false],
+        ['a body over 64 KiB', 'application/json', JSON.stringify({ message: 'x'.repeat(70_000) }), 'body', true],
+      ] as const)(
+        'reject with %s → 400 naming the field; the job stays pending',
+        async (_what, type, body, field, framework) => {
+          const { url, registry } = await actionSetup();
+          const job = await registry.run('deploy', { bundle: 'b-1' });
+          await until(registry, job.id, 'pending');
+          const answer = await request(`${url}/${job.id}/reject`, {
+            method: 'POST',
+            headers: { ...ADMIN, ...PROOF, 'content-type': type },
+            body,
+          });
+          if (framework && target.parsesBodyItself) {
+            // Fastify parses (and limits) the body before any route runs, and answers in its own shape.
+            expect([400, 413]).toContain(answer.status);
+          } else {
+            expect(expectError(answer, 400).field).toBe(field);
+          }
+          expect(registry.get(job.id)?.state).toBe('pending');
+        },
+      );
+
+      test('without authorizeAction every action answers 403: actions are off by default', async () => {
+        const { url, registry } = await setup({}, {}, defineJobs);
+        const job = await registry.run('deploy', { bundle: 'b-1' });
+        await until(registry, job.id, 'pending');
+        for (const action of ['cancel', 'retry', 'approve', 'reject']) {
+          const error = expectError(await act(url, job.id, action), 403);
+          expect(error.message).toContain('authorizeAction');
+        }
+        expect(registry.get(job.id)?.version).toBe((await until(registry, job.id, 'pending')).version);
+        expect(registry.get(job.id)?.state).toBe('pending');
+      });
+
+      test('authorizeAction false → 403; it gets the principal, the action, the job and the request', async () => {
+        const calls: Array<[string | undefined, JobAction, string, boolean]> = [];
+        const { url, registry } = await actionSetup({
+          authorizeAction: (principal, action, job, context) => {
+            calls.push([principal?.id, action, job.id, typeof context === 'object' && context !== null]);
+            return adminsOrCancel(principal, action);
+          },
+        });
+        const job = await registry.run('deploy-ops', {});
+        await until(registry, job.id, 'pending');
+        const error = expectError(await act(url, job.id, 'approve', { ...OPS, ...PROOF }), 403);
+        expect(error.message).toContain('approve');
+        expect(calls).toEqual([['ops', 'approve', job.id, true]]);
+        expect(registry.get(job.id)?.state).toBe('pending');
+        // The same principal may cancel (the rule allows it).
+        expect(answered(await act(url, job.id, 'cancel', { ...OPS, ...PROOF }))).toMatchObject({
+          state: 'cancelled',
+          message: 'Cancelled by ops',
+        });
+      });
+
+      test.each([
+        ['no proof at all', {}],
+        ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site' }],
+        ['Sec-Fetch-Site: same-site (a sibling subdomain)', { 'sec-fetch-site': 'same-site' }],
+        ['Sec-Fetch-Site: none', { 'sec-fetch-site': 'none' }],
+        ['X-Realtime-Jobs with another value', { 'x-realtime-jobs': 'true' }],
+      ])('an action with %s → 403 saying why, before authorizeAction is asked', async (_what, headers) => {
+        let asked = 0;
+        const { url, registry } = await actionSetup({ authorizeAction: () => ++asked > 0 });
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        const error = expectError(await act(url, job.id, 'cancel', { ...ADMIN, ...headers }), 403);
+        expect(error.message).toContain('X-Realtime-Jobs: 1');
+        expect(asked).toBe(0);
+        expect(registry.get(job.id)?.state).toBe('running');
+      });
+
+      test('Sec-Fetch-Site: same-origin is proof enough without the header', async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        const answer = await act(url, job.id, 'cancel', { ...ADMIN, 'sec-fetch-site': 'same-origin' });
+        expect(answered(answer).state).toBe('cancelled');
+      });
+
+      test("the job's state does not allow it → 409 conflict naming the field", async () => {
+        const { url, registry } = await actionSetup();
+        const running = await registry.run('wait', {});
+        await until(registry, running.id, 'running');
+        for (const action of ['approve', 'reject', 'retry']) {
+          const answer = await act(url, running.id, action);
+          expect(answer.status).toBe(409);
+          expect((answer.json as { error: { code: string; field: string } }).error).toMatchObject({
+            code: 'conflict',
+            field: 'state',
+          });
+        }
+        expect(registry.get(running.id)?.state).toBe('running');
+        // A finished job whose category has no definition here cannot be retried either.
+        const adHoc = await registry.enqueue({ category: 'ad-hoc', state: 'running' });
+        await registry.update(adHoc.id, { state: 'error' });
+        const answer = await act(url, adHoc.id, 'retry');
+        expect(answer.status).toBe(409);
+        expect((answer.json as { error: { field: string } }).error.field).toBe('category');
+      });
+
+      test('an unknown id, a malformed one, or a job outside the principal’s scopes → the same 404', async () => {
+        const { url, registry } = await actionSetup();
+        const hidden = await registry.run('deploy', { bundle: 'b-1' });
+        await until(registry, hidden.id, 'pending');
+        const unknown = await act(url, 'V1StGXR8_Z5jdHi6B-myT', 'cancel', { ...OPS, ...PROOF });
+        expectError(unknown, 404);
+        expectError(await act(url, 'not*an*id', 'cancel', { ...OPS, ...PROOF }), 404);
+        // ops may cancel, but may not see an admin job: it does not exist for them.
+        const outside = await act(url, hidden.id, 'cancel', { ...OPS, ...PROOF });
+        expectError(outside, 404);
+        expect(outside.body).toBe(unknown.body);
+        // Even without the same-origin proof: the answer never tells the job exists.
+        expect((await act(url, hidden.id, 'cancel', OPS)).body).toBe(unknown.body);
+        expect(registry.get(hidden.id)?.state).toBe('pending');
+      });
+
+      test('nobody logged in → 401; a principal without scopes → 403; both before the job is looked up', async () => {
+        const { url, registry } = await actionSetup({ authorizeAction: () => true });
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        expectError(await act(url, job.id, 'cancel', PROOF), 401);
+        expectError(await act(url, 'V1StGXR8_Z5jdHi6B-myT', 'cancel', PROOF), 401);
+        expectError(await act(url, job.id, 'cancel', { 'x-user': 'nobody', ...PROOF }), 403);
+        expect(registry.get(job.id)?.state).toBe('running');
+      });
+
+      test('an authorizeAction that throws or answers no boolean → 500 internal_error, reported to onError', async () => {
+        const errors: Error[] = [];
+        const { url, registry } = await actionSetup({
+          onError: (error) => errors.push(error),
+          authorizeAction: (_principal, action) => {
+            if (action === 'cancel') throw new Error('policy service down');
+            return 'yes' as unknown as boolean;
+          },
+        });
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        for (const action of ['cancel', 'retry']) {
+          const answer = await act(url, job.id, action);
+          expect(answer.status).toBe(500);
+          expect((answer.json as { error: { code: string } }).error.code).toBe('internal_error');
+        }
+        expect(errors.map((error) => error.message)).toEqual([
+          expect.stringContaining('policy service down'),
+          expect.stringContaining('authorizeAction() must return true or false'),
+        ]);
+        expect(registry.get(job.id)?.state).toBe('running');
+      });
+
+      test('GET or HEAD on an action path → 405 with Allow: POST', async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('wait', {});
+        for (const method of ['GET', 'HEAD']) {
+          for (const action of ['cancel', 'retry', 'approve', 'reject']) {
+            const answer = await request(`${url}/${job.id}/${action}`, { method, headers: { ...ADMIN, ...PROOF } });
+            expect(answer.status, `${method} ${action}`).toBe(405);
+            expect(answer.headers.allow).toBe('POST');
+          }
+        }
+        expect(registry.get(job.id)?.state).not.toBe('cancelled');
+      });
+
+      test('a POST below the prefix that is no action is never taken for one', async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        for (const path of [`/${job.id}/stop`, `/${job.id}/cancel/x`, `/${job.id}`, '/events/cancel']) {
+          const answer = await request(url + path, { method: 'POST', headers: { ...ADMIN, ...PROOF } });
+          // The fetch handler and the Node bridge answer 405 or 404; Express and Fastify leave it to the app.
+          expect([404, 405], path).toContain(answer.status);
+        }
+        expect(registry.get(job.id)?.state).toBe('running');
+      });
+
+      test('the stream shows what an action did', async () => {
+        const { url, registry, stream } = await actionSetup({ throttleMs: 0 });
+        const job = await registry.run('deploy', { bundle: 'b-9' });
+        await until(registry, job.id, 'pending');
+        const client = await stream(`/events?job_id=${job.id}`);
+        await client.ready();
+        expect((await act(url, job.id, 'approve')).status).toBe(200);
+        await client.until(() => client.jobs().at(-1)?.state === 'success', 'the approved job to succeed');
+        expect(client.jobs().map((j) => j.state)).toEqual(
+          expect.arrayContaining(['pending', 'queued', 'running', 'success']),
+        );
+      });
+    });
+
+    describe('list pages, text and permissions', () => {
+      test('paging through 120 jobs with `before`: newest first, none twice, none missed, while new jobs arrive', async () => {
+        const { url, registry } = await setup();
+        const created = await times(120, async (i) => await registry.enqueue({ category: `c${i % 7}` }));
+        const seen: string[] = [];
+        const pages: number[] = [];
+        let next: string | null = null;
+        do {
+          const query: string = next === null ? '?limit=25' : `?limit=25&before=${encodeURIComponent(next)}`;
+          const answer = await request(url + query, { headers: ADMIN });
+          expect(answer.status).toBe(200);
+          const page = answer.json as { jobs: Job[]; next: string | null };
+          seen.push(...ids(page.jobs));
+          pages.push(page.jobs.length);
+          next = page.next;
+          // Jobs that arrive while paging are newer than every page so far: they never shift one.
+          await registry.enqueue({ category: 'arrived-meanwhile' });
+        } while (next !== null);
+        expect(pages).toEqual([25, 25, 25, 25, 20]);
+        expect(seen).toEqual(newestFirst(...created));
+        expect(new Set(seen).size).toBe(120);
+      });
+
+      test('the last page says next: null; a page that ends exactly at the last job too', async () => {
+        const { url, registry } = await setup();
+        const created = await times(4, async (i) => await registry.enqueue({ category: `c${i}` }));
+        const first = (await request(`${url}?limit=2`, { headers: ADMIN })).json as { jobs: Job[]; next: string };
+        expect(typeof first.next).toBe('string');
+        const second = (await request(`${url}?limit=2&before=${encodeURIComponent(first.next)}`, { headers: ADMIN }))
+          .json as { jobs: Job[]; next: string | null };
+        expect([...ids(first.jobs), ...ids(second.jobs)]).toEqual(newestFirst(...created));
+        expect(second.next).toBeNull();
+        expect(((await request(`${url}?limit=4`, { headers: ADMIN })).json as { next: null }).next).toBeNull();
+        // Filters hold across pages.
+        const filtered = (
+          await request(`${url}?limit=1&category=c1&before=${encodeURIComponent(first.next)}`, {
+            headers: ADMIN,
+          })
+        ).json as { jobs: Job[]; next: string | null };
+        expect(filtered.jobs.every((job) => job.category === 'c1')).toBe(true);
+      });
+
+      test('text: a case-insensitive piece of the message, category, phase or a target value', async () => {
+        const { url, registry } = await setup();
+        const byMessage = await registry.enqueue({ category: 'sync-push', message: 'Pushing to Peer-A' });
+        const byCategory = await registry.enqueue({ category: 'Dedalus-verify' });
+        const byPhase = await registry.enqueue({ category: 'export', phase: 'Transferring' });
+        const byTarget = await registry.enqueue({ category: 'export', target: { host: 'north-1.example' } });
+        const query = async (text: string) =>
+          listed(await request(`${url}?text=${encodeURIComponent(text)}`, { headers: ADMIN }));
+        expect(await query('peer-a')).toEqual([byMessage.id]);
+        expect(await query('DEDALUS')).toEqual([byCategory.id]);
+        expect(await query('transfer')).toEqual([byPhase.id]);
+        expect(await query('NORTH-1')).toEqual([byTarget.id]);
+        expect(await query('export')).toEqual(newestFirst(byPhase, byTarget));
+        expect(await query('no such text')).toEqual([]);
+        expect(await query('')).toHaveLength(4);
+        // With the other filters, AND.
+        expect(listed(await request(`${url}?text=export&target.host=north-1.example`, { headers: ADMIN }))).toEqual([
+          byTarget.id,
+        ]);
+      });
+
+      test('permissions: what authorizeAction allows on each listed job, whatever its state; ETag and 304 still work', async () => {
+        const { url, registry } = await setup({
+          authorizeAction: (principal, action) => principal?.scopes.includes('admin') === true || action === 'cancel',
+        });
+        const queued = await registry.enqueue({ category: 'sync-push' });
+        const finished = await registry.enqueue({ category: 'sync-push', state: 'running' });
+        await registry.update(finished.id, { state: 'success' });
+        const opsJob = await registry.enqueue({ category: 'sync-push', scope: 'ops' });
+        const all = ['cancel', 'retry', 'approve', 'reject'];
+        const admin = await request(url, { headers: { 'x-user': 'both' } });
+        expect((admin.json as { permissions: unknown }).permissions).toEqual({
+          [queued.id]: all,
+          [finished.id]: all,
+          [opsJob.id]: all,
+        });
+        const ops = await request(url, { headers: OPS });
+        expect(ops.json).toEqual({
+          jobs: [JSON.parse(JSON.stringify(registry.get(opsJob.id)))],
+          next: null,
+          permissions: { [opsJob.id]: ['cancel'] },
+        });
+        const same = await request(url, { headers: { ...OPS, 'if-none-match': ops.headers.etag as string } });
+        expect(same.status).toBe(304);
+      });
+
+      test('without authorizeAction a list carries no permissions', async () => {
+        const { url, registry } = await setup();
+        await registry.enqueue({ category: 'sync-push' });
+        const answer = await request(url, { headers: ADMIN });
+        expect(Object.keys(answer.json as object)).toEqual(['jobs', 'next']);
+      });
+
+      test('an authorizeAction that throws while a list is built → 500, reported', async () => {
+        const errors: Error[] = [];
+        const { url, registry } = await setup({
+          onError: (error) => errors.push(error),
+          authorizeAction: () => {
+            throw new Error('policy service down');
+          },
+        });
+        await registry.enqueue({ category: 'sync-push' });
+        expect((await request(url, { headers: ADMIN })).status).toBe(500);
+        expect(errors[0]?.message).toContain('policy service down');
+      });
+    });
+
+    describe('detail and logs', () => {
+      /** Runs a job that logs `lines`, then waits for `release` before it logs "after" and ends. */
+      async function loggingJob(registry: JobRegistry, scope = 'admin') {
+        let release = () => {};
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const job = await registry.run({ category: 'logger', scope }, async (ctx) => {
+          await ctx.log('connecting');
+          await ctx.log('slow peer', { level: 'warn' });
+          await released;
+          await ctx.log('after');
+          return { ok: true };
+        });
+        await waitFor(() => registry.logs(job.id).length === 2, 'the first two log lines');
+        return { job, release };
+      }
+
+      test('GET /{id}/detail → the job, its kept log lines and permissions', async () => {
+        const { url, registry } = await setup({
+          authorizeAction: (principal, action) => principal?.scopes.includes('admin') === true || action === 'cancel',
+        });
+        const { job, release } = await loggingJob(registry);
+        const answer = await request(`${url}/${job.id}/detail`, { headers: ADMIN });
+        expect(answer.status).toBe(200);
+        expect(answer.headers['cache-control']).toBe('private, no-store');
+        expect(answer.json).toEqual({
+          job: JSON.parse(JSON.stringify(registry.get(job.id))),
+          log: JSON.parse(JSON.stringify(registry.logs(job.id))),
+          permissions: ['cancel', 'retry', 'approve', 'reject'],
+        });
+        expect((answer.json as { log: Array<{ text: string; level: string }> }).log).toEqual([
+          expect.objectContaining({ seq: 1, level: 'info', text: 'connecting' }),
+          expect.objectContaining({ seq: 2, level: 'warn', text: 'slow peer' }),
+        ]);
+        release();
+        const head = await request(`${url}/${job.id}/detail`, { method: 'HEAD', headers: ADMIN });
+        expect(head.status).toBe(200);
+        expect(head.body).toBe('');
+      });
+
+      test('detail: permissions [] without authorizeAction; 404 for an unknown job or one outside the scopes', async () => {
+        const { url, registry } = await setup();
+        const { job, release } = await loggingJob(registry);
+        onTestFinished(release);
+        expect((await request(`${url}/${job.id}/detail`, { headers: ADMIN })).json).toMatchObject({ permissions: [] });
+        expectError(await request(`${url}/${job.id}/detail`, { headers: OPS }), 404);
+        expectError(await request(`${url}/V1StGXR8_Z5jdHi6B-myT/detail`, { headers: ADMIN }), 404);
+        expectError(await request(`${url}/${job.id}/detail`), 401);
+        expectError(await request(`${url}/${job.id}/details`, { headers: ADMIN }), 404);
+      });
+
+      test('logs=1 streams kept and live log lines; a plain stream carries none', async () => {
+        const { registry, stream } = await setup({ throttleMs: 0 });
+        const { job, release } = await loggingJob(registry);
+        const withLogs = await stream(`/events?logs=1&job_id=${job.id}`);
+        const plain = await stream(`/events?job_id=${job.id}`);
+        const off = await stream(`/events?logs=0&job_id=${job.id}`);
+        await Promise.all([withLogs.ready(), plain.ready(), off.ready()]);
+        const snapshot = withLogs.ofType('job-log');
+        expect(snapshot).toHaveLength(1);
+        expect(snapshot[0]!.id).toBeUndefined();
+        expect(JSON.parse(snapshot[0]!.data)).toEqual({
+          jobId: job.id,
+          lines: JSON.parse(JSON.stringify(registry.logs(job.id))),
+        });
+        release();
+        await withLogs.until(() => withLogs.jobs().at(-1)?.state === 'success', 'the job to end');
+        await plain.until(() => plain.jobs().at(-1)?.state === 'success', 'the job to end on the plain stream');
+        await off.until(() => off.jobs().at(-1)?.state === 'success', 'the job to end on the logs=0 stream');
+        const live = withLogs.ofType('job-log').slice(1);
+        expect(live.map((event) => JSON.parse(event.data).lines.map((line: { text: string }) => line.text))).toEqual([
+          ['after'],
+        ]);
+        expect(typeof live[0]!.id).toBe('string');
+        expect(plain.ofType('job-log')).toEqual([]);
+        expect(off.ofType('job-log')).toEqual([]);
+      });
+
+      test('logs must be 1 or 0, once; text is refused on streams', async () => {
+        const { url, server } = await setup();
+        for (const query of ['logs=2', 'logs=true', 'logs=', 'logs=1&logs=1']) {
+          const error = expectError(await request(`${url}/events?${query}`, { headers: ADMIN }), 400);
+          expect(error.field).toBe('logs');
+        }
+        expect(expectError(await request(`${url}/events?text=x`, { headers: ADMIN }), 400).field).toBe('text');
+        expect(server.openStreams()).toBe(0);
       });
     });
 

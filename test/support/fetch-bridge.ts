@@ -1,5 +1,6 @@
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 
 /**
  * A minimal Node server for a fetch handler (test only; Hono's node-server does this in production):
@@ -14,9 +15,16 @@ export async function serveFetch(
     res.on('close', () => controller.abort());
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    const response = await handle(
-      new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers, signal: controller.signal }),
-    );
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    const init = {
+      method: req.method,
+      headers,
+      signal: controller.signal,
+      body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
+      // Node's fetch needs this for a streamed request body.
+      duplex: 'half',
+    };
+    const response = await handle(new Request(`http://${req.headers.host}${req.url}`, init as RequestInit));
     res.writeHead(response.status, [...response.headers].flat());
     if (!response.body) {
       res.end();

@@ -29,7 +29,7 @@ export async function jobWhen(
 export function withFailingList(registry: JobRegistry): JobRegistry {
   return new Proxy(registry, {
     get(target, property) {
-      if (property === 'list') {
+      if (property === 'list' || property === 'page') {
         return () => {
           throw new Error('store unavailable');
         };

@@ -129,3 +129,91 @@ describe('stream resources', () => {
     expect(errors[0]?.message).toMatch(/authorize\(\) must return null or \{ id: string, scopes: string\[\] \}/);
   });
 });
+
+describe('actions', () => {
+  const proof = { 'x-realtime-jobs': '1' };
+
+  it('checks authorizeAction, naming the field', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    expect(() => createJobsHandler(jobs, { allowAnonymous: true, authorizeAction: true as never })).toThrow(
+      expect.objectContaining({ code: 'invalid_options', field: 'authorizeAction' }),
+    );
+  });
+
+  it('on an anonymous endpoint, authorizeAction gets a null principal and the job records no one', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    const asked: unknown[] = [];
+    const handle = createJobsHandler(jobs, {
+      allowAnonymous: true,
+      authorizeAction: (principal, action, _job, context) => {
+        asked.push([principal, action, context instanceof Request]);
+        return true;
+      },
+    });
+    const job = await jobs.enqueue({ category: 'sync-push', state: 'running' });
+    const url = `http://localhost/api/admin/jobs/${job.id}/cancel`;
+    const response = await handle(new Request(url, { method: 'POST', headers: proof }));
+    expect(response.status).toBe(200);
+    expect((await response.json()).job).toMatchObject({ state: 'cancelled', message: 'Cancelled' });
+    expect(asked).toEqual([[null, 'cancel', true]]);
+    const list = await handle(new Request('http://localhost/api/admin/jobs'));
+    expect((await list.json()).permissions).toEqual({ [job.id]: ['cancel', 'retry', 'approve', 'reject'] });
+  });
+
+  it('a principal id longer than a job message allows is cut, not refused as bad input', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    const id = 'x'.repeat(300);
+    const handle = createJobsHandler(jobs, {
+      authorize: () => ({ id, scopes: ['admin'] }),
+      authorizeAction: () => true,
+    });
+    const job = await jobs.enqueue({ category: 'sync-push', state: 'pending' });
+    const response = await handle(
+      new Request(`http://localhost/api/admin/jobs/${job.id}/approve`, { method: 'POST', headers: proof }),
+    );
+    expect(response.status).toBe(409); // no definition for the category: the registry's refusal, not a 400
+    const cancel = await handle(
+      new Request(`http://localhost/api/admin/jobs/${job.id}/cancel`, { method: 'POST', headers: proof }),
+    );
+    expect((await cancel.json()).job.message).toBe(`Cancelled by ${'x'.repeat(200)}`);
+  });
+
+  it('reads no body but reject’s, and only once every check has passed', async () => {
+    const jobs = await createJobRegistry();
+    registries.push(jobs);
+    let allow = false;
+    const handle = createJobsHandler(jobs, { allowAnonymous: true, authorizeAction: () => allow });
+    const job = await jobs.enqueue({ category: 'sync-push', state: 'pending' });
+    let pulled = 0;
+    const body = () =>
+      new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            pulled++;
+            controller.enqueue(new TextEncoder().encode('{"message":"No"}'));
+            controller.close();
+          },
+        },
+        // Pulled only when read, so `pulled` says whether the route read it.
+        { highWaterMark: 0 },
+      );
+    const post = (action: string) =>
+      handle(
+        new Request(`http://localhost/api/admin/jobs/${job.id}/${action}`, {
+          method: 'POST',
+          headers: { ...proof, 'content-type': 'application/json' },
+          body: body(),
+          duplex: 'half',
+        } as RequestInit),
+      );
+    expect((await post('reject')).status).toBe(403);
+    expect(pulled).toBe(0);
+    allow = true;
+    const rejected = await post('reject');
+    expect((await rejected.json()).job).toMatchObject({ state: 'cancelled', message: 'No' });
+    expect(pulled).toBe(1);
+  });
+});

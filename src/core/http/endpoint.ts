@@ -1,11 +1,15 @@
 import { errorMessage, isJobsError, JobsError } from '../../protocol/errors.js';
-import { JOB_ID_PATTERN } from '../../protocol/job.js';
+import { JOB_ID_PATTERN, type Job } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_RETRY_MS,
+  JOB_ACTIONS,
+  type JobAction,
   LIST_LIMIT,
+  MAX_ACTION_BODY_BYTES,
   MAX_EVENT_ID_LENGTH,
+  MAX_TEXT_FILTER_LENGTH,
   SNAPSHOT_LIMIT,
 } from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
@@ -13,10 +17,13 @@ import { functionOption, integerOption, logError, timerOption } from '../options
 import type { JobRegistry } from '../registry.js';
 import { JobStream } from '../stream.js';
 import { createThrottledEvents } from '../throttle.js';
+import { actionRefusal, missingProof, parseRejectBody } from './actions.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { etagMatches, weakEtag } from './etag.js';
 import { OpenStreams } from './open-streams.js';
-import { type Authorize, checkedPrincipal, type Principal } from './principal.js';
+import { type Authorize, type AuthorizeAction, checkedPrincipal, type Principal } from './principal.js';
 import {
+  badRequest,
   errorResponse,
   HttpError,
   internalErrorResponse,
@@ -25,10 +32,17 @@ import {
   JSON_HEADERS,
   STREAM_HEADERS,
 } from './responses.js';
+import { ALLOWED_METHODS, flagParameter, routeOf, singleParameter } from './routes.js';
 
 export interface JobsHandlerOptions<Context = Request> {
   /** Required, unless `allowAnonymous: true` is given on purpose. */
   authorize?: Authorize<Context>;
+  /**
+   * Turns the actions on (`POST {prefix}/{id}/cancel|retry|approve|reject`) and decides who may take
+   * which. Without it every action answers `403`: a read-only endpoint is the default.
+   * @example (principal, action) => principal?.scopes.includes('admin') === true || action === 'cancel'
+   */
+  authorizeAction?: AuthorizeAction<Context>;
   /** Serves every job to everybody when no `authorize` is given. Only for demos and trusted networks. @default false */
   allowAnonymous?: boolean;
   /** Heartbeat interval on streams. @default 15000 */
@@ -127,6 +141,7 @@ export function createJobsEndpoint<Context>(
   const throttleMs = timerOption('realtime-jobs', 'throttleMs', options.throttleMs, 50, 0);
   const reauthorizeMs = timerOption('realtime-jobs', 'reauthorizeMs', options.reauthorizeMs, 60_000, 0);
   const onError = functionOption('realtime-jobs', 'onError', options.onError, logError);
+  const authorizeAction = functionOption('realtime-jobs', 'authorizeAction', options.authorizeAction, undefined);
   /** Reports to `onError`; one that throws must not turn a handled failure into a rejection. */
   const report = (error: unknown) => {
     try {
@@ -170,6 +185,8 @@ export function createJobsEndpoint<Context>(
 
   function openStream(request: JobsRequest, principal: Principal | null, context: Context): JobsResponse {
     const filter: JobFilter = parseFilter(request.query, false);
+    if (request.query.has('text')) throw badRequest('`text` filters lists only', 'text');
+    const logs = flagParameter(request.query, 'logs');
     if (principal) filter.scopes = principal.scopes;
     if (streams.isFull(principal)) {
       return errorResponse(429, 'too_many_requests', `At most ${maxStreams} open streams per user; close one first`);
@@ -186,6 +203,7 @@ export function createJobsEndpoint<Context>(
       maxBufferedBytes,
       stallTimeoutMs,
       snapshotLimit: SNAPSHOT_LIMIT,
+      logs,
       onError: report,
       subscribe,
       closeWithRegistry: false,
@@ -194,37 +212,130 @@ export function createJobsEndpoint<Context>(
     return { status: 200, headers: { ...STREAM_HEADERS }, stream };
   }
 
-  function list(request: JobsRequest, principal: Principal | null): JobsResponse {
-    const filter: JobFilter = parseFilter(request.query, true);
+  /**
+   * Whether `authorizeAction` allows this; no when actions are off. An answer that is not a boolean is
+   * a server bug (→ 500): `undefined` from a forgotten `return` must not pass for a decision.
+   */
+  async function mayAct(principal: Principal | null, action: JobAction, job: Job, context: Context) {
+    if (!authorizeAction) return false;
+    const answer: unknown = await authorizeAction(principal, action, job, context);
+    if (typeof answer !== 'boolean') throw new Error('authorizeAction() must return true or false');
+    return answer;
+  }
+
+  /** The actions allowed to this principal on this job, whatever its state (the UI combines the two). */
+  async function permissionsFor(principal: Principal | null, job: Job, context: Context): Promise<JobAction[]> {
+    if (!authorizeAction) return [];
+    const allowed = await Promise.all(JOB_ACTIONS.map((action) => mayAct(principal, action, job, context)));
+    return JOB_ACTIONS.filter((_, i) => allowed[i]);
+  }
+
+  async function list(request: JobsRequest, principal: Principal | null, context: Context): Promise<JobsResponse> {
+    const { query } = request;
+    const filter: JobFilter = parseFilter(query, true);
     if (principal) filter.scopes = principal.scopes;
-    const limitText = request.query.get('limit');
+    const text = singleParameter(query, 'text');
+    if (text !== null) {
+      if (text.length > MAX_TEXT_FILTER_LENGTH) {
+        throw badRequest(`\`text\` must be at most ${MAX_TEXT_FILTER_LENGTH} characters`, 'text');
+      }
+      filter.text = text;
+    }
+    const limitText = singleParameter(query, 'limit');
     let limit: number = LIST_LIMIT.default;
     if (limitText !== null) {
       limit = /^[0-9]{1,4}$/.test(limitText) ? Number(limitText) : Number.NaN;
       if (!(limit >= 1 && limit <= LIST_LIMIT.max)) {
-        throw new HttpError(400, 'bad_request', `\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
+        throw badRequest(`\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
       }
     }
-    const body = JSON.stringify({ jobs: registry.list({ ...filter, limit }) });
+    const cursor = singleParameter(query, 'before');
+    const before = cursor === null ? undefined : decodeCursor(cursor);
+    if (before === null) throw badRequest('`before` must be the `next` of a previous page', 'before');
+
+    const page = registry.page({ ...filter, limit, before });
+    const answer: { jobs: Job[]; next: string | null; permissions?: Record<string, JobAction[]> } = {
+      jobs: page.jobs,
+      next: page.next && encodeCursor(page.next),
+    };
+    if (authorizeAction) {
+      const allowed = await Promise.all(page.jobs.map((job) => permissionsFor(principal, job, context)));
+      answer.permissions = Object.fromEntries(page.jobs.map((job, i) => [job.id, allowed[i] as JobAction[]]));
+    }
+    const body = JSON.stringify(answer);
     const etag = weakEtag(body);
     const headers = { ...JSON_HEADERS, etag };
     if (etagMatches(request.header('if-none-match'), etag)) return { status: 304, headers, body: '' };
     return { status: 200, headers, body };
   }
 
-  function getOne(rawId: string, principal: Principal | null): JobsResponse {
+  /**
+   * The job a path names, if this principal may see it. A job outside their scopes answers the same
+   * `404` as an unknown one: no route tells anyone that a job they may not see exists.
+   */
+  function visibleJob(rawId: string, principal: Principal | null): Job {
     let id: string;
     try {
       id = decodeURIComponent(rawId);
     } catch {
-      throw new HttpError(400, 'bad_request', 'The job id in the path is not valid percent-encoding', 'id');
+      throw badRequest('The job id in the path is not valid percent-encoding', 'id');
     }
     const job = JOB_ID_PATTERN.test(id) ? registry.get(id) : undefined;
-    if (!job) throw new HttpError(404, 'not_found', 'No such job (it may have expired)');
-    if (principal && !principal.scopes.includes(job.scope)) {
-      throw new HttpError(403, 'forbidden', 'You may not see this job');
+    if (!job || (principal && !principal.scopes.includes(job.scope))) {
+      throw new HttpError(404, 'not_found', 'No such job (it may have expired)');
     }
-    return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(job) };
+    return job;
+  }
+
+  async function detail(rawId: string, principal: Principal | null, context: Context): Promise<JobsResponse> {
+    const job = visibleJob(rawId, principal);
+    const log = registry.logs(job.id);
+    const permissions = await permissionsFor(principal, job, context);
+    return jsonResponse(200, { job, log, permissions });
+  }
+
+  /**
+   * An action, once the login is known and the job visible: the same-origin proof, `authorizeAction`,
+   * then the registry, acting as the principal. The body (`reject` only) is read last, once all is allowed.
+   */
+  async function act(
+    request: JobsRequest,
+    route: { rawId: string; action: JobAction },
+    principal: Principal | null,
+    context: Context,
+  ): Promise<JobsResponse> {
+    const { action } = route;
+    const job = visibleJob(route.rawId, principal);
+    const refusal = missingProof(request.header);
+    if (refusal !== null) throw new HttpError(403, 'forbidden', refusal);
+    if (!authorizeAction) {
+      throw new HttpError(403, 'forbidden', 'Actions are off: pass authorizeAction to the job routes to allow them');
+    }
+    if (!(await mayAct(principal, action, job, context))) {
+      throw new HttpError(403, 'forbidden', `You may not ${action} this job`);
+    }
+    // The registry refuses a `by` over 200 characters; a long principal id is no fault of the request's.
+    const by = principal?.id.slice(0, 200);
+    try {
+      let result: Job;
+      if (action === 'cancel') {
+        const message = by === undefined ? 'Cancelled' : `Cancelled by ${by}`;
+        result = await registry.cancel(job.id, message.slice(0, registry.limits.messageLength));
+      } else if (action === 'retry') result = await registry.retry(job.id, { by });
+      else if (action === 'approve') result = await registry.approve(job.id, { by });
+      else {
+        const value = request.body ? await request.body(MAX_ACTION_BODY_BYTES) : undefined;
+        const { message } = parseRejectBody(value, request.header('content-type'), registry.limits.messageLength);
+        result = await registry.reject(job.id, { by, message });
+      }
+      return jsonResponse(200, { job: result });
+    } catch (error) {
+      throw actionRefusal(error);
+    }
+  }
+
+  function getOne(rawId: string, principal: Principal | null): JobsResponse {
+    return jsonResponse(200, visibleJob(rawId, principal));
   }
 
   return {
@@ -249,20 +360,21 @@ export function createJobsEndpoint<Context>(
     reportError: report,
     async handle(request, context) {
       try {
-        const { path } = request;
-        const route = routeOf(path);
+        const route = routeOf(request.path);
         if (route === null) throw new HttpError(404, 'not_found', 'No such route');
         const method = request.method.toUpperCase();
-        const allowed = route === 'events' ? ['GET'] : ['GET', 'HEAD'];
+        const allowed = ALLOWED_METHODS[route.kind];
         if (!allowed.includes(method)) {
           const response = errorResponse(405, 'method_not_allowed', `Use ${allowed.join(' or ')} here`);
           response.headers.allow = allowed.join(', ');
           return response;
         }
         const principal = await principalFor(context);
-        if (route === 'events') return openStream(request, principal, context);
-        if (route === 'list') return list(request, principal);
-        return getOne((path as string).slice(1), principal);
+        if (route.kind === 'events') return openStream(request, principal, context);
+        if (route.kind === 'list') return await list(request, principal, context);
+        if (route.kind === 'job') return getOne(route.rawId, principal);
+        if (route.kind === 'detail') return await detail(route.rawId, principal, context);
+        return await act(request, route, principal, context);
       } catch (error) {
         if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.field);
         report(new Error(`job route failed: ${errorMessage(error)}`, { cause: error }));
@@ -272,10 +384,6 @@ export function createJobsEndpoint<Context>(
   };
 }
 
-/** The route a path below the prefix names; null for none, or for a request outside the prefix (→ 404). */
-function routeOf(path: string | null): 'list' | 'events' | 'job' | null {
-  if (path === null) return null;
-  if (path === '' || path === '/') return 'list';
-  if (path === '/events') return 'events';
-  return /^\/[^/]+$/.test(path) ? 'job' : null;
+function jsonResponse(status: number, value: unknown): JobsResponse {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(value) };
 }

@@ -46,6 +46,7 @@ export function createJobsHandler<Context = Request>(
         path: pathBelow(url.pathname, prefix),
         query: url.searchParams,
         header: (name) => request.headers.get(name) ?? undefined,
+        body: (maxBytes) => readBody(request.body, maxBytes),
       },
       context === undefined ? (request as Context) : context,
     );
@@ -56,6 +57,28 @@ export function createJobsHandler<Context = Request>(
     closeStreams: { value: (...args: [principalId?: string]) => endpoint.closeStreams(...args) },
     openStreams: { get: () => endpoint.openStreams },
   }) as JobsHandler<Context>;
+}
+
+/** Up to `maxBytes + 1` bytes of a body (the route refuses a longer one); stops reading there. */
+async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array | undefined> {
+  if (!body) return undefined;
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size <= maxBytes) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  if (size > maxBytes) void reader.cancel().catch(() => {});
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 function toResponse(response: JobsResponse, request: Request): Response {

@@ -1,3 +1,5 @@
+import type { Job } from '../../protocol/job.js';
+import type { JobAction } from '../../protocol/wire.js';
 /** Who is asking. `scopes` decides which jobs they see; no scope at all means forbidden everywhere. */
 export interface Principal {
   id: string;
@@ -26,3 +28,16 @@ export function checkedPrincipal(principal: Principal | null | undefined): Princ
   }
   return principal;
 }
+
+/**
+ * Decides whether `principal` may take `action` on `job` (`null` on an anonymous endpoint), from
+ * whatever you know of them: roles, the job's category or target. Asked for each action request, and
+ * for each job and action of a list or detail answer (its `permissions`), whatever the job's state, so
+ * keep it cheap. Only `true` allows; a throw, or an answer that is not a boolean, answers `500`.
+ */
+export type AuthorizeAction<Context> = (
+  principal: Principal | null,
+  action: JobAction,
+  job: Job,
+  context: Context,
+) => boolean | Promise<boolean>;

@@ -6,12 +6,20 @@ import type { JobStream } from '../stream.js';
 export interface JobsRequest {
   method: string;
   /**
-   * The path below the routes' prefix: `''`, `/events` or `/<id>`; still percent-encoded. `null` when
-   * the request lies outside the prefix: it is answered `404` before `authorize` is asked.
+   * The path below the routes' prefix: `''`, `/events`, `/<id>`, `/<id>/detail` or `/<id>/<action>`;
+   * still percent-encoded. `null` when the request lies outside the prefix: it is answered `404`
+   * before `authorize` is asked.
    */
   path: string | null;
   query: URLSearchParams;
   header(name: string): string | undefined;
+  /**
+   * Reads the body. Only `POST …/reject` calls it, after every check has passed. Resolves with the raw
+   * bytes or text (an adapter may stop reading past `maxBytes`: the route refuses a longer body), with
+   * the value the framework parsed already (Express's `req.body`, Fastify's `request.body`), or with
+   * undefined for none. Without it, the request has no body.
+   */
+  body?(maxBytes: number): Promise<unknown>;
 }
 
 /** A route's answer: a JSON body, or a stream for the adapter to connect to its connection. */
@@ -54,4 +62,9 @@ export function errorResponse(status: number, code: HttpErrorCode, message: stri
 /** The `500` of an unexpected failure: the client learns that it failed, the server log learns why. */
 export function internalErrorResponse(): JobsResponse {
   return errorResponse(500, 'internal_error', 'The job routes failed; the server log says why');
+}
+
+/** A bad request naming the parameter or body field at fault. */
+export function badRequest(message: string, field: string): HttpError {
+  return new HttpError(400, 'bad_request', message, field);
 }
