@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { refusedField } from '../../test/support/refusal.js';
 import type { Job } from '../protocol/job.js';
 import { memoryStore } from '../stores/memory.js';
 import { createJobRegistry, type JobEvent, type JobRegistry } from './registry.js';
@@ -264,14 +265,7 @@ describe('definitions', () => {
 
   it('refuse bad definitions, naming the option', async () => {
     const jobs = await registry();
-    const field = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (error) {
-        return (error as { field?: string }).field;
-      }
-      return 'accepted';
-    };
+    const field = refusedField;
     expect(field(() => jobs.define('a b', () => {}))).toBe('category');
     expect(field(() => jobs.define('x', 'nope' as never))).toBe('work');
     expect(field(() => jobs.define('x', () => {}, { concurrency: 0 }))).toBe('concurrency');

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createJobRegistry } from '../../src/index.js';
 import { redisStore } from '../../src/stores/redis/index.js';
 import { storeConformanceCases } from '../../src/testing/index.js';
+import { refusedField } from '../support/refusal.js';
 import { dropPrefix, freshPrefix, REDIS_URL } from './helpers.js';
 import { PrivateRedis } from './instances.js';
 
@@ -42,14 +43,7 @@ describe('redis store', () => {
   });
 
   it('refuses bad options, naming the field', () => {
-    const field = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (error) {
-        return (error as { field?: string }).field;
-      }
-      return 'accepted';
-    };
+    const field = refusedField;
     expect(field(() => redisStore({ url: 'http://x' }))).toBe('url');
     expect(field(() => redisStore({ prefix: 'a b' }))).toBe('prefix');
     expect(field(() => redisStore({ leaseMs: 2 ** 31 }))).toBe('leaseMs');
