@@ -18,6 +18,7 @@ let closed = 0;
 const loop = monitorEventLoopDelay({ resolution: 1 });
 let cpu = null;
 let sched = null;
+let windowStart = 0;
 
 function connect({ url, instance }) {
   return new Promise((resolve, reject) => {
@@ -76,6 +77,7 @@ const commands = {
     loop.enable();
     cpu = process.cpuUsage();
     sched = schedstat();
+    windowStart = now();
     return true;
   },
   report() {
@@ -87,6 +89,7 @@ const commands = {
       remote: stats(remote),
       all: stats([...local, ...remote]),
       closed,
+      wallMs: round(now() - windowStart, 0),
       cpuMs: round((used.user + used.system) / 1000, 0),
       systemMs: round(used.system / 1000, 0),
       waitMs: sched && after ? round(after.waitMs - sched.waitMs, 0) : null,

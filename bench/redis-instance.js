@@ -32,13 +32,16 @@ async function measured(work) {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   const cpu = process.cpuUsage();
   const sched = schedstat();
+  const start = now();
   loop.enable();
   const result = await work();
+  const wallMs = now() - start;
   loop.disable();
   const used = process.cpuUsage(cpu);
   const after = schedstat();
   return {
     ...result,
+    wallMs: round(wallMs, 0),
     cpuMs: round((used.user + used.system) / 1000, 0),
     systemMs: round(used.system / 1000, 0),
     waitMs: sched && after ? round(after.waitMs - sched.waitMs, 0) : null,
@@ -71,33 +74,38 @@ function pace({ ids, rate, startAt, from, to, seconds }) {
           .finally(() => inFlight.delete(update));
         inFlight.add(update);
       }
-      if (sent < total) setTimeout(tick, 1);
+      // Wakes when the next update is due, as a job's own progress callbacks would.
+      if (sent < total) setTimeout(tick, startAt + (sent * 1000) / rate - now());
       else Promise.all(inFlight).then(() => resolve({ sent, measured: counted, failed }));
     };
     sleepUntil(startAt).then(tick);
   });
 }
 
-/** Every job in a loop of `await update()` (as `await ctx.progress()` in a job's work) from `startAt` for `seconds`. */
-async function closedLoop({ ids, startAt, seconds }) {
+/**
+ * Every job in a loop of `await update()` (as `await ctx.progress()` in a job's work) from `startAt`;
+ * updates done in [from, from + seconds) are counted (the first ones warm up).
+ */
+async function closedLoop({ ids, startAt, from, seconds }) {
   await sleepUntil(startAt);
-  const start = now();
-  const end = start + seconds * 1000;
+  const end = from + seconds * 1000;
   let updates = 0;
+  let total = 0;
   let failed = 0;
   await Promise.all(
     ids.map(async (id) => {
       for (let i = 0; now() < end; i++) {
         try {
           await registry.update(id, { progress: (i % 100) / 100, message, data: { w, i } });
-          updates++;
+          total++;
+          if (now() >= from) updates++;
         } catch {
           failed++;
         }
       }
     }),
   );
-  return { updates, failed, elapsedMs: now() - start };
+  return { updates, total, failed, elapsedMs: now() - from };
 }
 
 const commands = {

@@ -77,8 +77,8 @@ if (browser) {
 const redis = read('redis');
 if (redis?.skipped) summary.push({ benchmark: 'redis', result: redis.skipped });
 else if (redis) {
-  const headline = redis.latency.find((run) => run.store === 'redis' && run.throttleMs === null);
-  const memory = redis.latency.find((run) => run.store === 'memory' && run.throttleMs === null);
+  const headline = redis.latency.find((run) => run.role === 'goal' && run.throttleMs === null);
+  const memory = redis.latency.find((run) => run.role === 'baseline' && run.throttleMs === null);
   const [memoryRate, , threeRate] = redis.throughput.map((run) => run.perSecond);
   summary.push({
     benchmark: 'redis, 3 instances',
