@@ -105,13 +105,8 @@ async function openRedis() {
     return { url: process.env.REDIS_URL, shared: true, stop: async () => {} };
   }
   const port = await freePort();
-  const server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const server = spawn('redis-server', args, { stdio: 'ignore' });
   await new Promise((resolve, reject) => {
     server.once('spawn', resolve);
     server.once('error', reject);
