@@ -47,6 +47,28 @@ export function machine() {
   };
 }
 
+/**
+ * Linux only (null elsewhere): how long this process has run and how long it was ready to run but
+ * waited for a CPU (`/proc/self/schedstat`), in ms. Waiting is what a machine with too few cores costs.
+ */
+export function schedstat() {
+  try {
+    const [run, wait] = readFileSync('/proc/self/schedstat', 'utf8').split(' ').map(Number);
+    return { runMs: run / 1e6, waitMs: wait / 1e6 };
+  } catch {
+    return null;
+  }
+}
+
+/** Linux only (null elsewhere): µs during which some runnable task waited for a CPU (`/proc/pressure/cpu`). */
+export function cpuPressure() {
+  try {
+    return Number(/^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return null;
+  }
+}
+
 /** The p-th percentile (0..100) of numbers, by nearest rank. */
 export function percentile(values, p) {
   if (values.length === 0) return null;

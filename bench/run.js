@@ -3,9 +3,9 @@
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { machine, now, printTable, QUICK, ROOT, resultsPath } from './lib.js';
+import { machine, now, printTable, QUICK, ROOT, ratio, resultsPath } from './lib.js';
 
-const BENCHMARKS = ['fanout', 'flood', 'persistence', 'browser'];
+const BENCHMARKS = ['fanout', 'flood', 'persistence', 'browser', 'redis'];
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const start = now();
 const startedAt = Date.now();
@@ -72,6 +72,17 @@ if (browser) {
     result: browser.skipped
       ? browser.skipped
       : `${browser.size.gzipBytes} B gzip; DOM p50 ${browser.latency.p50Ms ?? '–'} ms, p99 ${browser.latency.p99Ms ?? '–'} ms`,
+  });
+}
+const redis = read('redis');
+if (redis?.skipped) summary.push({ benchmark: 'redis', result: redis.skipped });
+else if (redis) {
+  const headline = redis.latency.find((run) => run.role === 'goal' && run.throttleMs === null);
+  const memory = redis.latency.find((run) => run.role === 'baseline' && run.throttleMs === null);
+  const [memoryRate, , threeRate] = redis.throughput.map((run) => run.perSecond);
+  summary.push({
+    benchmark: 'redis, 3 instances',
+    result: `cross-instance p99 ${headline.latency.p99Ms} ms (goal < 50 ms: ${redis.goals.crossInstanceP99Ms.met ? 'met' : 'missed'}), ${ratio(headline.latency.p99Ms, memory.latency.p99Ms)}× memory; updates/s ${ratio(threeRate, memoryRate)}× memory; ${headline.commands.scriptsPerUpdate} script + ${headline.commands.xreadPerUpdatePerInstance} XREAD per instance per update`,
   });
 }
 printTable('Summary (ratios: realtime-jobs ÷ baseline, same run)', summary);
