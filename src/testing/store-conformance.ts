@@ -1,3 +1,5 @@
+// About 340 lines on purpose: one case after another, each a short rule every store keeps; the
+// harness that opens stores and records events is in harness.ts.
 import assert from 'node:assert/strict';
 import type { JobEvent, JobStore } from '../core/store.js';
 import type { Job } from '../protocol/job.js';

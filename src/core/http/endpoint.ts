@@ -1,3 +1,7 @@
+// About 390 lines on purpose: the routes share one closure (the registry, the checked options, the
+// open streams and `authorizeAction`), and each route is a short function in it. What stands alone
+// lives beside it: the route table (routes.ts), actions' checks (actions.ts), cursors, ETags, open
+// streams, principals and the response shapes.
 import { errorMessage, isJobsError, JobsError } from '../../protocol/errors.js';
 import { JOB_ID_PATTERN, type Job } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';

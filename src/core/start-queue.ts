@@ -1,0 +1,98 @@
+import { JobsError } from '../protocol/errors.js';
+import type { Job } from '../protocol/job.js';
+import { SlotBusy } from './job-writer.js';
+import type { Plan } from './runner.js';
+
+/** Queued jobs waiting for a concurrency slot look again this often (a slot freed elsewhere). */
+const SLOT_POLL_MS = 1000;
+
+export interface StartQueueHost {
+  get(id: string): Job | undefined;
+  /** Writes the job `running` (its slot permitting); rejects with {@link SlotBusy} when full. */
+  start(id: string, attempt: number): Promise<Job>;
+  /** Runs the work of a job that just started. */
+  execute(job: Job, plan: Plan): void;
+  isClosed(): boolean;
+  report(error: unknown): void;
+}
+
+/**
+ * The queued jobs this instance owns, each with the plan to run once it starts. A job starts as soon
+ * as its concurrency slot lets it (the store decides, first come first served): at once, when a job
+ * of its category leaves `running` here, or at the next look (every second) for a slot freed on
+ * another instance.
+ */
+export class StartQueue {
+  readonly #host: StartQueueHost;
+  readonly #plans = new Map<string, Plan>();
+  readonly #starting = new Set<string>();
+  #timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(host: StartQueueHost) {
+    this.#host = host;
+  }
+
+  get size(): number {
+    return this.#plans.size;
+  }
+
+  /** Starts `job` with `plan` as soon as its slot allows. */
+  add(job: Job, plan: Plan): void {
+    this.#plans.set(job.id, plan);
+    if (!this.#timer) {
+      this.#timer = setInterval(() => this.wake(null), SLOT_POLL_MS);
+      (this.#timer as { unref?: () => void }).unref?.();
+    }
+    void this.#tryStart(job.id);
+  }
+
+  /** A job left the queue (it ended, or runs elsewhere now). */
+  forget(id: string): void {
+    this.#plans.delete(id);
+  }
+
+  /** A slot may have come free: tries the waiting jobs of `category` (all, with null), oldest first. */
+  wake(category: string | null): void {
+    if (this.#plans.size === 0) {
+      this.#stopTimer();
+      return;
+    }
+    const waiting = [...this.#plans.keys()]
+      .map((id) => this.#host.get(id))
+      .filter((job): job is Job => job !== undefined && (category === null || job.category === category))
+      .sort((a, b) => a.queuedAt.localeCompare(b.queuedAt));
+    for (const job of waiting) void this.#tryStart(job.id);
+  }
+
+  clear(): void {
+    this.#plans.clear();
+    this.#stopTimer();
+  }
+
+  async #tryStart(id: string): Promise<void> {
+    const plan = this.#plans.get(id);
+    const job = this.#host.get(id);
+    if (!plan || this.#starting.has(id) || this.#host.isClosed()) return;
+    if (job?.state !== 'queued') {
+      this.#plans.delete(id);
+      return;
+    }
+    this.#starting.add(id);
+    try {
+      const started = await this.#host.start(id, job.attempt + 1);
+      this.#plans.delete(id);
+      this.#host.execute(started, plan);
+    } catch (error) {
+      if (error instanceof SlotBusy) return; // waits for a slot
+      this.#plans.delete(id);
+      if (!(error instanceof JobsError && error.code === 'invalid_transition')) this.#host.report(error);
+    } finally {
+      this.#starting.delete(id);
+    }
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
