@@ -18,6 +18,7 @@ const authorize = (req: Request) => {
 };
 
 describeHttpContract('Express', {
+  routesSomePathsElsewhere: true,
   start: (registry, options) => serveRoutes('express', registry, { ...options, authorize }),
 });
 
