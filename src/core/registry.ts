@@ -179,7 +179,10 @@ class Registry implements JobRegistry {
   async load(loaded: StoreLoad, code: string, orphanMessage: string): Promise<void> {
     this.#jobs.clear();
     this.#logs.clear();
-    for (const job of [...loaded.jobs].sort((a, b) => a.queuedAt.localeCompare(b.queuedAt))) {
+    // Queue order: by queuedAt (ISO times in one format compare as strings; localeCompare is slow).
+    for (const job of [...loaded.jobs].sort((a, b) =>
+      a.queuedAt < b.queuedAt ? -1 : a.queuedAt > b.queuedAt ? 1 : 0,
+    )) {
       this.#jobs.set(job.id, Object.freeze(job));
     }
     for (const [id, lines] of Object.entries(loaded.logs)) this.#logs.set(id, [...lines]);

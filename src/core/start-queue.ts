@@ -60,7 +60,7 @@ export class StartQueue {
     const waiting = [...this.#plans.keys()]
       .map((id) => this.#host.get(id))
       .filter((job): job is Job => job !== undefined && (category === null || job.category === category))
-      .sort((a, b) => a.queuedAt.localeCompare(b.queuedAt));
+      .sort((a, b) => (a.queuedAt < b.queuedAt ? -1 : a.queuedAt > b.queuedAt ? 1 : 0));
     for (const job of waiting) void this.#tryStart(job.id);
   }
 

@@ -15,6 +15,7 @@ import {
   NAME_CHARACTERS,
   NAME_PATTERN,
 } from '../protocol/job.js';
+import { fastStoredJob } from './stored-job.js';
 
 const MAX_DATA_DEPTH = 32;
 const utf8 = new TextEncoder();
@@ -226,7 +227,12 @@ export interface JobValidator {
 }
 
 /** Validation for one set of limits. `data` is returned as a private deep copy. */
-export function createJobValidator(overrides: Partial<JobLimits> = {}): JobValidator {
+export function createJobValidator(
+  overrides: Partial<JobLimits> = {},
+  /** Tests compare the fast path of `storedJob` with zod alone. */
+  options: { fastStoredJobs?: boolean } = {},
+): JobValidator {
+  const fastPath = options.fastStoredJobs !== false;
   const limits = resolveLimits(overrides);
   const s = schemas(limits);
 
@@ -259,6 +265,8 @@ export function createJobValidator(overrides: Partial<JobLimits> = {}): JobValid
       return checkData(result.data as JobPatch, `update of job ${jobId}`, jobId);
     },
     storedJob(value) {
+      const fast = fastPath ? fastStoredJob(value, limits) : null;
+      if (fast) return fast;
       const result = s.job.safeParse(value);
       if (!result.success) fail(result.error, 'stored job');
       return result.data as Job;

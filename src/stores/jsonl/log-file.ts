@@ -351,8 +351,10 @@ async function load<T>(
   let skipped = 0;
   let repair = tail !== '';
   let lines = 0;
-  for (const row of tail === '' ? rows : [...rows, tail]) {
-    if (row.trim() === '') {
+  if (tail !== '') rows.push(tail);
+  for (const row of rows) {
+    // Blank lines are rare: test the first character before paying for a trim.
+    if (row === '' || (row.charCodeAt(0) <= 32 && row.trim() === '')) {
       repair = true;
       continue;
     }
