@@ -21,8 +21,23 @@ export interface JobFilter {
   text?: string;
 }
 
+/** A checked filter: each field as a set (null: no such filter). */
+export interface ParsedFilter {
+  jobIds: ReadonlySet<string> | null;
+  categories: ReadonlySet<string> | null;
+  states: ReadonlySet<string> | null;
+  scopes: ReadonlySet<string> | null;
+  targets: ReadonlyArray<readonly [field: string, values: ReadonlySet<string>]>;
+  text: string | null;
+}
+
 /** Checks a filter and returns a predicate for it. Throws a {@link JobsError} naming the bad field. */
 export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
+  return matcherOf(parseFilter(filter));
+}
+
+/** Checks a filter. Throws a {@link JobsError} naming the bad field. */
+export function parseFilter(filter: JobFilter = {}): ParsedFilter {
   if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
     throw new JobsError('invalid_input', 'filter: must be an object', { field: 'filter' });
   }
@@ -59,7 +74,10 @@ export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
       if (values) targets.push([field, values]);
     }
   }
+  return { jobIds, categories, states, scopes, targets, text };
+}
 
+export function matcherOf({ jobIds, categories, states, scopes, targets, text }: ParsedFilter): (job: Job) => boolean {
   return (job) =>
     (!jobIds || jobIds.has(job.id)) &&
     (!categories || categories.has(job.category)) &&
@@ -71,6 +89,39 @@ export function compileFilter(filter: JobFilter = {}): (job: Job) => boolean {
       return actual !== undefined && values.has(actual);
     }) &&
     (text === null || holdsText(job, text));
+}
+
+/**
+ * Index keys (see {@link jobKeys}): a job matching the filter holds one key of each group. Job ids,
+ * categories, states and each target field each give a group; the other fields none.
+ */
+export function keyGroups({ jobIds, categories, states, targets }: ParsedFilter): string[][] {
+  const groups: string[][] = [];
+  if (jobIds) groups.push([...jobIds].map((id) => idKey(id)));
+  if (categories) groups.push([...categories].map((category) => `c\0${category}`));
+  for (const [field, values] of targets) groups.push([...values].map((value) => targetKey(field, value)));
+  if (states) groups.push([...states].map(stateKey));
+  return groups;
+}
+
+/** A job's index keys, one per group kind: category, state, each target entry. Its id key is {@link idKey}. */
+export function jobKeys(job: Job): string[] {
+  const keys = [`c\0${job.category}`, stateKey(job.state)];
+  for (const field in job.target) keys.push(targetKey(field, job.target[field] as string));
+  return keys;
+}
+
+export function stateKey(state: string): string {
+  return `s\0${state}`;
+}
+
+export function idKey(id: string): string {
+  return `i\0${id}`;
+}
+
+// Names hold no NUL, so the field ends at the first one and the value may hold anything.
+function targetKey(field: string, value: string): string {
+  return `t\0${field}\0${value}`;
 }
 
 /** The text filter, lower-cased; null for none. */

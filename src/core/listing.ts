@@ -1,13 +1,14 @@
 import { JobsError } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
 import { LIST_LIMIT } from '../protocol/wire.js';
-import { compileFilter } from './filter.js';
+import { matcherOf, parseFilter } from './filter.js';
+import type { JobIndex, PageKey } from './job-index.js';
 import type { JobPage, ListOptions, ListPosition, PageOptions } from './registry-api.js';
 
 /**
- * Lists and pages over the jobs a registry holds, in queue order (oldest first), newest first. A
- * list follows queue order; a page follows `queuedAt` then id, which every instance agrees on, so a
- * cursor means the same wherever it is used.
+ * Lists and pages over the jobs a registry holds, newest first in page order (`queuedAt`, then id),
+ * which every instance agrees on, so a cursor means the same wherever it is used. The index hands out
+ * only the jobs the filter's narrowest field allows, so a request reads about what it returns.
  */
 
 function checkedLimit(what: string, limit: unknown): number {
@@ -20,55 +21,30 @@ function checkedLimit(what: string, limit: unknown): number {
 }
 
 /** The newest `limit` jobs matching the filter. */
-export function listJobs(held: Iterable<Job>, options: ListOptions = {}): Job[] {
-  const { limit: asked = LIST_LIMIT.default, ...filter } = options ?? {};
-  const limit = checkedLimit('list', asked);
-  const matches = compileFilter(filter);
-  const jobs = [...held];
-  const result: Job[] = [];
-  for (let i = jobs.length - 1; i >= 0 && result.length < limit; i--) {
-    const job = jobs[i] as Job;
-    if (matches(job)) result.push(job);
-  }
-  return result;
+export function listJobs(index: JobIndex, options: ListOptions = {}): Job[] {
+  const { limit = LIST_LIMIT.default, ...filter } = options ?? {};
+  return walk(index, checkedLimit('list', limit), null, filter).jobs;
 }
 
 /** One page of the jobs matching the filter, after `before`, and the position the next page starts at. */
-export function pageJobs(held: Iterable<Job>, options: PageOptions = {}): JobPage {
-  const { limit: asked = LIST_LIMIT.default, before, ...filter } = options ?? {};
-  const limit = checkedLimit('page', asked);
-  const end = before === undefined ? null : pageKey(before);
-  const matches = compileFilter(filter);
-  // The first limit + 1 matches after `end`, in page order: the extra one says a next page exists.
-  // Jobs are held in queue order, nearly page order, so walking from the newest most jobs fall
-  // behind the kept ones at once and the insertion below rarely moves anything.
-  const kept: PageKey[] = [];
-  const jobs = [...held];
-  for (let i = jobs.length - 1; i >= 0; i--) {
-    const job = jobs[i] as Job;
-    const key: PageKey = { at: Date.parse(job.queuedAt), id: job.id, job };
-    if ((end && !comesBefore(end, key)) || !matches(job)) continue;
-    let index = kept.length;
-    while (index > 0 && comesBefore(key, kept[index - 1] as PageKey)) index--;
-    if (index > limit) continue;
-    kept.splice(index, 0, key);
-    if (kept.length > limit + 1) kept.pop();
+export function pageJobs(index: JobIndex, options: PageOptions = {}): JobPage {
+  const { limit = LIST_LIMIT.default, before, ...filter } = options ?? {};
+  return walk(index, checkedLimit('page', limit), before === undefined ? null : pageKey(before), filter);
+}
+
+function walk(index: JobIndex, limit: number, after: PageKey | null, filter: ListOptions): JobPage {
+  const parsed = parseFilter(filter);
+  const matches = matcherOf(parsed);
+  const jobs: Job[] = [];
+  for (const job of index.newestFirst(parsed, after)) {
+    if (!matches(job)) continue;
+    if (jobs.length === limit) {
+      const last = jobs[limit - 1] as Job;
+      return { jobs, next: { queuedAt: last.queuedAt, id: last.id } };
+    }
+    jobs.push(job);
   }
-  const page = kept.slice(0, limit).map((key) => key.job as Job);
-  const last = page[page.length - 1];
-  return { jobs: page, next: kept.length > limit && last ? { queuedAt: last.queuedAt, id: last.id } : null };
-}
-
-/** A job's place in page order: `queuedAt` as a number (stored times may differ in precision), then id. */
-interface PageKey {
-  at: number;
-  id: string;
-  job?: Job;
-}
-
-/** Whether `a` comes before `b` in page order: newer first, then the greater id. */
-function comesBefore(a: PageKey, b: PageKey): boolean {
-  return a.at !== b.at ? a.at > b.at : a.id > b.id;
+  return { jobs, next: null };
 }
 
 function pageKey(before: ListPosition): PageKey {

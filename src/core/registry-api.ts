@@ -73,13 +73,13 @@ export interface JobRegistry {
   update(id: string, patch: JobPatch): Promise<Job>;
   /** The newest snapshot this instance holds. */
   get(id: string): Job | undefined;
-  /** Newest first. */
+  /** Newest first, in page order: the first page of {@link page}. */
   list(options?: ListOptions): Job[];
   /**
    * One page of jobs, newest first by `queuedAt`, then by `id`: an order every instance agrees on, so
    * a page's `next` (pass it as `before`) continues the list on any instance, without a job twice or
-   * missed while new jobs arrive. (`list` keeps queue order, which may differ for jobs queued in the
-   * same millisecond or, on a shared store, arriving from other instances.)
+   * missed while new jobs arrive. Jobs one instance queues in the same millisecond keep their creation
+   * order (ids sort by creation). A list or page reads only the jobs its narrowest filter field holds.
    */
   page(options?: PageOptions): JobPage;
   /** The job's kept log lines, oldest first (empty for an unknown job). */

@@ -4,13 +4,14 @@
 // the store's events coming back through `apply()`. Everything that stands alone lives beside it: the
 // interface (registry-api.ts), writes (job-writer.ts), runs (runner.ts), the start queue
 // (start-queue.ts), definitions and their actions (definition-runs.ts), lists and pages (listing.ts).
-import { nanoid } from 'nanoid';
 import { errorMessage, JobsError } from '../protocol/errors.js';
-import { isBusy, isTerminal, type Job, type JsonObject, type LogLevel, type LogLine } from '../protocol/job.js';
+import { BUSY_STATES, isTerminal, type Job, type JsonObject, type LogLevel, type LogLine } from '../protocol/job.js';
 import { memoryStore } from '../stores/memory.js';
 import { Definitions } from './definition-runs.js';
 import type { DefinitionRunOptions, JobDefinition, JobDefinitionOptions } from './definitions.js';
-import { compileFilter, type JobFilter } from './filter.js';
+import type { JobFilter } from './filter.js';
+import { createJobIdSource } from './job-ids.js';
+import { JobIndex } from './job-index.js';
 import { delay, JobWriter } from './job-writer.js';
 import { listJobs, pageJobs } from './listing.js';
 import type { JobChange } from './next-version.js';
@@ -30,6 +31,7 @@ import {
 import { createRunner, type JobWork, type RunOptions } from './runner.js';
 import { StartQueue } from './start-queue.js';
 import { type JobEvent, type JobStore, needsRunner, RESYNC_REASON, type Replay, type StoreLoad } from './store.js';
+import { Subscribers } from './subscribers.js';
 import { createJobValidator, type EnqueueInput, type JobPatch, type JobValidator } from './validate.js';
 
 export type { DefinitionRunOptions, JobDefinition, JobDefinitionOptions } from './definitions.js';
@@ -95,17 +97,11 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
   return registry;
 }
 
-interface Listener {
-  matches: (job: Job) => boolean;
-  callback: (event: JobEvent) => void;
-  logs: boolean;
-}
-
 class Registry implements JobRegistry {
-  /** Every job this instance knows, newest snapshot. Insertion order is queue order: newest last. */
-  readonly #jobs = new Map<string, Job>();
+  /** Every job this instance knows, newest snapshot, indexed for lists and pages. */
+  readonly #jobs = new JobIndex();
   readonly #logs = new Map<string, LogLine[]>();
-  readonly #listeners = new Set<Listener>();
+  readonly #subscribers = new Subscribers<(event: JobEvent) => void>();
   readonly #closeListeners = new Set<() => void>();
   readonly #resetListeners = new Set<() => void>();
   readonly #definitions: Definitions;
@@ -116,6 +112,7 @@ class Registry implements JobRegistry {
   readonly #writer: JobWriter;
   readonly #runner: ReturnType<typeof createRunner>;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
+  readonly #newId = createJobIdSource();
   #head = '';
   #closed = false;
 
@@ -128,7 +125,7 @@ class Registry implements JobRegistry {
     this.#writer = new JobWriter({
       store,
       get: (id) => this.#jobs.get(id),
-      adopt: (job) => this.#jobs.set(job.id, Object.freeze(job)),
+      adopt: (job) => this.#jobs.set(Object.freeze(job)),
       optionsFor: (current, next) => {
         const live = needsRunner(next.state);
         // Whoever brings a job back to work (an approval of a pending job) owns it from then on.
@@ -179,12 +176,12 @@ class Registry implements JobRegistry {
   async load(loaded: StoreLoad, code: string, orphanMessage: string): Promise<void> {
     this.#jobs.clear();
     this.#logs.clear();
-    // Queue order: by queuedAt (ISO times in one format compare as strings; localeCompare is slow).
-    for (const job of [...loaded.jobs].sort((a, b) =>
-      a.queuedAt < b.queuedAt ? -1 : a.queuedAt > b.queuedAt ? 1 : 0,
-    )) {
-      this.#jobs.set(job.id, Object.freeze(job));
-    }
+    // In page order, oldest first, so the index appends instead of inserting (ISO times in one format
+    // compare as strings; localeCompare is slow).
+    const oldestFirst = [...loaded.jobs].sort((a, b) =>
+      a.queuedAt !== b.queuedAt ? (a.queuedAt < b.queuedAt ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+    );
+    for (const job of oldestFirst) this.#jobs.set(Object.freeze(job));
     for (const [id, lines] of Object.entries(loaded.logs)) this.#logs.set(id, [...lines]);
     this.#head = loaded.head;
     await Promise.all(loaded.orphans.map((job) => this.endOrphan(job, code, orphanMessage)));
@@ -200,7 +197,7 @@ class Registry implements JobRegistry {
 
   /** Ends a job whose runner is gone; a conflict means another instance did it first. */
   endOrphan(job: Job, code: string, message: string): Promise<void> {
-    if (!this.#jobs.has(job.id)) this.#jobs.set(job.id, Object.freeze(job));
+    if (!this.#jobs.has(job.id)) this.#jobs.set(Object.freeze(job));
     return this.#end(job.id, code, message);
   }
 
@@ -216,7 +213,7 @@ class Registry implements JobRegistry {
     } else {
       const held = this.#jobs.get(job.id);
       if (held && held.version >= job.version) return; // already applied (loaded state, a replayed event)
-      this.#jobs.set(job.id, Object.freeze(job));
+      this.#jobs.set(Object.freeze(job));
       if (!needsRunner(job.state)) {
         this.#owned.delete(job.id);
         this.#queue.forget(job.id);
@@ -226,12 +223,14 @@ class Registry implements JobRegistry {
       if (isTerminal(job.state)) this.#runner.ended(job.id);
     }
     // Runs once per subscriber per change (thousands of streams): no closure per call.
-    for (const listener of this.#listeners) {
-      if ((event.log && !listener.logs) || !listener.matches(job)) continue;
-      try {
-        listener.callback(event);
-      } catch (error) {
-        this.report(new Error(`a job listener threw: ${errorMessage(error)}`, { cause: error }));
+    for (const bucket of this.#subscribers.bucketsFor(job)) {
+      for (const subscriber of bucket) {
+        if ((event.log && !subscriber.logs) || !subscriber.matches(job)) continue;
+        try {
+          subscriber.callback(event);
+        } catch (error) {
+          this.report(new Error(`a job listener threw: ${errorMessage(error)}`, { cause: error }));
+        }
       }
     }
   }
@@ -263,10 +262,11 @@ class Registry implements JobRegistry {
   async #create(input: EnqueueInput, extra: { maxAttempts?: number; retryOf?: string } = {}) {
     this.#assertOpen();
     const valid = this.validator.enqueueInput(input);
-    const now = new Date().toISOString();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
     const state = valid.state ?? 'queued';
     const job: Job = Object.freeze({
-      id: nanoid(),
+      id: this.#newId(nowMs),
       category: valid.category,
       target: Object.freeze({ ...(valid.target ?? {}) }),
       scope: valid.scope ?? 'admin',
@@ -306,11 +306,11 @@ class Registry implements JobRegistry {
   }
 
   list(options: ListOptions = {}): Job[] {
-    return listJobs(this.#jobs.values(), options);
+    return listJobs(this.#jobs, options);
   }
 
   page(options: PageOptions = {}): JobPage {
-    return pageJobs(this.#jobs.values(), options);
+    return pageJobs(this.#jobs, options);
   }
 
   logs(id: string): LogLine[] {
@@ -321,11 +321,7 @@ class Registry implements JobRegistry {
     if (typeof callback !== 'function') {
       throw new JobsError('invalid_input', 'subscribe: the listener must be a function', { field: 'listener' });
     }
-    const listener: Listener = { matches: compileFilter(filter), callback, logs: options?.logs === true };
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#subscribers.add(filter, callback, options?.logs === true);
   }
 
   run(input: EnqueueInput, work: JobWork, options?: RunOptions): Promise<Job>;
@@ -392,14 +388,13 @@ class Registry implements JobRegistry {
 
   health(): RegistryHealth {
     const store = { kind: this.store.kind, ...this.store.health() };
-    let busy = 0;
-    for (const job of this.#jobs.values()) if (isBusy(job.state)) busy++;
+    const busy = BUSY_STATES.reduce((sum, state) => sum + this.#jobs.countInState(state), 0);
     return {
       ok: store.ok && !this.#closed,
       closed: this.#closed,
       jobs: this.#jobs.size,
       busy,
-      subscribers: this.#listeners.size,
+      subscribers: this.#subscribers.size,
       store,
     };
   }
@@ -435,7 +430,7 @@ class Registry implements JobRegistry {
     for (const listener of this.#closeListeners) this.#safely(listener, 'a close listener');
     this.#closeListeners.clear();
     this.#resetListeners.clear();
-    this.#listeners.clear();
+    this.#subscribers.clear();
     await this.store.close();
   }
 
@@ -462,10 +457,8 @@ class Registry implements JobRegistry {
     for (const job of this.#jobs.values()) {
       if (job.finishedAt !== null && Date.parse(job.finishedAt) < cutoff) removed.push(job.id);
     }
-    for (const id of removed) {
-      this.#jobs.delete(id);
-      this.#logs.delete(id);
-    }
+    this.#jobs.deleteMany(removed);
+    for (const id of removed) this.#logs.delete(id);
     if (removed.length > 0) this.store.remove(removed).catch((error) => this.report(error));
   }
 

@@ -1,6 +1,7 @@
 import { isTerminal } from '../protocol/job.js';
-import { compileFilter, type JobFilter } from './filter.js';
+import type { JobFilter } from './filter.js';
 import type { JobEvent, JobRegistry } from './registry.js';
+import { Subscribers } from './subscribers.js';
 
 /**
  * Where a stream takes its live events from: the registry itself, or a throttle in front of it. With
@@ -23,11 +24,7 @@ export type SubscribeEvents = (
 export function createThrottledEvents(registry: JobRegistry, intervalMs: number): SubscribeEvents {
   if (intervalMs <= 0) return (filter, listener, options) => registry.subscribe(filter, listener, options);
 
-  const listeners = new Set<{
-    matches: (job: JobEvent['job']) => boolean;
-    listener: (event: JobEvent) => void;
-    logs: boolean;
-  }>();
+  const subscribers = new Subscribers<(event: JobEvent) => void>();
   /** When each job last went out, and in which state. */
   const sent = new Map<string, { state: string; at: number }>();
   /** Held snapshots, oldest event first. */
@@ -40,8 +37,10 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
       sent.set(event.job.id, { state: event.job.state, at: Date.now() });
       if (isTerminal(event.job.state)) sent.delete(event.job.id);
     }
-    for (const entry of listeners) {
-      if (entry.matches(event.job) && (entry.logs || !event.log)) entry.listener(event);
+    for (const bucket of subscribers.bucketsFor(event.job)) {
+      for (const subscriber of bucket) {
+        if (subscriber.matches(event.job) && (subscriber.logs || !event.log)) subscriber.callback(event);
+      }
     }
   };
 
@@ -71,13 +70,12 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
   };
 
   return (filter, listener, options) => {
-    const entry = { matches: compileFilter(filter), listener, logs: options?.logs === true };
-    listeners.add(entry);
+    const remove = subscribers.add(filter, listener, options?.logs === true);
     // Log lines are never held back: they are not snapshots a later one replaces.
     unsubscribe ??= registry.subscribe({}, onEvent, { logs: true });
     return () => {
-      listeners.delete(entry);
-      if (listeners.size > 0) return;
+      remove();
+      if (subscribers.size > 0) return;
       // Nobody listens: release the registry listener and the timer, and forget what was sent.
       unsubscribe?.();
       unsubscribe = null;

@@ -78,7 +78,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * `Data` is what the job was started with (a definition's input), `Result` what its work returned.
  */
 export interface Job<Data extends JsonObject = JsonObject, Result extends JsonObject = JsonObject> {
-  /** Unguessable, URL-safe id (nanoid). */
+  /** Unguessable, URL-safe id; new ids sort in creation order (the creation time, then 78 random bits). */
   readonly id: string;
   /** The kind of work, e.g. `sync-push`. */
   readonly category: string;
@@ -164,7 +164,7 @@ export const NAME_PATTERN = /^[A-Za-z0-9._:-]+$/;
 export const NAME_CHARACTERS = 'letters, digits and . _ : -';
 /** The longest job id a filter or a route accepts. */
 export const MAX_JOB_ID_LENGTH = 64;
-/** Job ids: nanoid's URL-safe alphabet. */
+/** Job ids: the URL-safe alphabet (ids from other sources, up to the maximum length, are accepted too). */
 export const JOB_ID_PATTERN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_JOB_ID_LENGTH}}$`);
 
 /**
