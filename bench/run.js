@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine, now, printTable, QUICK, ROOT, ratio, resultsPath } from './lib.js';
 
-const BENCHMARKS = ['fanout', 'flood', 'persistence', 'browser', 'redis'];
+const BENCHMARKS = ['fanout', 'flood', 'many-jobs', 'persistence', 'browser', 'redis'];
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const start = now();
 const startedAt = Date.now();
@@ -52,6 +52,13 @@ if (flood) {
   summary.push({
     benchmark: 'progress flood',
     result: `${flood.achievedRate}/s of ${flood.targetRate}/s, loop p99 ${flood.eventLoopDelayP99Ms} ms, ${flood.framesPerClientMedian} frames/client, final state ${flood.clientsWithFinalState}/${flood.subscribers}`,
+  });
+}
+const many = read('many-jobs');
+if (many) {
+  summary.push({
+    benchmark: 'many jobs',
+    result: `CPU/update ${many.ratios.cpuPerUpdateManyVsSingle}× one job's, loop p99 ${many.ratios.loopP99ManyVsSingle}×; list of one target among ${many.lists.retained} jobs ${many.ratios.targetListP50IndexedVsScan}× a scan`,
   });
 }
 const persistence = read('persistence');
