@@ -91,9 +91,11 @@ customElements.whenDefined('job-status').then(() => {
   for (const tile of document.querySelectorAll('job-status[action]')) follow(tile);
 });
 
-// Buttons that only work with this script (data-needs-js) are rendered disabled: enable them.
+// Buttons that only work with this script (data-needs-js) are rendered disabled, beside a note that
+// says so (data-without-js): enable the one, hide the other. Both stay as rendered if this file fails.
 function enableScripted(root) {
   for (const element of root.querySelectorAll('[data-needs-js]')) element.disabled = false;
+  for (const element of root.querySelectorAll('[data-without-js]')) element.hidden = true;
 }
 enableScripted(document);
 
