@@ -293,6 +293,8 @@ export async function setSigning(page: Page, base: string, sign: boolean) {
 
 export interface SingleApp {
   app: Instance;
+  /** The Dedalus stand-in's base URL. */
+  dedalusUrl: string;
   chromium: Awaited<ReturnType<typeof launchChromium>>;
   close(): Promise<void>;
 }
@@ -311,6 +313,7 @@ export async function startSingleApp(standIn: { keys: string[]; delayMs: number 
   const chromium = await launchChromium();
   return {
     app,
+    dedalusUrl: dedalus.url,
     chromium,
     async close() {
       await chromium.close();
