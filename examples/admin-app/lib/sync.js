@@ -160,7 +160,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
       if (error?.name === 'TimeoutError') {
         throw new Error(`${peer.name} at ${peer.url} did not answer within ${PEER_TIMEOUT_MS / 1000} s`);
       }
-      const why = code === 'ECONNREFUSED' ? 'connection refused, is it running?' : (code ?? error.message);
+      const why = code === 'ECONNREFUSED' ? 'connection refused (is it running?)' : (code ?? error.message);
       throw new Error(`${peer.name} at ${peer.url} is not reachable: ${why}`);
     }
     const text = await response.text();
