@@ -10,6 +10,7 @@ import { readConfig } from './lib/config.js';
 import { openDatabase, settings as settingsOf } from './lib/db.js';
 import { createDedalus } from './lib/dedalus.js';
 import { startDedalusStandIn } from './lib/dedalus-standin.js';
+import { defineJobs } from './lib/definitions.js';
 import { recordLogs } from './lib/logs.js';
 import { createSync } from './lib/sync.js';
 
@@ -48,6 +49,8 @@ export async function startInstance(config = readConfig()) {
   sync.seed(config.seedRecords);
   const standIn = config.dedalusBaseUrl ? null : await startDedalusStandIn({ keys: config.standInKeys });
   const dedalus = createDedalus({ settings, baseURL: config.dedalusBaseUrl ?? standIn.url });
+  // Before any request: a job held for approval from before a restart is approved through its definition.
+  defineJobs(jobs, { sync, dedalus });
   const app = createApp({ config, db, settings, jobs, sync, dedalus });
 
   const server = await new Promise((resolve, reject) => {

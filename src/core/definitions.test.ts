@@ -83,6 +83,27 @@ describe('definitions', () => {
     expect(started).toEqual(['1', '2', '3', '4']);
   });
 
+  it('deliver the events of a job that ends and the one its slot starts in id order', async () => {
+    // A local store records a write at once: the slot freed by the first job's end starts the next
+    // job while that end is still being applied. Listeners (a stream) must hear the end first.
+    const jobs = await registry();
+    const first = gate();
+    jobs.define<{ n: string }>('push', async (ctx) => (ctx.input.n === '1' ? first.opened : undefined), {
+      concurrency: 1,
+    });
+    const seen: JobEvent[] = [];
+    jobs.subscribe({}, (event) => seen.push(event));
+    const one = await jobs.run('push', { n: '1' });
+    const two = await jobs.run('push', { n: '2' });
+    await until(jobs, one.id, (job) => job.state === 'running');
+    first.open();
+    await until(jobs, two.id, (job) => job.state === 'success');
+    const position = (event: JobEvent) => Number(event.id.split('-').at(-1));
+    expect(seen.map(position)).toEqual([...seen.map(position)].sort((a, b) => a - b));
+    const order = seen.map((event) => `${event.job.id === one.id ? 1 : 2} ${event.job.state}`);
+    expect(order.indexOf('1 success')).toBeLessThan(order.indexOf('2 running'));
+  });
+
   it('keep one queue per target with concurrencyPer: target (one push per peer)', async () => {
     const jobs = await registry();
     const running = new Map<string, number>();

@@ -115,6 +115,9 @@ class Registry implements JobRegistry {
   readonly #newId = createJobIdSource();
   #head = '';
   #closed = false;
+  /** Events waiting while another is applied (see `apply`). */
+  readonly #incoming: JobEvent[] = [];
+  #applying = false;
 
   constructor(
     readonly store: JobStore,
@@ -201,8 +204,24 @@ class Registry implements JobRegistry {
     return this.#end(job.id, code, message);
   }
 
-  /** Applies one change from the store (this instance's or another's) and fans it out. */
+  /**
+   * Applies a change from the store (this instance's or another's) and fans it out. Events are
+   * applied one at a time, in the order they came: one that arrives while another is applied (a local
+   * store records synchronously, so a slot freed here starts the next job at once, and a listener may
+   * write) waits for it, so every listener hears ids in order.
+   */
   apply(event: JobEvent) {
+    this.#incoming.push(event);
+    if (this.#applying) return;
+    this.#applying = true;
+    try {
+      for (let next = this.#incoming.shift(); next; next = this.#incoming.shift()) this.#applyOne(next);
+    } finally {
+      this.#applying = false;
+    }
+  }
+
+  #applyOne(event: JobEvent) {
     this.#head = event.id;
     const job = event.job;
     if (event.log) {

@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addRecord,
   type Instance,
+  jobAction,
+  jobDetail,
   latestJob,
   logIn,
+  noScriptPage,
   type PeerPair,
   setSigning,
   startPeerPair,
@@ -46,8 +49,17 @@ describe('reference app: unsigned bundles wait for approval', () => {
     // Busy while it waits: the button stays disabled.
     expect(await card('peer-b').getByRole('button', { name: 'Pull now' }).isDisabled()).toBe(true);
 
+    // A held bundle is released by Reject, which discards it: cancelling it is not allowed.
+    expect((await jobDetail(page, a.url, String(pending?.id))).permissions).toEqual(['retry', 'approve', 'reject']);
+    expect((await jobAction(page, String(pending?.id), 'cancel')).status).toBe(403);
+
+    // Approve is the job API's own action, posted by the page's script with the same-origin proof.
     const approval = page.locator(`[data-approval="${pending?.id}"]`);
-    await approval.getByRole('button', { name: 'Approve' }).click();
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url() === `${a.url}/api/admin/jobs/${pending?.id}/approve`),
+      approval.getByRole('button', { name: 'Approve' }).click(),
+    ]);
+    expect(request.headers()['x-realtime-jobs']).toBe('1');
     await waitForTileState(page, selector, 'warning');
     const done = await latestJob(page, a.url, 'sync-pull', ['peer', 'peer-b']);
     expect(done?.id).toBe(pending?.id);
@@ -55,6 +67,21 @@ describe('reference app: unsigned bundles wait for approval', () => {
     expect(done?.message).toContain('approved by admin');
     await approval.waitFor({ state: 'detached' });
     expect(await card('peer-b').getByRole('button', { name: 'Pull now' }).isEnabled()).toBe(true);
+    // The definition's onApprove applied the held bundle and returned the result.
+    const detail = await jobDetail(page, a.url, String(pending?.id));
+    expect(detail.job.result).toEqual({ records: 9, added: 9, signed: false });
+    const lines = detail.log.map((line) => line.text);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'The bundle from peer-b is not signed',
+        'Held 9 records here until someone approves or rejects them',
+        'Approved by admin: applying the held unsigned bundle',
+        'Applied 9 records: 9 new',
+      ]),
+    );
+    expect(lines.indexOf('Approved by admin: applying the held unsigned bundle')).toBeGreaterThan(
+      lines.indexOf('Held 9 records here until someone approves or rejects them'),
+    );
 
     await page.goto(`${a.url}/admin/records`);
     await page.getByRole('cell', { name: 'Made on peer-b', exact: true }).waitFor();
@@ -87,7 +114,23 @@ describe('reference app: unsigned bundles wait for approval', () => {
     const selector = tileSelector('sync-push', 'peer', 'peer-b');
     await card('peer-b').getByRole('button', { name: 'Push now' }).click();
     await waitForTileState(page, selector, 'pending');
-    await page.locator('[data-approval]').getByRole('button', { name: 'Reject' }).click();
+    const held = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+
+    // Without JavaScript the page says that approving needs it, and offers no button that would work.
+    const plain = await noScriptPage(chromium);
+    await plain.goto(`${a.url}/admin/sync-control`);
+    const item = plain.locator(`[data-approval="${held?.id}"]`);
+    await item.getByText('Approving or rejecting needs JavaScript').waitFor();
+    expect(await item.getByRole('button', { name: 'Approve' }).isDisabled()).toBe(true);
+    expect(await item.getByRole('button', { name: 'Reject' }).isDisabled()).toBe(true);
+    await plain.close();
+    expect(await page.locator(`[data-approval="${held?.id}"]`).getByText('needs JavaScript').isVisible()).toBe(false);
+
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url() === `${a.url}/api/admin/jobs/${held?.id}/reject`),
+      page.locator(`[data-approval="${held?.id}"]`).getByRole('button', { name: 'Reject' }).click(),
+    ]);
+    expect(request.headers()['x-realtime-jobs']).toBe('1');
     await waitForTileState(page, selector, 'cancelled');
     expect((await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']))?.message).toContain('Rejected by admin');
 

@@ -1,7 +1,18 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, SseClient } from '../contract/client.js';
-import { type Instance, logIn, type SingleApp, startSingleApp, VIEWER_PASSWORD } from './harness.js';
+import { waitFor } from '../support/wait.js';
+import {
+  type Instance,
+  jobAction,
+  latestJob,
+  logIn,
+  type SingleApp,
+  startSingleApp,
+  VIEWER_PASSWORD,
+} from './harness.js';
 
 // Accounts, sessions, CSRF and headers of the reference app, in real Chromium against a real instance.
 describe('reference app: accounts and protection', () => {
@@ -141,6 +152,43 @@ describe('reference app: accounts and protection', () => {
       return ((await response.json()) as { job: { id: string } }).job.id;
     });
   }
+
+  it("takes the job API's actions from the app's own pages only, and from admins only", async () => {
+    const page = await chromium.context.newPage();
+    await logIn(page, app.url);
+    const id = await startJob(page);
+    await waitFor(async () => (await latestJob(page, app.url, 'dedalus-verify'))?.state === 'error', 'the job to end');
+
+    // A request that no page of the app sent (no X-Realtime-Jobs, no Sec-Fetch-Site): refused.
+    const bare = await page.request.post(`${app.url}/api/admin/jobs/${id}/retry`);
+    expect(bare.status()).toBe(403);
+    expect((await bare.json()).error.message).toContain('X-Realtime-Jobs: 1');
+    // A form on a sibling origin (another port of the same host: the same site, so the Lax session
+    // cookie goes along): the browser says `Sec-Fetch-Site: same-site`, which is not the proof.
+    const form = `<form method="post" action="${app.url}/api/admin/jobs/${id}/retry"><button>Win</button></form>`;
+    const sibling = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(form));
+    await new Promise<void>((resolve) => sibling.listen(0, '127.0.0.1', resolve));
+    const other = await chromium.context.newPage();
+    await other.goto(`http://127.0.0.1:${(sibling.address() as AddressInfo).port}/`);
+    const [forged] = await Promise.all([
+      other.waitForResponse((r) => r.url().endsWith(`/api/admin/jobs/${id}/retry`)),
+      other.getByRole('button', { name: 'Win' }).click(),
+    ]);
+    expect(forged.status()).toBe(403);
+    await other.close();
+    sibling.closeAllConnections();
+    await new Promise((resolve) => sibling.close(resolve));
+    expect((await latestJob(page, app.url, 'dedalus-verify'))?.id).toBe(id);
+
+    // The page's own request, as its script sends it: the admin may.
+    const own = await jobAction(page, id, 'retry');
+    expect(own.status).toBe(200);
+    expect(own.job.retryOf).toBe(id);
+    // A viewer may take no action: the job API refuses them before any action is considered.
+    await logIn(page, app.url, 'viewer', VIEWER_PASSWORD);
+    expect(await jobAction(page, id, 'cancel')).toMatchObject({ status: 403, error: { code: 'forbidden' } });
+    await page.close();
+  });
 
   it('ends a job stream opened before logout with `denied`, and sends it no job update after', async () => {
     const page = await chromium.context.newPage();

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   GOOD_KEY,
   type Instance,
+  jobDetail,
   latestJob,
   logIn,
   type SingleApp,
@@ -55,6 +56,19 @@ describe('reference app: Dedalus connection', () => {
     expect(masked).toBe(`${GOOD_KEY.slice(0, 4)}••••••••${GOOD_KEY.slice(-4)}`);
     expect(await page.content()).not.toContain(GOOD_KEY);
     expect(await field('verified-at').textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+
+    // The job knows the key only masked: its input, its result and its log lines.
+    const saved = await latestJob(page, app.url, 'dedalus-save');
+    const detail = await jobDetail(page, app.url, String(saved?.id));
+    expect(JSON.stringify(detail)).not.toContain(GOOD_KEY);
+    expect(detail.job).toMatchObject({ data: { maskedKey: masked }, result: { models: 3 } });
+    expect(detail.job.result).toEqual({ models: 3, verifiedAt: expect.stringMatching(/^\d{4}-.*Z$/) });
+    expect(detail.log.map((line) => line.text)).toEqual([
+      `Saved key ${masked}; "verified at" cleared until it passes`,
+      `Listing models at ${env.dedalusUrl} with key ${masked}`,
+      `GET ${env.dedalusUrl}/v1/models`,
+      'Dedalus accepted the key: 3 models available',
+    ]);
   });
 
   it('verifies the connection with the good key', async () => {
@@ -76,9 +90,16 @@ describe('reference app: Dedalus connection', () => {
 
     await page.getByRole('button', { name: 'Verify connection' }).click();
     await waitForTileState(page, verifyTile, 'error');
-    expect((await latestJob(page, app.url, 'dedalus-verify'))?.message).toBe(
-      'Dedalus refused the API key (401 Unauthorized)',
-    );
+    const refused = await latestJob(page, app.url, 'dedalus-verify');
+    expect(refused?.message).toBe('Dedalus refused the API key (401 Unauthorized)');
+    // Asked once: the SDK retries what may pass, never a refused key.
+    expect(
+      (await jobDetail(page, app.url, String(refused?.id))).log.map((line) => `${line.level} ${line.text}`),
+    ).toEqual([
+      `info Listing models at ${env.dedalusUrl} with key dsk-••••••••0000`,
+      `info GET ${env.dedalusUrl}/v1/models`,
+      'error Attempt 1 failed: Dedalus refused the API key (401 Unauthorized)',
+    ]);
   });
 
   it('refuses a malformed key with a message, without starting a job', async () => {

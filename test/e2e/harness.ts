@@ -159,6 +159,68 @@ export async function latestJob(page: Page, base: string, category: string, targ
   return jobs[0] ?? null;
 }
 
+export interface JobDetail {
+  job: Record<string, unknown> & { id: string; state: string; message: string | null; result: unknown };
+  log: Array<{ seq: number; level: string; text: string }>;
+  permissions: string[];
+}
+
+/** A job, its log lines and the actions allowed on it: `GET /api/admin/jobs/{id}/detail`, as the page's user. */
+export async function jobDetail(page: Page, base: string, id: string): Promise<JobDetail> {
+  const response = await page.request.get(`${base}/api/admin/jobs/${encodeURIComponent(id)}/detail`);
+  if (!response.ok()) throw new Error(`GET /api/admin/jobs/${id}/detail answered ${response.status()}`);
+  return (await response.json()) as JobDetail;
+}
+
+/** The text of a job's log lines, oldest first. */
+export async function logLines(page: Page, base: string, id: string): Promise<string[]> {
+  return (await jobDetail(page, base, id)).log.map((line) => line.text);
+}
+
+/**
+ * Posts one of the job API's actions from the page, as `public/app.js` does (fetch with the
+ * `X-Realtime-Jobs: 1` proof): the status and the answer's job or error.
+ */
+export async function jobAction(page: Page, id: string, action: 'cancel' | 'retry' | 'approve' | 'reject') {
+  return page.evaluate(
+    async ([jobId, name]) => {
+      const response = await fetch(`/api/admin/jobs/${encodeURIComponent(jobId)}/${name}`, {
+        method: 'POST',
+        headers: { 'x-realtime-jobs': '1' },
+      });
+      const body = await response.json();
+      return { status: response.status, job: body.job ?? null, error: body.error ?? null };
+    },
+    [id, action] as const,
+  );
+}
+
+/**
+ * Opens a job stream in the page and records its `job-update`s as `"<id> <state>"`, in the order they
+ * arrived (the snapshot first); resolves once the snapshot is in. Returns a reader of what it holds.
+ */
+export async function recordJobUpdates(page: Page, query: string): Promise<() => Promise<string[]>> {
+  await page.evaluate((filter) => {
+    const seen: string[] = [];
+    (window as unknown as { jobUpdates: string[] }).jobUpdates = seen;
+    const source = new EventSource(`/api/admin/jobs/events?${filter}`);
+    source.addEventListener('job-update', (event) => {
+      const job = JSON.parse((event as MessageEvent).data);
+      seen.push(`${job.id} ${job.state}`);
+    });
+    return new Promise((resolve) => source.addEventListener('ready', resolve, { once: true }));
+  }, query);
+  return () => page.evaluate(() => (window as unknown as { jobUpdates: string[] }).jobUpdates);
+}
+
+/** A page in the browser's profile (so logged in the same) that runs no script, as with JavaScript off. */
+export async function noScriptPage(chromium: Awaited<ReturnType<typeof launchChromium>>): Promise<Page> {
+  const page = await chromium.context.newPage();
+  const cdp = await chromium.context.newCDPSession(page);
+  await cdp.send('Emulation.setScriptExecutionDisabled', { value: true });
+  return page;
+}
+
 export interface PeerPair {
   a: Instance;
   b: Instance;
@@ -231,6 +293,8 @@ export async function setSigning(page: Page, base: string, sign: boolean) {
 
 export interface SingleApp {
   app: Instance;
+  /** The Dedalus stand-in's base URL. */
+  dedalusUrl: string;
   chromium: Awaited<ReturnType<typeof launchChromium>>;
   close(): Promise<void>;
 }
@@ -249,6 +313,7 @@ export async function startSingleApp(standIn: { keys: string[]; delayMs: number 
   const chromium = await launchChromium();
   return {
     app,
+    dedalusUrl: dedalus.url,
     chromium,
     async close() {
       await chromium.close();

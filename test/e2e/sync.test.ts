@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Instance,
+  jobDetail,
   latestJob,
   logIn,
   type PeerPair,
@@ -61,8 +62,28 @@ describe('reference app: sync control', () => {
     expect(phases.lastIndexOf('transferring')).toBeLessThan(phases.indexOf('verifying'));
     expect(seen).toContain('running|transferring|Sending chunk 2 of 2 (8 records)…');
 
-    // The activity log follows without a reload.
-    await page.locator('#sync-live table.log tbody tr', { hasText: 'Push to peer-b' }).getByText('success').waitFor();
+    // What the work returned is the job's result, beside its input; its log says what happened.
+    const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    const detail = await jobDetail(page, a.url, String(job?.id));
+    expect(detail.job).toMatchObject({
+      data: { peer: 'peer-b', allowUnsigned: false },
+      result: { records: 8, added: 8, signed: true },
+    });
+    expect(detail.permissions).toEqual(['cancel', 'retry', 'approve', 'reject']);
+    expect(detail.log.map((line) => line.text)).toEqual([
+      expect.stringMatching(/^Connecting to peer-b at http:\/\/127\.0\.0\.1:\d+$/),
+      'peer-b opened a transfer for 8 records in 2 chunks',
+      'Sent chunk 1 of 2 (5 records)',
+      'Sent chunk 2 of 2 (3 records)',
+      expect.stringMatching(/^Signed the bundle \(SHA-256 [0-9a-f]{12}…\) with the peer-a\/peer-b bundle key$/),
+      'peer-b checked the digest and the signature: both valid',
+      'peer-b applied 8 records: 8 new there',
+    ]);
+
+    // The activity log follows without a reload, with the count from the job's result.
+    const row = page.locator('#sync-live table.log tbody tr', { hasText: 'Push to peer-b' });
+    await row.getByText('success').waitFor();
+    expect(await row.getByRole('cell', { name: '8', exact: true }).count()).toBe(1);
 
     // The data really arrived on the other instance.
     const other = await chromium.context.newPage();

@@ -84,6 +84,28 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
       cookie: { httpOnly: true, sameSite: 'lax', secure: config.cookieSecure, maxAge: 8 * 60 * 60 * 1000 },
     }),
   );
+
+  // The job API: 401 logged out, 403 without the admin scope. Made here so logout can end its streams.
+  // A stream keeps the session it loaded when it connected, so the re-checks (every `reauthorizeMs`)
+  // also ask the store: a logout on another replica of this peer ends this replica's streams too.
+  const authorize = (req) => {
+    const who = req.session?.user;
+    if (!who || !store.exists(req.sessionID)) return null;
+    return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
+  };
+  // Its actions (cancel, retry, approve, reject): admins may take every one, but for cancelling a sync
+  // job that holds a bundle for approval: Reject discards that bundle (the definition's onReject), a
+  // cancel would leave it behind. Viewers hold no scope, so the routes answer them 403 before this
+  // is asked: they may do nothing here.
+  const authorizeAction = (principal, action, job) =>
+    principal?.scopes.includes('admin') === true &&
+    !(action === 'cancel' && job.state === 'pending' && SYNC_CATEGORIES.includes(job.category));
+  const jobsApi = jobsRouter(jobs, { authorize, authorizeAction });
+  // Mounted before the app's CSRF check: the actions carry the library's same-origin proof instead
+  // (`X-Realtime-Jobs: 1`, or the browser's `Sec-Fetch-Site: same-origin`), and the router answers
+  // only GET, HEAD and those four POSTs; anything else under the path falls through to the app.
+  app.use('/api/admin/jobs', jobsApi);
+
   app.use(cookieParser());
   app.use(express.urlencoded({ extended: false, limit: '32kb' }));
 
@@ -129,16 +151,6 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     if (wantsJson(req)) return res.status(202).json({ job });
     back(req, res, path);
   };
-
-  // The job API: 401 logged out, 403 without the admin scope. Made here so logout can end its streams.
-  // A stream keeps the session it loaded when it connected, so the re-checks (every `reauthorizeMs`)
-  // also ask the store: a logout on another replica of this peer ends this replica's streams too.
-  const authorize = (req) => {
-    const who = req.session?.user;
-    if (!who || !store.exists(req.sessionID)) return null;
-    return { id: who.username, scopes: who.role === 'admin' ? ['admin'] : [] };
-  };
-  const jobsApi = jobsRouter(jobs, { authorize });
 
   // --- accounts -------------------------------------------------------------------------------
   app.get('/login', (req, res) => {
@@ -193,9 +205,6 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     render(res, 'account');
   });
 
-  // --- the job API -----------------------------------------------------------------------------
-  app.use('/api/admin/jobs', jobsApi);
-
   // --- admin pages ------------------------------------------------------------------------------
   app.use('/admin', (req, res, next) => {
     const who = user(req);
@@ -235,66 +244,14 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     app.post(`/admin/sync-control/:peer/${direction}`, async (req, res) => {
       const peer = peerOf(req);
       const allowUnsigned = req.body?.allow_unsigned === 'on';
-      const category = `sync-${direction}`;
-      const target = { peer: peer.name };
-      // A job waiting for approval from before a restart holds no idempotency key in memory: look it up too.
-      const waiting = jobs.list({ category: [category], target, state: ['pending'], limit: 1 })[0];
-      const job =
-        waiting ??
-        (await jobs.run(
-          { category, target, key: 'sync', data: { allowUnsigned, by: user(req).username } },
-          (ctx) => sync[direction](ctx, peer, { allowUnsigned }),
-          { timeoutMs: 5 * 60 * 1000 },
-        ));
+      // While a job with the same key is busy (a job held for approval too, across restarts and
+      // replicas), `run` answers that job. A push is keyed by the bundle it sends (sync.pushKey); a pull
+      // asks for whatever the peer holds, so one busy pull per peer answers for all.
+      const key = direction === 'push' ? sync.pushKey(allowUnsigned) : 'sync';
+      const job = await jobs.run(`sync-${direction}`, { peer: peer.name, allowUnsigned }, { key });
       started(req, res, job, '/admin/sync-control');
     });
   }
-
-  const pendingSyncJob = (req) => {
-    const job = jobs.get(req.params.id);
-    if (!job || !SYNC_CATEGORIES.includes(job.category)) throw new HttpError(404, 'No such sync job', 'id');
-    if (job.state !== 'pending') throw new HttpError(409, `This job is ${job.state}, not waiting for approval`, 'id');
-    return job;
-  };
-
-  app.post('/admin/sync-control/jobs/:id/approve', async (req, res) => {
-    const job = pendingSyncJob(req);
-    const by = user(req).username;
-    const running = await jobs.update(job.id, {
-      state: 'running',
-      phase: 'applying',
-      progress: 0.95,
-      message: `Approved by ${by}: applying the unsigned bundle…`,
-    });
-    void (async () => {
-      try {
-        const added = await sync.applyApproved(job, AbortSignal.timeout(15_000));
-        const where = job.category === 'sync-push' ? ` on ${job.target.peer}` : '';
-        await jobs.update(job.id, {
-          state: 'warning',
-          message: `Applied an UNSIGNED bundle (${job.data.records ?? '?'} records, ${added} new${where}), approved by ${by}.`,
-          data: { ...job.data, added, approvedBy: by },
-        });
-      } catch (error) {
-        if (jobs.get(job.id)?.state === 'running' && !jobs.closed) {
-          await jobs
-            .update(job.id, { state: 'error', message: `Approved, but applying failed: ${error.message}` })
-            .catch(() => {});
-        }
-      }
-    })();
-    started(req, res, running, '/admin/sync-control');
-  });
-
-  app.post('/admin/sync-control/jobs/:id/reject', async (req, res) => {
-    const job = pendingSyncJob(req);
-    const rejected = await jobs.update(job.id, {
-      state: 'cancelled',
-      message: `Rejected by ${user(req).username}: the unsigned bundle was discarded.`,
-    });
-    await sync.discard(job);
-    started(req, res, rejected, '/admin/sync-control');
-  });
 
   app.get('/admin/records', (_req, res) => {
     render(res, 'records', { records: sync.records().slice(0, 100), count: sync.count(), signing: sync.signing() });
@@ -331,9 +288,13 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
     const problem = checkKey(apiKey);
     if (problem) throw new HttpError(400, problem, 'api_key');
-    const job = await jobs.run({ category: 'dedalus-save', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
-      dedalus.save(ctx, apiKey),
-    );
+    // The key is stored here and the job verifies it: a job's input is shown by the job API and kept
+    // in its log, no place for a secret. One save at a time, so a job never verifies another's key.
+    if (busy(latest('dedalus-save', DEDALUS_TARGET))) {
+      throw new HttpError(409, 'A key is being saved and verified: wait for it to finish', 'api_key');
+    }
+    const maskedKey = dedalus.store(apiKey);
+    const job = await jobs.run('dedalus-save', { maskedKey }, { key: 'default' });
     started(req, res, job, '/admin/dedalus');
   });
   app.post('/admin/dedalus/key/clear', (req, res) => {
@@ -341,9 +302,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     back(req, res, '/admin/dedalus', 'The API key was removed.');
   });
   app.post('/admin/dedalus/verify', async (req, res) => {
-    const job = await jobs.run({ category: 'dedalus-verify', target: DEDALUS_TARGET, key: 'default' }, (ctx) =>
-      dedalus.verify(ctx),
-    );
+    const job = await jobs.run('dedalus-verify', {}, { key: 'default' });
     started(req, res, job, '/admin/dedalus');
   });
   app.get('/admin/dedalus/logs', (_req, res) => render(res, 'dedalus-logs', { runs: dedalusRuns(db) }));

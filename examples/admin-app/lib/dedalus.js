@@ -30,18 +30,48 @@ function explain(error, baseURL) {
 
 /**
  * The Dedalus settings (the API key in the instance's SQLite settings, never shown back whole) and the
- * two jobs that talk to the service through the real SDK.
+ * work of the two jobs that talk to the service through the real SDK (`lib/definitions.js` registers
+ * them).
  */
 export function createDedalus({ settings, baseURL }) {
-  async function listModels(apiKey, signal) {
-    const client = new Dedalus({ apiKey, baseURL, maxRetries: 0, timeout: 10_000 });
+  /** Lists the models with this key; every HTTP request the SDK makes is a line in the job's log. */
+  async function listModels(ctx, apiKey) {
+    let requests = 0;
+    const client = new Dedalus({
+      apiKey,
+      baseURL,
+      // The SDK retries what may pass (a dropped connection, a timeout, 408, 429, 5xx) twice, with
+      // backoff, and never a refused key (401, 403): it tells the two apart, the job cannot.
+      maxRetries: 2,
+      timeout: 10_000,
+      fetch: (url, init) => {
+        requests += 1;
+        ctx.log(`GET ${url}${requests > 1 ? ` (try ${requests})` : ''}`);
+        return fetch(url, init);
+      },
+    });
     try {
-      const page = await client.models.list({ signal });
+      const page = await client.models.list({ signal: ctx.signal });
       return page.data.length;
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
+      if (ctx.signal.aborted) throw ctx.signal.reason;
       throw new Error(explain(error, baseURL), { cause: error });
     }
+  }
+
+  /** Lists the models with `key`; records "verified at" only if `key` is still the saved key. */
+  async function check(ctx, key) {
+    ctx.progress(null, { phase: 'calling', message: `Listing models at ${baseURL} with key ${maskKey(key)}…` });
+    ctx.log(`Listing models at ${baseURL} with key ${maskKey(key)}`);
+    const models = await listModels(ctx, key);
+    ctx.log(`Dedalus accepted the key: ${models} models available`);
+    const verifiedAt = new Date().toISOString();
+    if (settings.get('dedalus_api_key') === key) {
+      settings.set('dedalus_verified_at', verifiedAt);
+    } else {
+      ctx.warn(`Verified ${maskKey(key)}, but another key was saved meanwhile: verify that one.`);
+    }
+    return { models, verifiedAt };
   }
 
   return {
@@ -55,46 +85,50 @@ export function createDedalus({ settings, baseURL }) {
         savedAt: settings.get('dedalus_saved_at'),
       };
     },
+    /**
+     * Save API key, first half (the route's, at once): stores the key unverified. The key is never a
+     * job's input, which the job API shows and the job log keeps; the job gets its masked form.
+     */
+    store(apiKey) {
+      settings.set('dedalus_api_key', apiKey);
+      settings.set('dedalus_saved_at', new Date().toISOString());
+      settings.set('dedalus_verified_at', null);
+      return maskKey(apiKey);
+    },
     clear() {
       settings.set('dedalus_api_key', null);
       settings.set('dedalus_verified_at', null);
       settings.set('dedalus_saved_at', null);
     },
 
-    /** Verify connection: lists models with the saved key. */
+    /** Verify connection (`dedalus-verify`): lists models with the saved key. */
     async verify(ctx) {
       const key = settings.get('dedalus_api_key');
       if (!key) throw new Error('No API key is saved: save one first');
-      ctx.progress(null, { phase: 'calling', message: `Listing models at ${baseURL} with key ${maskKey(key)}…` });
-      const models = await listModels(key, ctx.signal);
-      const at = new Date().toISOString();
-      settings.set('dedalus_verified_at', at);
-      ctx.update({
-        message: `Connected: ${models} models available. Verified at ${at.replace('T', ' ').slice(0, 19)} UTC.`,
-      });
-      return { models, verifiedAt: at };
+      const result = await check(ctx, key);
+      const at = result.verifiedAt.replace('T', ' ').slice(0, 19);
+      ctx.update({ message: `Connected: ${result.models} models available. Verified at ${at} UTC.` });
+      return result;
     },
 
     /**
-     * Save API key: stores the key (unverified), then verifies it. A key that fails verification stays
-     * saved but unverified ("verified at" is cleared), so a service outage does not lose it.
+     * Save API key, second half (`dedalus-save`, input `{ maskedKey }`): verifies the key the route
+     * stored. A key that fails stays saved but unverified, so a service outage does not lose it.
      */
-    async save(ctx, apiKey) {
-      ctx.progress(0.2, { phase: 'saving', message: 'Saving the key…' });
-      settings.set('dedalus_api_key', apiKey);
-      settings.set('dedalus_saved_at', new Date().toISOString());
-      settings.set('dedalus_verified_at', null);
-      ctx.progress(0.5, { phase: 'verifying', message: `Verifying ${maskKey(apiKey)} at ${baseURL}…` });
-      let models;
+    async save(ctx) {
+      const key = settings.get('dedalus_api_key');
+      if (!key || maskKey(key) !== ctx.input.maskedKey) {
+        throw new Error(`The saved key is no longer ${ctx.input.maskedKey}: nothing verified`);
+      }
+      ctx.log(`Saved key ${ctx.input.maskedKey}; "verified at" cleared until it passes`);
+      let result;
       try {
-        models = await listModels(apiKey, ctx.signal);
+        result = await check(ctx, key);
       } catch (error) {
         throw new Error(`Saved, but not verified: ${error.message}`, { cause: error });
       }
-      const at = new Date().toISOString();
-      settings.set('dedalus_verified_at', at);
-      ctx.update({ message: `Saved and verified: ${models} models available.` });
-      return { models, verifiedAt: at };
+      ctx.update({ message: `Saved and verified: ${result.models} models available.` });
+      return result;
     },
   };
 }

@@ -52,9 +52,9 @@ export function recordLogs(db, jobs) {
   return jobs.subscribe({ category: [...SYNC_CATEGORIES, ...DEDALUS_CATEGORIES] }, (event) => record(event.job));
 }
 
-/** A number the job's work returned (its `result`), or one it reported while running (`data`). */
+/** A number the job's work returned (its `result`: a job held for approval has one too). */
 function numberIn(job, field) {
-  const value = job.result?.[field] ?? job.data[field];
+  const value = job.result?.[field];
   return typeof value === 'number' ? value : null;
 }
 

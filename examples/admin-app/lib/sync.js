@@ -160,7 +160,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
       if (error?.name === 'TimeoutError') {
         throw new Error(`${peer.name} at ${peer.url} did not answer within ${PEER_TIMEOUT_MS / 1000} s`);
       }
-      const why = code === 'ECONNREFUSED' ? 'connection refused, is it running?' : (code ?? error.message);
+      const why = code === 'ECONNREFUSED' ? 'connection refused (is it running?)' : (code ?? error.message);
       throw new Error(`${peer.name} at ${peer.url} is not reachable: ${why}`);
     }
     const text = await response.text();
@@ -188,12 +188,26 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
   const TRANSFER_START = 0.1;
   const TRANSFER_SPAN = 0.7;
 
-  /** Pulls the peer's dataset: the bundle is verified here, against the pair's bundle key. */
-  async function pull(ctx, peer, { allowUnsigned }) {
+  const peerNamed = (peerName) => {
+    const peer = peersByName.get(peerName);
+    if (!peer) throw new Error(`No peer named ${JSON.stringify(peerName)} is configured (PEERS)`);
+    return peer;
+  };
+  const short = (digest) => `${digest.slice(0, 12)}…`;
+
+  /**
+   * Pulls the peer's dataset: the bundle is verified here, against the pair's bundle key. Cancelling
+   * stops it between steps (every pause and call takes `ctx.signal`); nothing is applied until the
+   * last step, so a cancelled pull leaves no trace here.
+   */
+  async function pull(ctx) {
     const { signal } = ctx;
+    const peer = peerNamed(ctx.input.peer);
     ctx.progress(0.02, { phase: 'connecting', message: `Connecting to ${peer.name} at ${peer.url}…` });
+    ctx.log(`Connecting to ${peer.name} at ${peer.url}`);
     await sleep(paceMs, signal);
     const manifest = await callPeer(peer, 'POST', '/sync/api/outbox', {}, signal);
+    ctx.log(`${peer.name} offers ${manifest.count} records in ${manifest.chunks} chunks`);
     const records = [];
     for (let n = 1; n <= manifest.chunks; n++) {
       ctx.progress(TRANSFER_START + (TRANSFER_SPAN * (n - 1)) / manifest.chunks, {
@@ -211,6 +225,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
       chunk.records.forEach((record, i) => {
         records.push(validRecord(record, `chunk ${n} record ${i}`));
       });
+      ctx.log(`Received chunk ${n} of ${manifest.chunks} (${chunk.records.length} records)`);
     }
     ctx.progress(TRANSFER_START + TRANSFER_SPAN, { phase: 'verifying', message: 'Verifying the bundle…' });
     await sleep(paceMs, signal);
@@ -218,6 +233,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     if (digest !== manifest.digest || records.length !== manifest.count) {
       throw new Error(`The bundle from ${peer.name} arrived incomplete or altered (digest mismatch): nothing applied`);
     }
+    ctx.log(`Digest checked: SHA-256 ${short(digest)} matches what ${peer.name} announced`);
     const signed = manifest.signature !== null && manifest.signature !== undefined;
     if (signed) {
       const expected = signBundle(peerKey(secret, name, peer.name, 'bundle'), peer.name, name, digest);
@@ -226,10 +242,14 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
           `The bundle from ${peer.name} has a signature that does not match the peer key: nothing applied`,
         );
       }
+      ctx.log(`Signature checked: valid for the ${name}/${peer.name} bundle key`);
+    } else {
+      ctx.log(`The bundle from ${peer.name} is not signed`, { level: 'warn' });
     }
-    if (!signed && !allowUnsigned) {
+    if (!signed && !ctx.input.allowUnsigned) {
       statements.stage.run(ctx.jobId, peer.name, 'pull', null, JSON.stringify(records), new Date().toISOString());
-      ctx.update({ phase: 'awaiting-approval', data: { records: records.length, signed: false } });
+      ctx.log(`Held ${records.length} records here until someone approves or rejects them`, { level: 'warn' });
+      ctx.update({ phase: 'awaiting-approval' });
       ctx.awaitApproval(
         `The bundle from ${peer.name} (${records.length} records) is not signed. Approve to apply it anyway, or reject it.`,
       );
@@ -238,20 +258,28 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     ctx.progress(0.95, { phase: 'applying', message: `Applying ${records.length} records…` });
     await sleep(paceMs, signal);
     const added = applyRecords(records);
+    ctx.log(`Applied ${records.length} records: ${added} new`);
     const summary = `Pulled ${records.length} records from ${peer.name}: ${added} new`;
     if (signed) ctx.update({ message: `${summary}, signature verified.` });
     else ctx.warn(`${summary}, from an UNSIGNED bundle (allowed by "allow unsigned").`);
     return { records: records.length, added, signed };
   }
 
-  /** Pushes this dataset: the peer verifies the bundle against the same pair key and applies it. */
-  async function push(ctx, peer, { allowUnsigned }) {
+  /**
+   * Pushes this dataset: the peer verifies the bundle against the same pair key and applies it.
+   * Cancelling stops it between steps; the peer drops an unfinished transfer after a day, and applies
+   * nothing it was not asked to.
+   */
+  async function push(ctx) {
     const { signal } = ctx;
+    const peer = peerNamed(ctx.input.peer);
     ctx.progress(0.02, { phase: 'connecting', message: `Connecting to ${peer.name} at ${peer.url}…` });
+    ctx.log(`Connecting to ${peer.name} at ${peer.url}`);
     await sleep(paceMs, signal);
     const records = statements.records.all();
     const parts = chunks(records);
     const { transferId } = await callPeer(peer, 'POST', '/sync/api/inbox', { chunks: parts.length }, signal);
+    ctx.log(`${peer.name} opened a transfer for ${records.length} records in ${parts.length} chunks`);
     for (let n = 1; n <= parts.length; n++) {
       ctx.progress(TRANSFER_START + (TRANSFER_SPAN * (n - 1)) / parts.length, {
         phase: 'transferring',
@@ -259,6 +287,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
       });
       await sleep(paceMs, signal);
       await callPeer(peer, 'PUT', `/sync/api/inbox/${transferId}/chunks/${n}`, { records: parts[n - 1] }, signal);
+      ctx.log(`Sent chunk ${n} of ${parts.length} (${parts[n - 1].length} records)`);
     }
     ctx.progress(TRANSFER_START + TRANSFER_SPAN, {
       phase: 'verifying',
@@ -269,10 +298,18 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     const signature = signing()
       ? signBundle(peerKey(secret, name, peer.name, 'bundle'), name, peer.name, digest)
       : null;
+    if (signature) ctx.log(`Signed the bundle (SHA-256 ${short(digest)}) with the ${name}/${peer.name} bundle key`);
+    else ctx.log(`Sent the bundle (SHA-256 ${short(digest)}) UNSIGNED: signing is off here`, { level: 'warn' });
     const verdict = await callPeer(peer, 'POST', `/sync/api/inbox/${transferId}/verify`, { digest, signature }, signal);
-    if (!verdict.signed && !allowUnsigned) {
+    ctx.log(
+      verdict.signed
+        ? `${peer.name} checked the digest and the signature: both valid`
+        : `${peer.name} checked the digest: valid; the bundle carries no signature`,
+    );
+    if (!verdict.signed && !ctx.input.allowUnsigned) {
       statements.stage.run(ctx.jobId, peer.name, 'push', transferId, '[]', new Date().toISOString());
-      ctx.update({ phase: 'awaiting-approval', data: { records: records.length, signed: false } });
+      ctx.log(`${peer.name} holds the bundle until someone approves or rejects it`, { level: 'warn' });
+      ctx.update({ phase: 'awaiting-approval' });
       ctx.awaitApproval(
         `This instance sent an unsigned bundle (${records.length} records); ${peer.name} holds it. Approve to apply it there, or reject it.`,
       );
@@ -287,17 +324,27 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
       { acceptUnsigned: !verdict.signed },
       signal,
     );
+    ctx.log(`${peer.name} applied ${records.length} records: ${result.added} new there`);
     const summary = `Pushed ${records.length} records to ${peer.name}: ${result.added} new there`;
     if (verdict.signed) ctx.update({ message: `${summary}, signature verified.` });
     else ctx.warn(`${summary}, as an UNSIGNED bundle (allowed by "allow unsigned").`);
     return { records: records.length, added: result.added, signed: verdict.signed };
   }
 
-  /** Finishes an approved `pending` job: applies the bundle it holds. */
-  async function applyApproved(job, signal) {
-    const staged = statements.staged.get(job.id);
-    const peer = peersByName.get(job.target.peer);
-    if (!staged || !peer) throw new Error('The held bundle is gone (it was already applied or discarded)');
+  /**
+   * An approved `pending` job (the definitions' `onApprove`): applies the bundle it holds, here for a
+   * pull, on the peer for a push, with the job's signal. The library runs it with the definition's
+   * timeout and ends the job by how it ends: a throw ends it `error`.
+   */
+  async function applyApproved(ctx) {
+    const staged = statements.staged.get(ctx.jobId);
+    if (!staged) throw new Error('The held bundle is gone (it was already applied or discarded): nothing applied');
+    const peer = peerNamed(ctx.input.peer);
+    const by = ctx.approval?.by ?? 'an operator';
+    // Set when the job was held: the work's result, kept beside the input.
+    const { records } = ctx.job.result;
+    ctx.progress(0.95, { phase: 'applying', message: `Approved by ${by}: applying the unsigned bundle…` });
+    ctx.log(`Approved by ${by}: applying the held unsigned bundle`, { level: 'warn' });
     let added;
     if (staged.direction === 'pull') {
       added = applyRecords(JSON.parse(staged.records));
@@ -307,27 +354,42 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
         'POST',
         `/sync/api/inbox/${staged.transfer_id}/apply`,
         { acceptUnsigned: true },
-        signal,
+        ctx.signal,
       ));
     }
-    statements.unstage.run(job.id);
-    return added;
+    statements.unstage.run(ctx.jobId);
+    const where = staged.direction === 'push' ? ` on ${peer.name}` : '';
+    ctx.log(`Applied ${records} records: ${added} new${where}`);
+    ctx.warn(`Applied an UNSIGNED bundle (${records} records, ${added} new${where}), approved by ${by}.`);
+    return { records, added, signed: false };
   }
 
-  /** Drops the bundle a rejected job held (on the peer too, for a push). Best effort on the peer. */
+  /**
+   * A rejected job's bundle (the definitions' `onReject`): dropped here, and for a push on the peer.
+   * A peer that cannot be reached now throws, which the library reports (`onError`); the peer drops
+   * the transfer after a day in any case.
+   */
   async function discard(job) {
     const staged = statements.staged.get(job.id);
     statements.unstage.run(job.id);
-    const peer = peersByName.get(job.target.peer);
-    if (staged?.direction === 'push' && peer) {
-      await callPeer(
-        peer,
-        'DELETE',
-        `/sync/api/inbox/${staged.transfer_id}`,
-        undefined,
-        AbortSignal.timeout(5000),
-      ).catch(() => {});
-    }
+    if (staged?.direction !== 'push') return;
+    await callPeer(
+      peerNamed(job.target.peer),
+      'DELETE',
+      `/sync/api/inbox/${staged.transfer_id}`,
+      undefined,
+      AbortSignal.timeout(PEER_TIMEOUT_MS),
+    );
+  }
+
+  /**
+   * The idempotency key of a push: the bundle it would send (the records' digest, signed or not) and
+   * whether it may go unsigned. The same push twice (a double click, two admins at once) is one job;
+   * a push of changed records is a new one, which waits for the running push to that peer.
+   */
+  function pushKey(allowUnsigned) {
+    const digest = bundleDigest(statements.records.all()).slice(0, 16);
+    return `bundle-${digest}-${signing() ? 'signed' : 'unsigned'}${allowUnsigned ? '-allow-unsigned' : ''}`;
   }
 
   /** The routes another instance calls. No session and no CSRF: every call carries the pair's MAC. */
@@ -490,6 +552,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     push,
     applyApproved,
     discard,
+    pushKey,
     peerApi,
   };
 }

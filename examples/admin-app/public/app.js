@@ -1,4 +1,5 @@
-// Progressive enhancement for the admin pages. Without this file every form still works (POST → 303).
+// Progressive enhancement for the admin pages. Without this file every form still works (POST → 303);
+// the job API's actions (Approve, Reject, Cancel) need it.
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
 
@@ -42,6 +43,62 @@ document.addEventListener('submit', async (event) => {
   refreshLive();
 });
 
+// --- the job API's actions ---------------------------------------------------------------------
+// Buttons marked data-act post that action (cancel, approve, reject) of the job API for the job in
+// data-act-job. The routes ask for a same-origin proof, not the app's CSRF token: the header below,
+// which another site's page cannot send without a CORS preflight the app never grants.
+const endpoint = document.querySelector('meta[name="realtime-jobs-endpoint"]')?.content ?? '/api/admin/jobs';
+
+document.addEventListener('click', async (event) => {
+  const button = event.target instanceof Element ? event.target.closest('button[data-act]') : null;
+  if (!button?.dataset.actJob) return;
+  const error = button.closest('form, li')?.querySelector('[data-form-error]');
+  if (error) error.hidden = true;
+  button.disabled = true;
+  let failed = null;
+  try {
+    const url = `${endpoint}/${encodeURIComponent(button.dataset.actJob)}/${button.dataset.act}`;
+    const response = await fetch(url, { method: 'POST', headers: { 'x-realtime-jobs': '1' } });
+    if (!response.ok) {
+      const answer = await response.json().catch(() => null);
+      failed = answer?.error?.message ?? `The server answered ${response.status}`;
+    }
+  } catch {
+    failed = 'The server could not be reached.';
+  }
+  button.disabled = false;
+  if (failed && error) {
+    error.textContent = failed;
+    error.hidden = false;
+  }
+  refreshLive();
+});
+
+// Cancel buttons follow their tile (data-act-follows="<category> <target>"): shown while its job is
+// queued or running, and aimed at that job. Without JavaScript they stay hidden.
+function follow(tile) {
+  const job = tile.job;
+  const live = job && (job.state === 'queued' || job.state === 'running');
+  const follows = `${tile.getAttribute('action')} ${tile.getAttribute('target')}`;
+  for (const button of document.querySelectorAll(`button[data-act-follows="${CSS.escape(follows)}"]`)) {
+    button.hidden = !live;
+    if (live) button.dataset.actJob = job.id;
+    else delete button.dataset.actJob;
+  }
+}
+document.addEventListener('job-change', (event) => follow(event.target));
+customElements.whenDefined('job-status').then(() => {
+  for (const tile of document.querySelectorAll('job-status[action]')) follow(tile);
+});
+
+// Buttons that only work with this script (data-needs-js) are rendered disabled, beside a note that
+// says so (data-without-js): enable the one, hide the other. Both stay as rendered if this file fails.
+function enableScripted(root) {
+  for (const element of root.querySelectorAll('[data-needs-js]')) element.disabled = false;
+  for (const element of root.querySelectorAll('[data-without-js]')) element.hidden = true;
+}
+enableScripted(document);
+
 // Regions marked data-live-src are re-rendered by the server whenever one of their jobs changes state.
 // The changes come from the page's one shared job feed (the browser bundle's, which the tiles use too).
 const regions = [...document.querySelectorAll('[data-live-src]')];
@@ -52,7 +109,10 @@ function refreshLive() {
     for (const region of regions) {
       try {
         const response = await fetch(region.dataset.liveSrc, { credentials: 'same-origin' });
-        if (response.ok) region.innerHTML = await response.text();
+        if (response.ok) {
+          region.innerHTML = await response.text();
+          enableScripted(region);
+        }
       } catch {
         // The next change tries again.
       }

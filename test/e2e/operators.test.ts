@@ -1,0 +1,197 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
+import {
+  freePort,
+  type Instance,
+  jobAction,
+  latestJob,
+  logIn,
+  logLines,
+  noScriptPage,
+  recordJobUpdates,
+  startDedalusStandIn,
+  startInstance,
+  tempDir,
+  tileSelector,
+  waitForTileState,
+} from './harness.js';
+
+const PUSH_B = tileSelector('sync-push', 'peer', 'peer-b');
+const PUSH_C = tileSelector('sync-push', 'peer', 'peer-c');
+
+// peer-a with two peers: peer-b, up, and peer-c, down until a test starts it. peer-a takes 500 ms per
+// sync step, so a push of its 8 records lasts about 2.5 s: long enough to act on while it runs.
+describe('reference app: operators act on sync jobs', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let a: Instance;
+  let b: Instance;
+  let c: Instance | undefined;
+  let portA: number;
+  let portC: number;
+  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let page: Page;
+  const cardOf = (on: Page, peer: string) =>
+    on.locator('section.card', { has: on.getByRole('heading', { name: `Peer ${peer}` }) });
+  const card = (peer: string) => cardOf(page, peer);
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
+    const portB = await freePort();
+    [portA, portC] = [await freePort(), await freePort()];
+    [a, b] = await Promise.all([
+      startInstance({
+        name: 'peer-a',
+        port: portA,
+        dataDir: dir.path,
+        peers: { 'peer-b': portB, 'peer-c': portC },
+        dedalusUrl: standIn.url,
+        paceMs: 500,
+      }),
+      startInstance({
+        name: 'peer-b',
+        port: portB,
+        dataDir: dir.path,
+        peers: { 'peer-a': portA },
+        dedalusUrl: standIn.url,
+      }),
+    ]);
+    chromium = await launchChromium();
+    page = await chromium.context.newPage();
+    await logIn(page, a.url);
+  });
+
+  afterAll(async () => {
+    await chromium?.close();
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+    await standIn?.close();
+    await dir?.remove();
+  });
+
+  it('cancels a running push from its card: the work stops, nothing reaches the peer', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
+    const cancel = card('peer-b').getByRole('button', { name: 'Cancel push' });
+    expect(await cancel.isVisible()).toBe(false); // nothing to cancel yet
+    await card('peer-b').getByRole('button', { name: 'Push now' }).click();
+    await waitForTileState(page, PUSH_B, 'running');
+    const running = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/api/admin/jobs/${running?.id}/cancel`)),
+      cancel.click(),
+    ]);
+    expect(request.headers()['x-realtime-jobs']).toBe('1');
+    await waitForTileState(page, PUSH_B, 'cancelled');
+    await cancel.waitFor({ state: 'hidden' });
+    const cancelled = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    expect(cancelled).toMatchObject({ id: running?.id, message: 'Cancelled by admin' });
+    expect(await logLines(page, a.url, String(running?.id))).not.toContain('peer-b applied 8 records: 8 new there');
+
+    // Push again at once. Had the cancelled work gone on, it would have applied its bundle first (it
+    // started first, step for step the same): this push would then find nothing new on peer-b.
+    await card('peer-b').getByRole('button', { name: 'Push now', disabled: false }).click();
+    await page.waitForFunction(
+      ([sel, old]) => {
+        const tile = document.querySelector(sel as string) as (Element & { job?: { id: string } | null }) | null;
+        return tile?.getAttribute('state') === 'success' && tile.job?.id !== old;
+      },
+      [PUSH_B, running?.id] as const,
+      { timeout: 15_000, polling: 50 },
+    );
+    const again = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    expect(again?.message).toBe('Pushed 8 records to peer-b: 8 new there, signature verified.');
+  });
+
+  it('queues a push of changed records behind the running push to that peer', async () => {
+    // A page rendered while nothing runs, with JavaScript off: its Push now stays enabled. Another
+    // tab has a record typed in, to add while the push runs.
+    const plain = await noScriptPage(chromium);
+    await plain.goto(`${a.url}/admin/sync-control`);
+    const records = await chromium.context.newPage();
+    await records.goto(`${a.url}/admin/records`);
+    await records.getByRole('textbox', { name: 'Title' }).fill('Added during a push');
+    await page.goto(`${a.url}/admin/sync-control`);
+    const updates = await recordJobUpdates(page, 'category=sync-push&target.peer=peer-b');
+    await card('peer-b').getByRole('button', { name: 'Push now' }).click();
+    // Past its first step, the running push has read the records it sends.
+    await page.locator(PUSH_B).getByText('Sending chunk 1 of 2').filter({ visible: true }).first().waitFor();
+    const first = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    await records.getByRole('button', { name: 'Add record' }).click();
+    await records.getByText('Added "Added during a push".').waitFor();
+    await records.close();
+
+    await cardOf(plain, 'peer-b').getByRole('button', { name: 'Push now' }).click();
+    await plain.waitForURL(`${a.url}/admin/sync-control`);
+    // Rendered by the server while the first push still runs: the new one waits.
+    expect(await plain.locator(PUSH_B).getAttribute('state')).toBe('queued');
+    await plain.close();
+    const second = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    expect(second?.id).not.toBe(first?.id);
+    expect(await card('peer-b').getByRole('button', { name: 'Push now' }).isDisabled()).toBe(true);
+
+    await waitForTileState(page, PUSH_B, 'success');
+    const seen = await updates();
+    const firstDone = seen.indexOf(`${first?.id} success`);
+    expect(firstDone).toBeGreaterThan(-1);
+    expect(seen.indexOf(`${second?.id} queued`)).toBeLessThan(firstDone);
+    expect(seen.indexOf(`${second?.id} running`)).toBeGreaterThan(firstDone);
+    expect((await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']))?.message).toBe(
+      'Pushed 9 records to peer-b: 1 new there, signature verified.',
+    );
+  });
+
+  it('retries a failed push by itself, then through the retry action once the peer is up', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
+    await card('peer-c').getByRole('button', { name: 'Push now' }).click();
+    // Between attempts the tile says which failed and when the next starts.
+    await page
+      .locator(PUSH_C)
+      .getByText(/^Attempt 1 of 3 failed: peer-c at .* is not reachable/)
+      .filter({ visible: true })
+      .first()
+      .waitFor({ timeout: 15_000 });
+    await waitForTileState(page, PUSH_C, 'error');
+    const failed = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
+    expect(failed).toMatchObject({ attempt: 3, maxAttempts: 3 });
+    const lines = await logLines(page, a.url, String(failed?.id));
+    expect(lines.filter((line) => /^Attempt \d failed: peer-c at .* connection refused/.test(line))).toHaveLength(3);
+    expect(lines).toContain('Attempt 3 of 3');
+
+    c = await startInstance({
+      name: 'peer-c',
+      port: portC,
+      dataDir: dir.path,
+      peers: { 'peer-a': portA },
+      dedalusUrl: standIn.url,
+    });
+    // Until <job-list> lands the app has no Retry button: the request its button will send.
+    const retried = await jobAction(page, String(failed?.id), 'retry');
+    expect(retried.status).toBe(200);
+    expect(retried.job).toMatchObject({ retryOf: failed?.id, data: { peer: 'peer-c', allowUnsigned: false } });
+    await waitForTileState(page, PUSH_C, 'success');
+    const done = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
+    expect(done).toMatchObject({ id: retried.job.id, result: { signed: true } });
+    const result = done?.result as { records: number; added: number };
+    expect(result.added).toBe(result.records); // all of them new on peer-c
+  });
+
+  it('pushes to two peers at once', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
+    const updates = await recordJobUpdates(page, 'category=sync-push');
+    await card('peer-b').getByRole('button', { name: 'Push now' }).click();
+    await card('peer-c').getByRole('button', { name: 'Push now' }).click();
+    await waitForTileState(page, PUSH_B, 'success');
+    await waitForTileState(page, PUSH_C, 'success');
+    const [toB, toC] = [
+      await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']),
+      await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']),
+    ];
+    const seen = await updates();
+    const firstDone = Math.min(seen.indexOf(`${toB?.id} success`), seen.indexOf(`${toC?.id} success`));
+    expect(seen.indexOf(`${toB?.id} running`)).toBeLessThan(firstDone);
+    expect(seen.indexOf(`${toC?.id} running`)).toBeLessThan(firstDone);
+    expect(seen.indexOf(`${toB?.id} running`)).toBeGreaterThan(-1);
+    expect(seen.indexOf(`${toC?.id} running`)).toBeGreaterThan(-1);
+  });
+});
