@@ -3,7 +3,9 @@
 // aggregated and exported every second to an exporter that drops them). Two workloads, each in a
 // fresh process per configuration, configurations alternating, several rounds, medians reported:
 //   jobs: definition jobs, each with 10 awaited ctx.progress() calls (with a phase), 100 at a time;
-//   updates: registry.update() progress patches on one running job, each awaited (a write each).
+//   updates: registry.update() progress patches on one running job, each awaited (a write each);
+//   streams: the same with 200 streams of an endpoint (throttleMs 0, sinks in memory) watching it:
+//     the flood's server side without sockets, whose client process makes a busy machine noisier.
 // CPU time per job and per update is the headline (a busy machine inflates wall time more).
 // `node bench/otel.js --baseline <dist folder>` adds another build (the release before the hooks,
 // say) with no instrumentation to the rotation: what adding the hooks cost a user who has none.
@@ -14,6 +16,8 @@ import { droppingTelemetry, now, percentile, printTable, QUICK, ROOT, round, wri
 
 const JOBS = QUICK ? 500 : 3000;
 const UPDATES = QUICK ? 5000 : 30_000;
+const STREAM_UPDATES = QUICK ? 500 : 3000;
+const STREAMS = 200;
 const PROGRESS_PER_JOB = 10;
 const IN_FLIGHT = 100;
 const ROUNDS = QUICK ? 1 : 5;
@@ -25,7 +29,7 @@ const argument = (name) => {
 
 /** One configuration in this process: prints its figures as JSON. */
 async function child(config, dist) {
-  const { createJobRegistry } = await import(pathToFileURL(join(dist, 'index.js')).href);
+  const { createJobRegistry, createJobsEndpoint } = await import(pathToFileURL(join(dist, 'index.js')).href);
   let instrumentation;
   if (config === 'hooks') {
     instrumentation = { attach() {}, owned() {}, attempt: (_job, work) => work(), storeWrite() {} };
@@ -63,6 +67,34 @@ async function child(config, dist) {
     await jobs.update(job.id, { state: 'success' });
   }
 
+  async function runStreams(count) {
+    const endpoint = createJobsEndpoint(jobs, {
+      allowAnonymous: true,
+      throttleMs: 0,
+      heartbeatMs: 3_600_000,
+      maxStreamsPerPrincipal: STREAMS,
+      ...(instrumentation ? { instrumentation } : {}),
+    });
+    const job = await jobs.enqueue({ category: 'watched', state: 'running' });
+    let bytes = 0;
+    const sink = {
+      write(chunk) {
+        bytes += chunk.byteLength;
+        return true;
+      },
+      end() {},
+    };
+    for (let i = 0; i < STREAMS; i++) {
+      const query = new URLSearchParams({ job_id: job.id });
+      const response = await endpoint.handle({ method: 'GET', path: '/events', query, header: () => undefined }, null);
+      response.stream.start(sink);
+    }
+    for (let sent = 0; sent < count; sent++) await jobs.update(job.id, { progress: (sent % 1000) / 1000 });
+    await jobs.update(job.id, { state: 'success' });
+    endpoint.closeStreams();
+    if (bytes === 0) throw new Error('the streams got nothing');
+  }
+
   const measure = async (fn, count) => {
     globalThis.gc?.();
     const cpu = process.cpuUsage();
@@ -73,7 +105,12 @@ async function child(config, dist) {
   };
   await runJobs(Math.round(JOBS / 5)); // warm-up
   await runUpdates(Math.round(UPDATES / 5));
-  const figures = { jobs: await measure(runJobs, JOBS), updates: await measure(runUpdates, UPDATES) };
+  await runStreams(Math.round(STREAM_UPDATES / 5));
+  const figures = {
+    jobs: await measure(runJobs, JOBS),
+    updates: await measure(runUpdates, UPDATES),
+    streams: await measure(runStreams, STREAM_UPDATES),
+  };
   await jobs.close();
   process.stdout.write(`${JSON.stringify(figures)}\n`);
   process.exit(0);
@@ -105,7 +142,9 @@ export async function otel() {
       process.stdout.write(`round ${round}/${ROUNDS}: ${config}… `);
       const figures = await (config === 'baseline' ? runChild('none', baseline) : runChild(config, dist));
       samples[config].push(figures);
-      console.log(`${round2(figures.jobs.cpuUs)} µs CPU/job, ${round2(figures.updates.cpuUs)} µs CPU/update`);
+      console.log(
+        `${round2(figures.jobs.cpuUs)} µs CPU/job, ${round2(figures.updates.cpuUs)} µs CPU/update, ${round2(figures.streams.cpuUs)} µs CPU/update to ${STREAMS} streams`,
+      );
     }
   }
   const median = (config, workload, field) =>
@@ -127,12 +166,16 @@ export async function otel() {
     'wall µs/job': median(config, 'jobs', 'wallUs'),
     'CPU µs/update': median(config, 'updates', 'cpuUs'),
     'wall µs/update': median(config, 'updates', 'wallUs'),
+    [`CPU µs/update, ${STREAMS} streams`]: median(config, 'streams', 'cpuUs'),
+    [`wall µs/update, ${STREAMS} streams`]: median(config, 'streams', 'wallUs'),
   }));
   printTable(`Instrumentation cost (median of ${ROUNDS} rounds)`, rows);
   const figures = {
     baseline: baseline ?? null,
     jobs: JOBS,
     updates: UPDATES,
+    streams: STREAMS,
+    streamUpdates: STREAM_UPDATES,
     progressPerJob: PROGRESS_PER_JOB,
     rounds: ROUNDS,
     rows,
