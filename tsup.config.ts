@@ -27,6 +27,7 @@ const packageBuild: Options = {
     jsonl: 'src/stores/jsonl.ts',
     testing: 'src/testing/index.ts',
     redis: 'src/stores/redis/index.ts',
+    otel: 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
   // Shared chunks in CJS too: otherwise each entry bundles its own core, and `instanceof JobsError`

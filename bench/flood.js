@@ -1,29 +1,35 @@
 // Benchmark 2, progress flood: one job updated 10,000 times a second for 5 s with 1,000 subscribers.
 // Measures the server's event-loop delay, the frames each client gets (coalescing bounds them) and
 // whether every client ends with the final state. This process is the server; clients are forked.
+// With `--otel`, the registry and the endpoint carry realtime-jobs/otel on the OpenTelemetry SDK
+// (exporting to nowhere), and the figures go to flood-otel.json: what the instrumentation costs.
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createJobRegistry, createJobsEndpoint } from '../dist/index.js';
 import { toNodeHandler } from '../dist/node.js';
-import { now, printTable, QUICK, ROOT, round, writeResults } from './lib.js';
+import { droppingTelemetry, now, printTable, QUICK, ROOT, round, writeResults } from './lib.js';
 
 const SUBSCRIBERS = QUICK ? 200 : 1000;
 const RATE = 10_000;
 const SECONDS = QUICK ? 2 : 5;
 /** Updates done in one turn of the event loop at most, as an app's progress callbacks would spread. */
 const MAX_PER_TICK = 100;
+const OTEL = process.argv.includes('--otel');
 
 /** One flood through an endpoint with the given `throttleMs` (0: every update goes to every client). */
 async function floodRun(throttleMs) {
-  const registry = await createJobRegistry({ onError: () => {} });
+  const telemetry = OTEL ? await droppingTelemetry() : null;
+  const instrumentation = telemetry ? { instrumentation: telemetry.instrumentation } : {};
+  const registry = await createJobRegistry({ onError: () => {}, ...instrumentation });
   const job = await registry.enqueue({ category: 'flood', state: 'running' });
   const endpoint = createJobsEndpoint(registry, {
     allowAnonymous: true,
     maxStreamsPerPrincipal: 1_000_000,
     heartbeatMs: 3_600_000,
     throttleMs,
+    ...instrumentation,
   });
   const handle = toNodeHandler(endpoint, { prefix: '/jobs' });
   const server = http.createServer((req, res) => void handle(req, res, req));
@@ -40,7 +46,9 @@ async function floodRun(throttleMs) {
     path: `/jobs/events?job_id=${job.id}`,
     connections: SUBSCRIBERS,
   });
-  process.stdout.write(`flood (throttleMs ${throttleMs}): ${SUBSCRIBERS} subscribers, ${RATE}/s for ${SECONDS} s… `);
+  process.stdout.write(
+    `flood${OTEL ? ' with OpenTelemetry' : ''} (throttleMs ${throttleMs}): ${SUBSCRIBERS} subscribers, ${RATE}/s for ${SECONDS} s… `,
+  );
 
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
@@ -79,6 +87,7 @@ async function floodRun(throttleMs) {
   server.closeAllConnections();
   server.close();
   await registry.close();
+  await telemetry?.shutdown();
 
   const figures = {
     throttleMs,
@@ -126,7 +135,7 @@ export async function flood() {
     'final state': `${f.clientsWithFinalState}/${f.subscribers}`,
     'converged ms': f.convergeAfterFinalMs,
   });
-  printTable('Progress flood', [
+  printTable(`Progress flood${OTEL ? ' with OpenTelemetry' : ''}`, [
     row('every update (throttleMs 0)', baseline),
     row('default (throttleMs 50)', throttled),
   ]);
@@ -140,7 +149,7 @@ export async function flood() {
   );
   // The headline figures stay at the top level (the default endpoint), with the baseline beside them.
   const figures = { ...throttled, baseline, ratios };
-  const path = writeResults('flood', figures);
+  const path = writeResults(OTEL ? 'flood-otel' : 'flood', figures);
   console.log(`→ ${path}`);
   return figures;
 }

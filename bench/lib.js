@@ -108,6 +108,27 @@ export function printTable(title, rows) {
   for (const row of rows) console.log(line(columns.map((column) => cell(row[column]))));
 }
 
+/**
+ * realtime-jobs/otel on the OpenTelemetry SDK as a service would run it (spans batched, metrics
+ * collected every second), exporting to nowhere: what the instrumentation costs, not an exporter.
+ */
+export async function droppingTelemetry() {
+  const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
+  const { openTelemetryInstrumentation } = await import('../dist/otel.js');
+  const drop = { export: (_items, done) => done({ code: 0 }), forceFlush: async () => {}, shutdown: async () => {} };
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] });
+  const reader = new PeriodicExportingMetricReader({ exporter: drop, exportIntervalMillis: 1000 });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  return {
+    instrumentation: openTelemetryInstrumentation({ tracerProvider, meterProvider }),
+    shutdown: async () => {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+    },
+  };
+}
+
 /** `a / b`, rounded, or null when either is missing. */
 export function ratio(a, b) {
   if (a === null || b === null || a === undefined || b === undefined || b === 0) return null;

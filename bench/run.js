@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machine, now, printTable, QUICK, ROOT, ratio, resultsPath } from './lib.js';
 
-const BENCHMARKS = ['fanout', 'flood', 'many-jobs', 'persistence', 'browser', 'redis'];
+const BENCHMARKS = ['fanout', 'flood', 'many-jobs', 'persistence', 'browser', 'redis', 'otel'];
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 const start = now();
 const startedAt = Date.now();
@@ -79,6 +79,14 @@ if (browser) {
     result: browser.skipped
       ? browser.skipped
       : `${browser.size.gzipBytes} B gzip; DOM p50 ${browser.latency.p50Ms ?? '–'} ms, p99 ${browser.latency.p99Ms ?? '–'} ms`,
+  });
+}
+const otel = read('otel');
+if (otel) {
+  const row = (name) => otel.rows.find((r) => r.instrumentation === name);
+  summary.push({
+    benchmark: 'instrumentation',
+    result: `CPU per job: ${row('none')['CPU µs/job']} µs without, ${row('empty hooks')['CPU µs/job']} µs with empty hooks, ${row('OpenTelemetry SDK')['CPU µs/job']} µs with OpenTelemetry`,
   });
 }
 const redis = read('redis');

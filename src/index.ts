@@ -6,6 +6,12 @@ export { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions } from '
 export { createJobsHandler, type FetchHandlerOptions, type JobsHandler } from './core/http/fetch-handler.js';
 export type { Authorize, AuthorizeAction, Principal } from './core/http/principal.js';
 export { type JobsRequest, type JobsResponse, STREAM_HEADERS } from './core/http/responses.js';
+export type {
+  EndpointInstrumentation,
+  RegistryInstrumentation,
+  StoreWrite,
+  StoreWriteOperation,
+} from './core/instrumentation.js';
 export {
   type ActionOptions,
   createJobRegistry,
@@ -30,7 +36,7 @@ export {
 } from './core/registry.js';
 export { encodeSseMessage, formatSseMessage, type SseMessage } from './core/sse.js';
 export type { JobStore, StoreContext, StoreHealth, StoreLoad } from './core/store.js';
-export type { JobStream, StreamSink } from './core/stream.js';
+export type { JobStream, StreamCloseReason, StreamSink } from './core/stream.js';
 export type { EnqueueInput, JobPatch } from './core/validate.js';
 export { type HttpErrorCode, isJobsError, JobsError, type JobsErrorCode } from './protocol/errors.js';
 export {

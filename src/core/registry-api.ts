@@ -3,6 +3,7 @@
 import type { Job, JobLimits, JsonObject, LogLine } from '../protocol/job.js';
 import type { DefinitionRunOptions, JobDefinition, JobDefinitionOptions } from './definitions.js';
 import type { JobFilter } from './filter.js';
+import type { RegistryInstrumentation } from './instrumentation.js';
 import type { JobWork, RunOptions } from './runner.js';
 import type { JobEvent, JobStore, Replay, StoreHealth } from './store.js';
 import type { EnqueueInput, JobPatch } from './validate.js';
@@ -19,6 +20,11 @@ export interface JobRegistryOptions {
    * @default logs to `console.error`
    */
   onError?: (error: Error) => void;
+  /**
+   * Hooks for telemetry: `openTelemetryInstrumentation()` from `realtime-jobs/otel`, or your own
+   * {@link RegistryInstrumentation}. Without it nothing is wrapped, timed or called.
+   */
+  instrumentation?: RegistryInstrumentation;
 }
 
 export interface ListOptions extends JobFilter {

@@ -10,6 +10,7 @@ import { memoryStore } from '../stores/memory.js';
 import { Definitions } from './definition-runs.js';
 import type { DefinitionRunOptions, JobDefinition, JobDefinitionOptions } from './definitions.js';
 import type { JobFilter } from './filter.js';
+import { type RegistryInstrumentation, registryHooks, timedStore } from './instrumentation.js';
 import { createJobIdSource } from './job-ids.js';
 import { JobIndex } from './job-index.js';
 import { delay, JobWriter } from './job-writer.js';
@@ -28,7 +29,7 @@ import {
   type RegistryHealth,
   SHUTDOWN_MESSAGE,
 } from './registry-api.js';
-import { createRunner, type JobWork, type RunOptions } from './runner.js';
+import { createRunner, type JobWork, type Plan, type RunOptions } from './runner.js';
 import { StartQueue } from './start-queue.js';
 import { type JobEvent, type JobStore, needsRunner, RESYNC_REASON, type Replay, type StoreLoad } from './store.js';
 import { Subscribers } from './subscribers.js';
@@ -68,13 +69,13 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
     throw new JobsError('invalid_options', 'createJobRegistry: options must be an object', { field: 'options' });
   }
   for (const key of Object.keys(options)) {
-    if (!['store', 'retentionMs', 'limits', 'onError'].includes(key)) {
+    if (!['store', 'retentionMs', 'limits', 'onError', 'instrumentation'].includes(key)) {
       const hint = key === 'replayBufferSize' ? ' (it is a store option now: memoryStore({ replayBufferSize }))' : '';
       throw new JobsError('invalid_options', `createJobRegistry: \`${key}\` is not an option${hint}`, { field: key });
     }
   }
-  const store = options.store ?? memoryStore();
-  if (typeof store?.open !== 'function' || typeof store.write !== 'function') {
+  const given = options.store ?? memoryStore();
+  if (typeof given?.open !== 'function' || typeof given.write !== 'function') {
     throw new JobsError('invalid_options', 'createJobRegistry: `store` must be a JobStore (memoryStore(), …)', {
       field: 'store',
     });
@@ -82,8 +83,10 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
   const retentionMs = timerOption('createJobRegistry', 'retentionMs', options.retentionMs, DAY_MS, 1);
   const onError = functionOption('createJobRegistry', 'onError', options.onError, logError);
   const validator = createJobValidator(options.limits ?? {});
+  const hooks = registryHooks(options.instrumentation, onError);
+  const store = hooks?.storeWrite ? timedStore(given, hooks.storeWrite) : given;
 
-  const registry = new Registry(store, validator, retentionMs, onError);
+  const registry = new Registry(store, validator, retentionMs, onError, hooks);
   const loaded = await store.open({
     parseJob: validator.storedJob,
     parseLogLine: validator.storedLogLine,
@@ -94,6 +97,12 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
     onReset: (load) => registry.reset(load),
   });
   await registry.load(loaded, 'restarted', RESTART_MESSAGE);
+  try {
+    hooks?.attach?.(registry);
+  } catch (error) {
+    await registry.close();
+    throw error;
+  }
   return registry;
 }
 
@@ -113,6 +122,8 @@ class Registry implements JobRegistry {
   readonly #runner: ReturnType<typeof createRunner>;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
   readonly #newId = createJobIdSource();
+  /** The instrumentation's hooks, checked; undefined without one. */
+  readonly #hooks: RegistryInstrumentation | undefined;
   #head = '';
   #closed = false;
   /** Events waiting while another is applied (see `apply`). */
@@ -124,7 +135,9 @@ class Registry implements JobRegistry {
     readonly validator: JobValidator,
     readonly retentionMs: number,
     readonly onError: (error: Error) => void,
+    hooks?: RegistryInstrumentation,
   ) {
+    this.#hooks = hooks;
     this.#writer = new JobWriter({
       store,
       get: (id) => this.#jobs.get(id),
@@ -147,11 +160,12 @@ class Registry implements JobRegistry {
       limits: validator.limits,
       isClosed: () => this.#closed,
       report: (error) => this.report(error),
+      attempt: hooks?.attempt,
     });
     this.#definitions = new Definitions({
       create: (input, extra) => this.#create(input, extra),
       write: (id, change) => this.#writer.write(id, change),
-      start: (job, plan) => this.#queue.add(job, plan),
+      start: (job, plan) => this.#start(job, plan),
       require: (id) => this.#require(id),
       checkCategory: (category) => void this.validator.enqueueInput({ category }),
       report: (error) => this.report(error),
@@ -275,7 +289,15 @@ class Registry implements JobRegistry {
   }
 
   async enqueue(input: EnqueueInput): Promise<Job> {
-    return (await this.#create(input)).job;
+    const { job, created } = await this.#create(input);
+    if (created && job.state !== 'pending') this.#hooks?.owned?.(job);
+    return job;
+  }
+
+  /** Queues an owned job to start with `plan` once its slot allows. */
+  #start(job: Job, plan: Plan): void {
+    this.#hooks?.owned?.(job);
+    this.#queue.add(job, plan);
   }
 
   async #create(input: EnqueueInput, extra: { maxAttempts?: number; retryOf?: string } = {}) {
@@ -362,7 +384,7 @@ class Registry implements JobRegistry {
       options.timeoutMs === undefined ? undefined : timerOption('run', 'timeoutMs', options.timeoutMs, 0, 1);
     const { job, created } = await this.#create(first);
     // An idempotent hit (that job is under way) or a job created waiting for a person: nothing to run.
-    if (created && job.state !== 'pending') this.#queue.add(job, { work, timeoutMs, backoff: () => 0, approval: null });
+    if (created && job.state !== 'pending') this.#start(job, { work, timeoutMs, backoff: () => 0, approval: null });
     return job;
   }
 

@@ -67,6 +67,8 @@ export interface RunnerHost {
   readonly limits: Readonly<JobLimits>;
   isClosed(): boolean;
   report(error: unknown): void;
+  /** Runs one attempt's work (an instrumentation's `attempt` hook); absent, the work is called as is. */
+  attempt?: <T>(job: Job, work: () => T) => T;
 }
 
 type Ending = { state: 'warning' | 'pending'; message: string };
@@ -144,7 +146,8 @@ export function createRunner(host: RunnerHost) {
     const timedOut = aborted(timer.signal);
     timedOut.catch(() => {}); // raced below; never left unhandled when the work wins
     try {
-      const result = await Promise.race([plan.work(ctx), timedOut]);
+      const work = host.attempt ? host.attempt(job, () => plan.work(ctx)) : plan.work(ctx);
+      const result = await Promise.race([work, timedOut]);
       return { ok: true as const, result, ending: ending as Ending | null };
     } catch (error) {
       return { ok: false as const, error: timer.signal.aborted ? timer.signal.reason : error };

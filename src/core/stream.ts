@@ -45,6 +45,8 @@ export interface StreamOptions {
   closeWithRegistry?: boolean;
   /** Where a failure to start (a store that cannot replay) is reported. */
   onError?: (error: Error) => void;
+  /** Told when a resuming client gets `resync` and a fresh snapshot instead of a replay, and why. */
+  onResync?: (reason: string) => void;
 }
 
 /** Why a stream closed. */
@@ -246,6 +248,7 @@ export class JobStream {
 
     this.#cover(head);
     if (resyncReason !== null) {
+      this.#options.onResync?.(resyncReason);
       yield encodeSseMessage({ event: STREAM_EVENT.resync, data: JSON.stringify({ reason: resyncReason }) });
     }
     for (const [i, job] of jobs.entries()) {

@@ -17,6 +17,7 @@ import {
   SNAPSHOT_LIMIT,
 } from '../../protocol/wire.js';
 import type { JobFilter } from '../filter.js';
+import { type EndpointInstrumentation, endpointHooks } from '../instrumentation.js';
 import { functionOption, integerOption, logError, timerOption } from '../options.js';
 import type { JobRegistry } from '../registry.js';
 import { JobStream } from '../stream.js';
@@ -86,6 +87,11 @@ export interface JobsHandlerOptions<Context = Request> {
   reauthorizeMs?: number;
   /** Where unexpected failures (a throwing `authorize`, at connect or on a re-check) are reported. @default console.error */
   onError?: (error: Error) => void;
+  /**
+   * Hooks for telemetry on streams (opened, closed, evicted, resynced): `openTelemetryInstrumentation()`
+   * from `realtime-jobs/otel`, or your own {@link EndpointInstrumentation}. Without it nothing is called.
+   */
+  instrumentation?: EndpointInstrumentation;
 }
 
 /** The routes, independent of any framework: what `createJobsHandler` and the adapters serve. */
@@ -154,6 +160,7 @@ export function createJobsEndpoint<Context>(
       // Nowhere left to report to.
     }
   };
+  const hooks = endpointHooks(options.instrumentation, report);
   const subscribe = createThrottledEvents(registry, throttleMs);
   /** `authorize`, its answer checked; null on an anonymous endpoint. */
   const principalOf = authorize ? async (context: Context) => checkedPrincipal(await authorize(context)) : null;
@@ -163,6 +170,7 @@ export function createJobsEndpoint<Context>(
     maxPerPrincipal: maxStreams,
     authorize: principalOf,
     report,
+    hooks,
   });
   // One registry listener ends every stream of this endpoint, rather than one listener per stream.
   registry.onClose(() => streams.closeAll('registry-closed'));
@@ -211,6 +219,7 @@ export function createJobsEndpoint<Context>(
       onError: report,
       subscribe,
       closeWithRegistry: false,
+      onResync: hooks?.streamResynced,
     });
     streams.add(stream, principal, context);
     return { status: 200, headers: { ...STREAM_HEADERS }, stream };

@@ -1,5 +1,6 @@
 import { errorMessage } from '../../protocol/errors.js';
 import { type DeniedReason, STREAM_EVENT } from '../../protocol/wire.js';
+import type { EndpointInstrumentation } from '../instrumentation.js';
 import { encodeSseMessage } from '../sse.js';
 import type { JobStream, StreamCloseReason } from '../stream.js';
 import type { Principal } from './principal.js';
@@ -23,6 +24,8 @@ export interface OpenStreamsOptions<Context> {
   authorize: ((context: Context) => Promise<Principal | null>) | null;
   /** Where a re-check that throws is reported. */
   report(error: Error): void;
+  /** Told when a stream opens and closes. */
+  hooks?: EndpointInstrumentation;
 }
 
 /**
@@ -56,6 +59,8 @@ export class OpenStreams<Context> {
     const opener = principal && { id: principal.id, scopes: [...principal.scopes] };
     this.#streams.set(stream, { principal: opener, context, checking: false });
     this.#byPrincipal.set(key, (this.#byPrincipal.get(key) ?? 0) + 1);
+    const hooks = this.#options.hooks;
+    hooks?.streamOpened?.();
     if (!this.#heartbeatTimer) {
       this.#heartbeatTimer = setInterval(() => this.#beat(), this.#options.heartbeatMs);
       this.#heartbeatTimer.unref?.();
@@ -65,6 +70,7 @@ export class OpenStreams<Context> {
       this.#reauthorizeTimer.unref?.();
     }
     stream.onClose(() => {
+      hooks?.streamClosed?.(stream.closeReason ?? 'server-closed');
       this.#streams.delete(stream);
       const left = (this.#byPrincipal.get(key) ?? 1) - 1;
       if (left > 0) this.#byPrincipal.set(key, left);
