@@ -22,12 +22,11 @@ export function statusOf(state: JobFeedState, connection: JobFeedConnection): St
   return 'connecting';
 }
 
-/** The status in words, for the status line and for stderr. */
-export function describeStatus(status: Status, error: JobFeedError | null, url: string, pollMs: number): string {
-  if (status === 'live') return 'live';
-  if (status === 'polling') return `polling every ${pollMs / 1000}s: the stream is down`;
-  if (status === 'offline') return `offline: cannot reach ${url}${error ? `: ${error.message}` : ''}; still trying`;
-  return `connecting to ${url}`;
+/** What goes with the status, in words: the URL, or why the stream is down. */
+export function statusDetail(status: Status, error: JobFeedError | null, url: string, pollMs: number): string {
+  if (status === 'polling') return `the stream is down; polling ${url} every ${pollMs / 1000}s`;
+  if (status === 'offline') return `cannot reach ${url}${error ? `: ${error.message}` : ''}; still trying`;
+  return url;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { JobFeedError } from '../client/feed/index.js';
 import type { Job } from '../protocol/job.js';
-import { describeStatus, follow } from './connect.js';
+import { follow, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
 import { jobLine, renderTable, type Status } from './render.js';
 import type { Session } from './session.js';
@@ -29,7 +29,7 @@ export function tail(url: string, options: TailOptions, session: Session): void 
   const jobs = new Map<string, Job>();
   let draw = (_now?: boolean) => {};
   const statusLine = (status: Status, error: JobFeedError | null) =>
-    `${status}: ${describeStatus(status, error, url, options.pollInterval)}`;
+    `${status}: ${statusDetail(status, error, url, options.pollInterval)}`;
 
   const follower = follow({
     url,
@@ -48,8 +48,7 @@ export function tail(url: string, options: TailOptions, session: Session): void 
     draw = drawTable(session, () => ({
       jobs: [...jobs.values()],
       status: follower.status,
-      note:
-        follower.status === 'live' ? url : describeStatus(follower.status, follower.error, url, options.pollInterval),
+      note: follower.status === 'live' ? url : statusDetail(follower.status, follower.error, url, options.pollInterval),
     }));
 
   follower.feed.subscribe({ category: options.category, target: options.target, jobId: options.jobId }, (job) => {

@@ -1,6 +1,6 @@
 import type { Job, JobState } from '../protocol/job.js';
 import type { JobUrl } from './args.js';
-import { describeStatus, follow } from './connect.js';
+import { follow, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
 import { jobLine, jobText, renderProgressLine } from './render.js';
 import type { Session } from './session.js';
@@ -78,7 +78,7 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
       }
       if (status === 'offline' && !saidOffline) {
         saidOffline = true;
-        progress.notice(describeStatus(status, error, target.routes, options.pollInterval));
+        progress.notice(`offline: ${statusDetail(status, error, target.routes, options.pollInterval)}`);
       }
       progress.status(status === 'live' ? '' : status);
     },

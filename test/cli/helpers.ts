@@ -67,19 +67,24 @@ export interface FixtureServer {
   requests(): Promise<SeenRequest[]>;
   /** Ends every open stream, as a server shutting down does; clients reconnect. */
   closeStreams(): Promise<void>;
+  /** Makes the stream route answer 502 (on) or work again (off); the list route keeps working. */
+  failStreams(on: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
 let fixture: Promise<string> | undefined;
 
-/** Starts the fixture server (stopped when the test ends). */
-export async function startServer(): Promise<FixtureServer> {
+/** Starts the fixture server, on `port` or any free one (stopped when the test ends). */
+export async function startServer(port = 0): Promise<FixtureServer> {
   fixture ??= bundleFixture(new URL('./fixtures/server.ts', import.meta.url));
-  const child = fork(await fixture, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(await fixture, [], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, PORT: String(port) },
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const replies = new Map<number, (reply: { result?: unknown; error?: string }) => void>();
   let seq = 0;
-  const port = await new Promise<number>((resolve, reject) => {
+  const listening = await new Promise<number>((resolve, reject) => {
     child.on('message', (message: { listening?: number; seq?: number; result?: unknown; error?: string }) => {
       if (message.listening) resolve(message.listening);
       else replies.get(message.seq as number)?.(message);
@@ -102,13 +107,14 @@ export async function startServer(): Promise<FixtureServer> {
   };
   onTestFinished(stop);
   return {
-    url: `http://127.0.0.1:${port}/api/admin/jobs`,
-    port,
+    url: `http://127.0.0.1:${listening}/api/admin/jobs`,
+    port: listening,
     enqueue: (input) => ask({ op: 'enqueue', input }),
     update: (id, patch) => ask({ op: 'update', id, patch }),
     cancel: (id) => ask({ op: 'cancel', id }),
     requests: () => ask({ op: 'requests' }),
     closeStreams: () => ask({ op: 'closeStreams' }),
+    failStreams: (on) => ask({ op: 'failStreams', on }),
     stop,
   };
 }
