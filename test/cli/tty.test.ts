@@ -2,12 +2,15 @@
 // session of a given size, and the test reads the screen back (`capture-pane`) and the terminal's
 // modes (`display -p`). The command runs under `sh -c '…; echo EXIT=$?; read _'` so its exit code
 // lands on the screen and the pane stays open to be read.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, CLI, ensureCli, PATIENCE_MS, startServer } from './helpers.js';
 
 beforeAll(ensureCli, 240_000);
+
+/** Where tmux is missing (it is installed here and in CI) these tests cannot run. */
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 
 const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 
@@ -49,7 +52,7 @@ function terminal(args: string[], size = { width: 100, height: 30 }) {
 
 const rowsWith = (screen: string[], text: string) => screen.filter((row) => row.includes(text)).length;
 
-describe('realtime-jobs on a terminal', () => {
+describe.skipIf(!hasTmux)('realtime-jobs on a terminal', () => {
   it('tail draws a table in place with progress bars, follows resizes, and leaves cleanly on Ctrl-C', async () => {
     const server = await startServer();
     const push = await server.enqueue({ category: 'sync-push', target: { peer: 'peer-a' } });
