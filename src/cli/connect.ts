@@ -31,7 +31,7 @@ export function statusDetail(status: Status, error: JobFeedError | null, url: st
 
 /**
  * The failure that ends a command, or null to keep trying. 401 and 403 stop the feed itself (retrying
- * would not change the answer); a 404 or a 400 before the server ever answered well means a wrong URL
+ * would not change the answer), and so does a fault of the command's own; a 404 or a 400 before the server ever answered well means a wrong URL
  * or filter, while later they are a deploy in progress and are waited out.
  */
 export function failureOf(error: JobFeedError, reached: boolean, notFound: string): Failure | null {
@@ -42,6 +42,8 @@ export function failureOf(error: JobFeedError, reached: boolean, notFound: strin
     };
   }
   if (error.code === 'forbidden') return { code: EXIT.notAllowed, message: `not allowed: ${error.message}` };
+  // The command's own code threw while handling a job: a bug, not something to wait out.
+  if (error.code === 'callback') return { code: EXIT.software, message: `internal error: ${error.message}` };
   if (reached || error.code !== 'http') return null;
   if (error.status === 404) return { code: EXIT.notFound, message: notFound };
   if (error.status === 400) {

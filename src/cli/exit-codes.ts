@@ -17,6 +17,8 @@ export const EXIT = {
   notFound: 66,
   /** 401: not logged in (EX_NOUSER: the server does not know who is asking). */
   notLoggedIn: 67,
+  /** A fault of the command itself (a bug): please report it (EX_SOFTWARE). */
+  software: 70,
   /** The server could not be reached for `--connect-timeout` seconds (EX_UNAVAILABLE). */
   unreachable: 69,
   /** 403: logged in, but not allowed to see jobs (EX_NOPERM). */

@@ -43,7 +43,8 @@ export function startSession(): Session {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') exit(EXIT.success);
   });
-  // A crash still gives the terminal back.
+  // A bug gives the terminal back and says what happened, with its own exit code.
+  process.on('uncaughtException', (error) => exit(EXIT.software, `internal error: ${error.stack ?? error}`));
   process.on('exit', runCleanups);
   return { onCleanup: (cleanup) => cleanups.push(cleanup), exit };
 }

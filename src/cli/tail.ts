@@ -48,7 +48,7 @@ export function tail(url: string, options: TailOptions, session: Session): void 
     draw = drawTable(session, () => ({
       jobs: [...jobs.values()],
       status: follower.status,
-      note: follower.status === 'live' ? url : statusDetail(follower.status, follower.error, url, options.pollInterval),
+      note: statusDetail(follower.status, follower.error, url, options.pollInterval),
     }));
 
   follower.feed.subscribe({ category: options.category, target: options.target, jobId: options.jobId }, (job) => {

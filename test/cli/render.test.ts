@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { statusOf } from '../../src/cli/connect.js';
 import {
   clean,
   fit,
@@ -152,13 +151,5 @@ describe('what the terminal shows', () => {
       'running · 1m · offline',
     );
     expect(renderProgressLine(job(), NOW, 12, false)).toBe('running [##…');
-  });
-
-  it('derives the connection from the feed', () => {
-    expect(statusOf('connecting', 'live')).toBe('connecting');
-    expect(statusOf('streaming', 'live')).toBe('live');
-    expect(statusOf('polling', 'polling')).toBe('polling');
-    expect(statusOf('polling', 'offline')).toBe('offline');
-    expect(statusOf('denied', 'offline')).toBe('offline');
   });
 });
