@@ -58,6 +58,13 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     session.exit(code, message);
   };
 
+  /** Armed whenever the server is out of reach: it exits 69 unless the server answers in time. */
+  const startConnectTimer = () =>
+    setTimeout(() => {
+      const why = follower.error ? `: ${follower.error.message}` : '';
+      finish(EXIT.unreachable, `cannot reach ${target.routes} for ${options.connectTimeout / 1000}s${why}`);
+    }, options.connectTimeout);
+
   const follower = follow({
     url: target.routes,
     headers: options.header,
@@ -72,6 +79,8 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
       if (reachable) {
         clearTimeout(connectTimer);
         connectTimer = undefined;
+        if (saidOffline)
+          progress.notice(`${status}: ${statusDetail(status, error, target.routes, options.pollInterval)}`);
         saidOffline = false;
       } else {
         connectTimer ??= startConnectTimer();
@@ -89,11 +98,6 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     follower.close();
   });
 
-  const startConnectTimer = () =>
-    setTimeout(() => {
-      const why = follower.error ? `: ${follower.error.message}` : '';
-      finish(EXIT.unreachable, `cannot reach ${target.routes} for ${options.connectTimeout / 1000}s${why}`);
-    }, options.connectTimeout);
   connectTimer = startConnectTimer();
 
   if (options.timeout !== undefined) {

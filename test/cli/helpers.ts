@@ -69,6 +69,8 @@ export interface FixtureServer {
   closeStreams(): Promise<void>;
   /** Makes the stream route answer 502 (on) or work again (off); the list route keeps working. */
   failStreams(on: boolean): Promise<void>;
+  /** Stops listening and cuts every connection (on), or listens again on the same port (off); jobs stay. */
+  unplug(on: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -115,6 +117,7 @@ export async function startServer(port = 0): Promise<FixtureServer> {
     requests: () => ask({ op: 'requests' }),
     closeStreams: () => ask({ op: 'closeStreams' }),
     failStreams: (on) => ask({ op: 'failStreams', on }),
+    unplug: (on) => ask({ op: 'unplug', on }),
     stop,
   };
 }

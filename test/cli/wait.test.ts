@@ -82,6 +82,22 @@ describe('realtime-jobs wait', () => {
     expect(run.stderr).toBe('realtime-jobs: timed out after 0.5s: the job is queued\n');
   });
 
+  it('rides out a server that goes away for a while, saying so on stderr', async () => {
+    const { server, job, run } = await waitOn(['--poll-interval', '0.2', '--connect-timeout', '20']);
+    await server.update(job.id, { state: 'running', progress: 0.4 });
+    await waitFor(() => run.stdout.includes(' 40%'), 'progress', PATIENCE_MS);
+    await server.unplug(true);
+    await waitFor(() => run.stderr.includes('offline'), 'offline', PATIENCE_MS);
+    await server.update(job.id, { progress: 0.7, message: 'Moved on while away' });
+    await server.unplug(false);
+    const back = new RegExp(`\nrealtime-jobs: (live: ${server.url}|polling: the stream is down.*)\n$`);
+    await waitFor(() => back.test(run.stderr), 'back', PATIENCE_MS);
+    expect(run.lines().at(-1)).toContain(`${job.id} running sync-push peer=peer-a 70% Moved on while away`);
+    await server.update(job.id, { state: 'success', progress: 1 });
+    expect(await run.exited).toBe(0);
+    expect(run.stderr).toMatch(new RegExp(`^realtime-jobs: offline: cannot reach ${server.url}: .*ECONNREFUSED`));
+  });
+
   it('sends the headers it is given', async () => {
     const { server, job, run } = await waitOn(['-H', 'X-Trace: cli-test']);
     await server.update(job.id, { state: 'success' });
@@ -152,6 +168,18 @@ describe('realtime-jobs wait refuses', () => {
     expect(lines.at(-1)).toMatch(
       new RegExp(`^realtime-jobs: cannot reach http://127.0.0.1:${port}/api/admin/jobs for 1.5s: .*ECONNREFUSED`),
     );
+  });
+
+  it('waits for a server that is not up yet, then answers for the job', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/api/admin/jobs/abc123`;
+    const run = runCli(['wait', url, '-H', ADMIN, '--poll-interval', '0.2']);
+    await waitFor(() => run.stderr.includes('offline'), 'offline', PATIENCE_MS);
+    await startServer(port);
+    expect(await run.exited).toBe(66);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^realtime-jobs: offline: cannot reach /);
+    expect(lines.at(-1)).toBe(`realtime-jobs: no such job: ${url} (it may have expired, or you may not see it)`);
   });
 
   it.each([
