@@ -72,6 +72,11 @@ export function buildProgram(startSession: () => Session): Command {
       ),
     )
     .addOption(pollOption())
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 success, 1 error, 2 warning, 3 cancelled, 64 bad arguments, 66 no such job (404),\n' +
+        '67 not logged in (401), 69 unreachable, 77 not allowed (403), 124 timeout, 130 Ctrl-C.',
+    )
     .action((url: ReturnType<typeof parseJobUrl>, options: WaitOptions) => wait(url, options, startSession()));
 
   return program;
