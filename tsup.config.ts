@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig, type Options } from 'tsup';
+
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
 // The drop-in browser bundle: one self-contained ES module (Lit and the parser inside) for a plain
 // <script type="module">. Its own outDir, cleaned on its own; the package build leaves it alone.
@@ -34,11 +37,25 @@ const packageBuild: Options = {
   // fails for an error thrown by realtime-jobs/express when checked with realtime-jobs' JobsError.
   splitting: true,
   dts: true,
-  clean: ['!browser/**'],
+  // Leaves the other builds' files alone: the browser bundle and the command line.
+  clean: ['!browser/**', '!cli.js', '!cli.js.map'],
   sourcemap: true,
   target: 'node20',
   // nanoid 5 is ESM-only: bundling its few lines keeps the CJS build loadable everywhere.
   noExternal: ['nanoid'],
 };
 
-export default defineConfig([packageBuild, browserBundle]);
+// The `realtime-jobs` command (package.json `bin`): one ESM file for Node, its shebang kept from the
+// source; commander stays a dependency. Nothing imports it, so no browser build ever holds it.
+const commandLine: Options = {
+  entry: { cli: 'src/cli/index.ts' },
+  format: ['esm'],
+  platform: 'node',
+  target: 'node20',
+  dts: false,
+  sourcemap: true,
+  clean: false,
+  define: { __VERSION__: JSON.stringify(version) },
+};
+
+export default defineConfig([packageBuild, browserBundle, commandLine]);

@@ -1,0 +1,208 @@
+import type { Job, JobState } from '../protocol/job.js';
+
+// What the terminal shows, as pure functions of the jobs, the time and the terminal's size: tested on
+// their own, and the commands only write what they return. Everything from the server passes through
+// `clean` first: a job's message is text, never escape sequences for the terminal.
+
+/** Control characters (C0, DEL, C1) and bidirectional overrides: each run of them becomes one space. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are exactly what must not reach the terminal
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g;
+
+/** Server text made safe to print: no escape sequences, line breaks or direction overrides. */
+export function clean(text: string): string {
+  return text.replace(UNSAFE, ' ');
+}
+
+/**
+ * `text` cut to `width` characters (the last one an ellipsis when cut), padded with spaces to exactly
+ * `width` unless `pad` is false. Counts code points: a wide character (CJK, emoji) takes two columns
+ * on screen, so such a line may end early; the table turns line wrap off, so it never spills over.
+ */
+export function fit(text: string, width: number, pad = true): string {
+  if (width <= 0) return '';
+  const chars = Array.from(text);
+  if (chars.length > width) return `${chars.slice(0, width - 1).join('')}…`;
+  return pad ? text + ' '.repeat(width - chars.length) : text;
+}
+
+/** How long ago, in the largest one or two units: `45s`, `12m`, `3h05m`, `2d04h`. */
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h${two(minutes % 60)}m`;
+  return `${Math.floor(hours / 24)}d${two(hours % 24)}h`;
+}
+
+/** `[#####.....]  50%` with a bar `barWidth` cells wide; blank when progress is unknown (null). */
+export function formatProgress(progress: number | null, barWidth = 10): string {
+  if (progress === null || !Number.isFinite(progress)) return '';
+  const share = Math.min(1, Math.max(0, progress));
+  const filled = Math.round(share * barWidth);
+  const percent = `${Math.floor(share * 100)}%`.padStart(4);
+  return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${percent}`;
+}
+
+/** `peer=peer-a,env=prod`, or `-` for no target. */
+export function formatTarget(target: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(target ?? {});
+  return entries.length === 0 ? '-' : clean(entries.map(([field, value]) => `${field}=${value}`).join(','));
+}
+
+/** What a person reads about the job: its message, else its error, else its phase. */
+export function jobText(job: Job): string {
+  return clean(job.message ?? job.error?.message ?? job.phase ?? '');
+}
+
+/** One line per change when piped: `<updatedAt> <id> <state> <category> <target> <progress|-> <message>`. */
+export function jobLine(job: Job): string {
+  const progress = job.progress === null ? '-' : `${Math.floor(job.progress * 100)}%`;
+  const fields = [job.updatedAt, job.id, job.state, job.category, formatTarget(job.target), progress, jobText(job)];
+  return clean(fields.join(' ')).trimEnd();
+}
+
+/** Newest first (by `queuedAt`, then id), the order the list route uses. */
+export function sortJobs(jobs: Iterable<Job>): Job[] {
+  return [...jobs].sort(
+    (a, b) => Date.parse(b.queuedAt) - Date.parse(a.queuedAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+  );
+}
+
+/** How changes reach the terminal: the feed's connection, and `connecting` before anything answered. */
+export type Status = 'connecting' | 'live' | 'polling' | 'offline';
+
+const SGR = {
+  reset: '\u001b[0m',
+  bold: '1',
+  dim: '2',
+  red: '31',
+  green: '32',
+  yellow: '33',
+  magenta: '35',
+  cyan: '36',
+};
+type Tone = Exclude<keyof typeof SGR, 'reset'>;
+
+const STATE_TONE: Record<JobState, Tone> = {
+  queued: 'dim',
+  pending: 'magenta',
+  running: 'cyan',
+  success: 'green',
+  warning: 'yellow',
+  error: 'red',
+  cancelled: 'dim',
+};
+
+const STATUS_TONE: Record<Status, Tone> = { connecting: 'dim', live: 'green', polling: 'yellow', offline: 'red' };
+
+/** `text` in `tone` when `color` is on. Applied to text already cut to width: escapes take no column. */
+export function paint(text: string, tone: Tone, color: boolean): string {
+  return color ? `\u001b[${SGR[tone]}m${text}${SGR.reset}` : text;
+}
+
+/** What {@link renderTable} draws. */
+export interface TableView {
+  jobs: readonly Job[];
+  /** Terminal columns and rows. */
+  width: number;
+  height: number;
+  now: number;
+  status: Status;
+  /** Said after the status: the last error while offline, the URL otherwise. */
+  note: string;
+  color: boolean;
+}
+
+const GAP = ' ';
+const STATE_WIDTH = 9; // `cancelled`
+const PROGRESS_WIDTH = 17; // `[##########] 100%`
+const AGE_WIDTH = 6; // `23h59m`
+const MIN_MESSAGE_WIDTH = 12;
+
+/** A column as wide as its longest value (or its title), kept within `min`..`max`. */
+function columnWidth(title: string, values: string[], min: number, max: number): number {
+  const longest = Math.max(title.length, ...values.map((value) => Array.from(value).length));
+  return Math.min(max, Math.max(min, longest));
+}
+
+/**
+ * The `tail` screen: a status line, a header, and one row per job, newest first. Returns at most
+ * `height` lines, none wider than `width` columns (a narrow terminal cuts the message first, then the
+ * line's end), and says how many jobs did not fit.
+ */
+export function renderTable(view: TableView): string[] {
+  const { width, height, color } = view;
+  const jobs = sortJobs(view.jobs);
+  const count = `${jobs.length} job${jobs.length === 1 ? '' : 's'}`;
+  const status = `${paint(view.status, STATUS_TONE[view.status], color)}`;
+  const head = fit(`realtime-jobs tail · ${view.status} · ${count} · ${clean(view.note)}`, width, false);
+  // The status word keeps its colour: it is the second field, never cut before the URL is.
+  const lines = [head.replace(` ${view.status} `, ` ${status} `)];
+  if (height < 2) return lines.slice(0, Math.max(0, height));
+
+  const targets = jobs.map((job) => formatTarget(job.target));
+  const categoryWidth = columnWidth(
+    'CATEGORY',
+    jobs.map((job) => job.category),
+    8,
+    24,
+  );
+  const targetWidth = columnWidth('TARGET', targets, 6, 28);
+  const fixed = STATE_WIDTH + categoryWidth + targetWidth + PROGRESS_WIDTH + AGE_WIDTH + GAP.length * 5;
+  const messageWidth = Math.max(MIN_MESSAGE_WIDTH, width - fixed);
+  const row = (cells: string[]) => fit(cells.join(GAP).trimEnd(), width, false);
+  const header = row([
+    fit('STATE', STATE_WIDTH),
+    fit('CATEGORY', categoryWidth),
+    fit('TARGET', targetWidth),
+    fit('PROGRESS', PROGRESS_WIDTH),
+    fit('MESSAGE', messageWidth),
+    'AGE',
+  ]);
+  lines.push(paint(header, 'bold', color));
+
+  const room = height - 2;
+  const shown = jobs.length > room ? Math.max(0, room - 1) : jobs.length;
+  for (const [index, job] of jobs.slice(0, shown).entries()) {
+    const cells = [
+      fit(job.state, STATE_WIDTH),
+      fit(job.category, categoryWidth),
+      fit(targets[index] as string, targetWidth),
+      fit(formatProgress(job.progress), PROGRESS_WIDTH),
+      fit(jobText(job), messageWidth),
+      formatAge(view.now - Date.parse(job.queuedAt)),
+    ];
+    const line = row(cells);
+    // Colour the state only when it is whole on screen (the line starts with it).
+    const plainState = fit(job.state, STATE_WIDTH).trimEnd();
+    lines.push(
+      line.startsWith(plainState)
+        ? paint(plainState, STATE_TONE[job.state], color) + line.slice(plainState.length)
+        : line,
+    );
+  }
+  if (shown < jobs.length && room > 0)
+    lines.push(fit(`… ${jobs.length - shown} more (a taller terminal shows them)`, width, false));
+  return lines;
+}
+
+/**
+ * `wait`'s line on a terminal: `running [####......]  40% Copying files · 12s`, then `note` (the
+ * connection when it is not live), cut to `width`.
+ */
+export function renderProgressLine(job: Job, now: number, width: number, color: boolean, note = ''): string {
+  const parts = [
+    job.state,
+    formatProgress(job.progress),
+    jobText(job),
+    `· ${formatAge(now - Date.parse(job.queuedAt))}`,
+  ];
+  if (note) parts.push(`· ${note}`);
+  const line = fit(parts.filter((part) => part !== '').join(' '), width, false);
+  return line.startsWith(`${job.state} `)
+    ? paint(job.state, STATE_TONE[job.state], color) + line.slice(job.state.length)
+    : line;
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import {
+  clean,
+  fit,
+  formatAge,
+  formatProgress,
+  jobLine,
+  renderProgressLine,
+  renderTable,
+  type TableView,
+} from '../../src/cli/render.js';
+import type { Job } from '../../src/protocol/job.js';
+
+const NOW = Date.parse('2026-01-01T12:00:00.000Z');
+
+function job(overrides: Partial<Job> = {}): Job {
+  return {
+    id: 'job-1',
+    category: 'sync-push',
+    target: { peer: 'peer-a' },
+    scope: 'admin',
+    state: 'running',
+    phase: null,
+    progress: 0.5,
+    message: 'Copying',
+    data: {},
+    result: null,
+    error: null,
+    attempt: 1,
+    maxAttempts: 1,
+    retryOf: null,
+    key: null,
+    queuedAt: new Date(NOW - 65_000).toISOString(),
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: new Date(NOW - 1000).toISOString(),
+    version: 3,
+    ...overrides,
+  };
+}
+
+const view = (overrides: Partial<TableView> = {}): TableView => ({
+  jobs: [job()],
+  width: 100,
+  height: 10,
+  now: NOW,
+  status: 'live',
+  note: 'http://localhost/jobs',
+  color: false,
+  ...overrides,
+});
+
+describe('what the terminal shows', () => {
+  it('keeps escape sequences, line breaks and direction overrides away from the terminal', () => {
+    expect(clean('a\u001b[2Jb\r\n\tc\u009bd\u202ee\u0000')).toBe('a [2Jb c d e ');
+  });
+
+  it('cuts text to a width with an ellipsis, and pads it', () => {
+    expect(fit('abc', 5)).toBe('abc  ');
+    expect(fit('abcdef', 5)).toBe('abcd…');
+    expect(fit('abcdef', 5, false)).toBe('abcd…');
+    expect(fit('abc', 5, false)).toBe('abc');
+    expect(fit('😀😀😀', 2)).toBe('😀…');
+    expect(fit('abc', 0)).toBe('');
+  });
+
+  it('says ages in one or two units', () => {
+    expect(
+      [0, 45_000, 60_000, 3_599_000, 3_600_000, 11_100_000, 86_400_000 * 2 + 3_600_000 * 4, -5].map(formatAge),
+    ).toEqual(['0s', '45s', '1m', '59m', '1h00m', '3h05m', '2d04h', '0s']);
+  });
+
+  it('draws progress bars, blank when progress is unknown', () => {
+    expect(formatProgress(0)).toBe('[..........]   0%');
+    expect(formatProgress(0.456)).toBe('[#####.....]  45%');
+    expect(formatProgress(1)).toBe('[##########] 100%');
+    expect(formatProgress(1.5)).toBe('[##########] 100%');
+    expect(formatProgress(null)).toBe('');
+    expect(formatProgress(0.5, 4)).toBe('[##..]  50%');
+  });
+
+  it('writes one line per change for pipes', () => {
+    expect(jobLine(job())).toBe(`${job().updatedAt} job-1 running sync-push peer=peer-a 50% Copying`);
+    expect(
+      jobLine(
+        job({
+          target: {},
+          progress: null,
+          message: null,
+          state: 'error',
+          error: { code: 'thrown', message: 'Boom\nline 2', attempt: 1 },
+        }),
+      ),
+    ).toBe(`${job().updatedAt} job-1 error sync-push - - Boom line 2`);
+    expect(jobLine(job({ message: null, phase: 'connecting', progress: null }))).toMatch(/ - connecting$/);
+  });
+
+  it('renders the table: status, header, newest job first, every line within the width', () => {
+    const older = job({
+      id: 'old',
+      state: 'success',
+      progress: 1,
+      message: 'Done',
+      queuedAt: new Date(NOW - 7_200_000).toISOString(),
+    });
+    const lines = renderTable(view({ jobs: [older, job()] }));
+    expect(lines).toEqual([
+      'realtime-jobs tail · live · 2 jobs · http://localhost/jobs',
+      'STATE     CATEGORY  TARGET      PROGRESS          MESSAGE                                     AGE',
+      'running   sync-push peer=peer-a [#####.....]  50% Copying                                     1m',
+      'success   sync-push peer=peer-a [##########] 100% Done                                        2h00m',
+    ]);
+    expect(lines.every((line) => Array.from(line).length <= 100)).toBe(true);
+  });
+
+  it('cuts a long message first, and the line’s end in a narrow terminal', () => {
+    const long = job({ message: 'x'.repeat(200) });
+    const wide = renderTable(view({ jobs: [long], width: 80 }));
+    // The age column keeps room for `23h59m`.
+    expect(wide[2]).toMatch(/ x{22}… 1m$/);
+    expect(Array.from(wide[2] as string)).toHaveLength(76);
+    const narrow = renderTable(view({ jobs: [long], width: 40 }));
+    expect(narrow.map((line) => Array.from(line).length)).toEqual([40, 40, 40]);
+    expect(narrow[0]).toBe('realtime-jobs tail · live · 1 job · htt…');
+    expect(narrow[2]).toBe('running   sync-push peer=peer-a [#####.…');
+  });
+
+  it('says how many jobs do not fit, and never draws more lines than the terminal has', () => {
+    const jobs = Array.from({ length: 10 }, (_, i) => job({ id: `j${i}` }));
+    const lines = renderTable(view({ jobs, height: 6 }));
+    expect(lines).toHaveLength(6);
+    expect(lines[5]).toBe('… 7 more (a taller terminal shows them)');
+    expect(renderTable(view({ jobs, height: 1 }))).toHaveLength(1);
+    expect(renderTable(view({ jobs, height: 0 }))).toHaveLength(0);
+    expect(renderTable(view({ jobs: [], height: 5 }))).toHaveLength(2);
+  });
+
+  it('colours states and the status only when asked, without moving a column', () => {
+    const plain = renderTable(view());
+    const coloured = renderTable(view({ color: true, status: 'offline' }));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping the colours
+    const strip = (line: string) => line.replace(/\u001b\[[0-9;]*m/g, '');
+    expect(coloured[0]).toContain('\u001b[31moffline\u001b[0m');
+    expect(coloured[2]?.startsWith('\u001b[36mrunning\u001b[0m ')).toBe(true);
+    expect(strip(coloured[2] as string)).toBe(plain[2]);
+  });
+
+  it('draws wait’s line: state, bar, message, age, and the connection when it is not live', () => {
+    expect(renderProgressLine(job(), NOW, 80, false)).toBe('running [#####.....]  50% Copying · 1m');
+    expect(renderProgressLine(job({ progress: null, message: null }), NOW, 80, false, 'offline')).toBe(
+      'running · 1m · offline',
+    );
+    expect(renderProgressLine(job(), NOW, 12, false)).toBe('running [##…');
+  });
+});
