@@ -25,6 +25,13 @@ export const STREAM_EVENT = {
   denied: 'denied',
 } as const;
 
+/**
+ * The header every action request (`POST {prefix}/{id}/cancel|retry|approve|reject`) carries, with the
+ * value `1`: a page on another origin cannot send it without a CORS preflight the routes refuse, so it
+ * proves the request came from the same origin.
+ */
+export const ACTION_HEADER = 'x-realtime-jobs';
+
 /** How many jobs a stream's snapshot and a poll carry at most. */
 export const SNAPSHOT_LIMIT = 100;
 /** The list route's `limit`: its default and its largest value. */

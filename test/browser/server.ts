@@ -11,6 +11,7 @@ import { jsonlStore } from '../../src/stores/jsonl.js';
 // The bundled crash server runs from elsewhere and is told where the repository is.
 export const ROOT = process.env.REALTIME_JOBS_ROOT ?? join(import.meta.dirname, '..', '..');
 export const BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs.js');
+export const LIST_BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs-list.js');
 export const PREFIX = '/api/admin/jobs';
 
 export interface TestServerOptions {
@@ -22,6 +23,8 @@ export interface TestServerOptions {
   heartbeatMs?: number;
   /** Who asks; null → 401. */
   authorize?: () => Principal | null;
+  /** More routes under the prefix, ahead of the job routes (the list and action routes of test/browser/list-routes.ts). */
+  routes?: (registry: JobRegistry) => express.Router;
 }
 
 /**
@@ -41,8 +44,8 @@ export interface TestServer {
   readonly streams: { requests: number; open: number; lastEventIds: Array<string | undefined>; urls: string[] };
   /** Makes the stream route fail (see {@link StreamFailure}); also `POST /test/stream-failure/:mode`. */
   failStreams(mode: StreamFailure): void;
-  /** Serves `html` at `path`. */
-  page(path: string, html: string): void;
+  /** Serves `html` at `path`; a function is asked per request, with the request's query string. */
+  page(path: string, html: string | ((query: URLSearchParams) => string)): void;
   close(): Promise<void>;
 }
 
@@ -61,7 +64,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const registry = await createJobRegistry(
     options.jsonlPath ? { store: jsonlStore({ path: options.jsonlPath }), onError: () => {} } : { onError: () => {} },
   );
-  const pages = new Map<string, string>();
+  const pages = new Map<string, string | ((query: URLSearchParams) => string)>();
   const streams = { requests: 0, open: 0, lastEventIds: [] as Array<string | undefined>, urls: [] as string[] };
   const app = express();
   const router = jobsRouter(registry, {
@@ -100,6 +103,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     res.write = ((...args: unknown[]) => failure === 'silent' || write(...args)) as typeof res.write;
     next();
   });
+  if (options.routes) app.use(PREFIX, options.routes(registry));
   app.use(PREFIX, router);
   // Test controls, for a server in another process.
   app.post('/test/stream-failure/:mode', (req, res) => {
@@ -123,10 +127,21 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   app.get('/realtime-jobs.js', async (_req, res) => {
     res.type('text/javascript').send(await readFile(BUNDLE, 'utf8'));
   });
+  app.get('/realtime-jobs-list.js', async (_req, res) => {
+    res.type('text/javascript').send(await readFile(LIST_BUNDLE, 'utf8'));
+  });
   app.get('/{*path}', (req, res, next) => {
     const html = pages.get(req.path);
     if (html === undefined) return next();
-    res.type('html').send(html);
+    const query = new URL(req.originalUrl, 'http://x').searchParams;
+    try {
+      res.type('html').send(typeof html === 'function' ? html(query) : html);
+    } catch (error) {
+      res
+        .status(400)
+        .type('text')
+        .send((error as Error).message);
+    }
   });
 
   const server: Server = await new Promise((resolve) => {

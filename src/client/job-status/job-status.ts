@@ -1,7 +1,8 @@
-import { html, LitElement, nothing, type PropertyValues } from 'lit';
+import { html, LitElement, nothing } from 'lit';
 import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile-view.js';
 import { type Job, replacesShownJob } from '../../protocol/job.js';
-import type { JobFeed, JobFeedConnection, JobFeedFilter } from '../feed/index.js';
+import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
+import { connectionNotice } from '../notice.js';
 import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
 import { jobStatusStyles } from './job-status.styles.js';
 
@@ -36,17 +37,6 @@ function ago(iso: string, now: number): string {
     value /= size;
   }
   return iso;
-}
-
-/**
- * What a tile says about its feed while changes do not arrive live, or `''` while they do (so a live
- * tile keeps the box of the server's markup).
- */
-function connectionNotice(feed: Pick<JobFeed, 'connection' | 'state'>, pollIntervalMs: number): string {
-  if (feed.connection === 'polling')
-    return `Live updates paused; checking every ${+(pollIntervalMs / 1000).toFixed(1)} s`;
-  if (feed.connection === 'live') return '';
-  return feed.state === 'denied' ? 'Live updates stopped' : 'Offline; retrying';
 }
 
 /** One timer for every tile on the page keeps relative times fresh. */
@@ -183,12 +173,12 @@ export class JobStatusElement extends LitElement {
     this.#subscribedTo = '';
   }
 
-  protected override willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has('jobId') || changed.has('action') || changed.has('targetField') || changed.has('target')) {
-      if (this.job && !this.#wants(this.job)) {
-        this.job = null;
-        this.state = 'idle';
-      }
+  protected override willUpdate(): void {
+    if (this.job && !this.#wants(this.job)) {
+      // What the tile follows changed (`job-id`, `action`, the target), or the server seeded it with a
+      // job it would not follow: that job goes.
+      this.job = null;
+      this.state = 'idle';
     }
     if (this.isConnected) this.#subscribe();
   }

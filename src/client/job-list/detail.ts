@@ -1,0 +1,126 @@
+import { html, nothing, type TemplateResult } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
+import { formatLocal } from '../../html/list-view.js';
+import { formatUtc } from '../../html/tile-view.js';
+import type { JobAction } from '../../protocol/actions.js';
+import type { Job, LogLine } from '../../protocol/job.js';
+import { createJobFeed, type JobFeed } from '../feed/index.js';
+import { requestOptions } from '../shared.js';
+import type { JobsApi } from './api.js';
+import { mergeLines } from './rows.js';
+
+/** What a detail tells the list that opened it. */
+export interface DetailListener {
+  /** Something shown changed: render again. */
+  change(): void;
+  /** A newer version of the job (from the detail route or the detail's stream). */
+  job(job: Job): void;
+  /** What the detail route says may be done to the job. */
+  permissions(id: string, actions: JobAction[]): void;
+}
+
+/**
+ * One open detail: the job's detail route once, then a stream of its own (`logs=1`, this job only)
+ * that brings its new log lines and changes while the detail stays open. `close()` ends the stream.
+ */
+export class JobDetail {
+  readonly id: string;
+  lines: LogLine[] = [];
+  loaded = false;
+  error = '';
+  /** False while the detail's stream is down: new lines wait until it is back. */
+  live = true;
+  /** The log is scrolled to its end, so new lines keep it there. */
+  stick = true;
+  readonly #feed: JobFeed;
+
+  constructor(id: string, api: JobsApi, on: DetailListener) {
+    this.id = id;
+    this.#feed = createJobFeed({
+      ...requestOptions(api.url),
+      url: api.url,
+      onLog: (jobId, lines) => {
+        if (jobId !== id) return;
+        this.lines = mergeLines(this.lines, lines);
+        on.change();
+      },
+    });
+    this.#feed.onConnectionChange((connection) => {
+      this.live = connection === 'live';
+      on.change();
+    });
+    this.#feed.subscribe({ jobId: id }, (job) => on.job(job));
+    api.detail(id).then(
+      (answer) => {
+        if (this.#feed.state === 'closed') return;
+        this.lines = mergeLines(this.lines, Array.isArray(answer.log) ? answer.log : []);
+        if (answer.job?.id === id) on.job(answer.job);
+        if (Array.isArray(answer.permissions)) on.permissions(id, answer.permissions);
+        this.loaded = true;
+        on.change();
+      },
+      (error: Error) => {
+        this.loaded = true;
+        this.error = error.message;
+        on.change();
+      },
+    );
+  }
+
+  close(): void {
+    this.#feed.close();
+  }
+}
+
+const json = (value: unknown) => JSON.stringify(value, null, 2);
+
+/**
+ * The detail row under a job's row: input, result, error, the job it retries, and the log. `show`
+ * opens another job of the list (the one retried), or is null when it is not on the page.
+ */
+export function renderDetail(
+  detail: JobDetail,
+  job: Job,
+  columns: number,
+  on: { show: ((id: string) => void) | null; keydown(event: KeyboardEvent): void; scroll(event: Event): void },
+): TemplateResult {
+  const id = `rj-detail-${job.id}`;
+  const { error } = job;
+  return html`<tr class="rj-detail" part="detail-row" id=${id} @keydown=${on.keydown}><td colspan=${columns}>
+<div part="detail" role="group" aria-label=${`Details of ${job.category}`}>
+${detail.loaded ? nothing : html`<p class="rj-muted">Loading details…</p>`}
+${detail.error ? html`<p class="rj-error" role="alert">Could not load the details: ${detail.error}</p>` : nothing}
+<dl>
+<dt>Job</dt><dd><code>${job.id}</code></dd>
+<dt>Attempt</dt><dd>${job.attempt} of ${job.maxAttempts}</dd>
+${
+  job.retryOf
+    ? html`<dt>Retry of</dt><dd>${
+        on.show
+          ? html`<button type="button" class="rj-toggle" @click=${() => on.show?.(job.retryOf as string)}>${job.retryOf}</button>`
+          : html`<code>${job.retryOf}</code> (not on this page)`
+      }</dd>`
+    : nothing
+}
+<dt>Input</dt><dd><pre part="data">${json(job.data)}</pre></dd>
+${job.result ? html`<dt>Result</dt><dd><pre part="result">${json(job.result)}</pre></dd>` : nothing}
+${
+  error
+    ? html`<dt>Error</dt><dd part="job-error"><code>${error.code}</code> ${error.message} (attempt ${error.attempt} of ${job.maxAttempts})</dd>`
+    : nothing
+}
+</dl>
+<div class="rj-log-title" id=${`${id}-log`}>Log</div>
+${
+  detail.lines.length
+    ? html`<ol class="rj-log" part="log" tabindex="0" aria-labelledby=${`${id}-log`} @scroll=${on.scroll}>${repeat(
+        detail.lines,
+        (line) => line.seq,
+        (line) =>
+          html`<li data-level=${line.level}><time datetime=${line.at} title=${formatUtc(line.at)}>${formatLocal(line.at).slice(11)}</time> ${line.level} ${line.text}</li>`,
+      )}</ol>`
+    : html`<p class="rj-muted">${detail.loaded ? 'No log lines.' : ''}</p>`
+}
+${detail.live ? nothing : html`<p class="rj-notice">Live log paused; reconnecting…</p>`}
+</div></td></tr>`;
+}

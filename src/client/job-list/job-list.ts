@@ -1,0 +1,395 @@
+import { LitElement, nothing, unsafeCSS } from 'lit';
+import { listCss } from '../../html/list-styles.js';
+import { ACTION_WORDS, checkListQuery, type JobListQuery } from '../../html/list-view.js';
+import type { JobAction, JobListAnswer } from '../../protocol/actions.js';
+import { JobsError } from '../../protocol/errors.js';
+import { isBusy, type Job } from '../../protocol/job.js';
+import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
+import { connectionNotice } from '../notice.js';
+import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
+import { Announcer } from './announcer.js';
+import { JobsApi } from './api.js';
+import { JobDetail, renderDetail } from './detail.js';
+import { ListModel } from './model.js';
+import { type ListHandlers, renderList } from './render.js';
+
+/** Detail of `job-action`: cancelable; a listener may set `message` (the reason sent with `reject`). */
+export interface JobActionDetail {
+  job: Job;
+  action: JobAction;
+  message?: string;
+}
+/** Detail of `job-action-result`: the job the route answered (retry: the new job), or the error. */
+export interface JobActionResultDetail {
+  job: Job;
+  action: JobAction;
+  result: Job | null;
+  error: JobsError | null;
+}
+
+const ATTRIBUTES: Record<string, string> = { targetField: 'target-field' };
+
+/**
+ * A live table of jobs: filters, pages from the list route, rows that follow the shared feed, a
+ * detail per job with its live log, and the actions the server allows. Put the markup of
+ * `renderJobList()` inside it and it takes over in place; without JavaScript that markup is a working
+ * table with paging links.
+ *
+ * @summary A live, filterable table of jobs with details, logs and actions.
+ * @tag job-list
+ *
+ * @attr label - The table's caption. Default `Jobs`.
+ * @attr endpoint - The job routes' URL; default: `<meta name="realtime-jobs-endpoint">`, else `/api/admin/jobs`.
+ * @attr state - Only jobs in this state (`queued`, `pending`, `running`, `success`, `warning`, `error`, `cancelled`).
+ * @attr category - Only jobs of this category.
+ * @attr target-field - The target field the filter form offers (e.g. `peer`); with `target`, only jobs whose `target[target-field]` is `target`.
+ * @attr target - The target value to match.
+ * @attr text - Free text the server looks for in the jobs.
+ * @attr limit - Jobs per page, 1–500. Default 25.
+ * @attr before - Start at this page cursor (a list answer's `next`): an older page, which new jobs do not join.
+ * @attr connection - Reflects whether changes reach the list: `live`, `polling` or `offline`.
+ *
+ * @fires {CustomEvent<JobActionDetail>} job-action - Before an action is sent. Cancelable; set `detail.message` to send a reason with `reject`. Bubbles, composed.
+ * @fires {CustomEvent<JobActionResultDetail>} job-action-result - After an action: the job answered, or the error. Bubbles, composed.
+ *
+ * @csspart base - The list's inner box.
+ * @csspart filters - The filter form.
+ * @csspart button - The filter form's submit button.
+ * @csspart error - A bad attribute or a page that did not load, as text.
+ * @csspart table - The `<table>`.
+ * @csspart caption - Its caption.
+ * @csspart row - One job's row.
+ * @csspart badge - The state in words.
+ * @csspart toggle - The button that opens and closes a job's detail (the category).
+ * @csspart message - The job's message.
+ * @csspart progress - The progress bar of a busy job.
+ * @csspart actions - The cell of a row's action buttons.
+ * @csspart action - One action button (`data-action` says which).
+ * @csspart action-error - Why the last action on the row failed.
+ * @csspart detail-row - The row under a job that holds its detail.
+ * @csspart detail - The detail: input, result, error, retry link, log.
+ * @csspart data - The job's input, as JSON.
+ * @csspart result - The job's result, as JSON.
+ * @csspart job-error - The job's error: code, message, attempt.
+ * @csspart log - The log lines.
+ * @csspart pages - The paging controls ("Newest jobs", "Older jobs").
+ * @csspart older - The "Older jobs" button.
+ * @csspart connection - Shown only while changes do not arrive live.
+ * @csspart announcer - The polite live region (visually hidden).
+ *
+ * @cssproperty --job-list-color - Text color. Default inherited.
+ * @cssproperty --job-list-background - Background. Default transparent.
+ * @cssproperty --job-list-font - Font family. Default inherited.
+ * @cssproperty --job-list-muted-color - Labels, empty and loading text, notices. Default `#57606a`.
+ * @cssproperty --job-list-border-color - Cell and control borders. Default `#d0d7de`.
+ * @cssproperty --job-list-header-background - Column headings. Default `#f6f8fa`.
+ * @cssproperty --job-list-button-background - Buttons. Default `#f6f8fa`.
+ * @cssproperty --job-list-input-background - Filter inputs. Default `#fff`.
+ * @cssproperty --job-list-link-color - Detail toggles and paging. Default `#0969da`.
+ * @cssproperty --job-list-focus-color - The focus ring. Default `#0969da`.
+ * @cssproperty --job-list-error-color - Errors and error log lines. Default `#a40e26`.
+ * @cssproperty --job-list-detail-background - The open detail. Default `#f6f8fa`.
+ * @cssproperty --job-status-running-background - State badges share `<job-status>`'s colours: `--job-status-{idle,waiting,running,success,warning,error}-{background,color}`.
+ */
+export class JobListElement extends LitElement {
+  static override styles = unsafeCSS(listCss(false));
+  static override properties = {
+    label: {},
+    endpoint: {},
+    state: {},
+    category: {},
+    targetField: { attribute: 'target-field' },
+    target: {},
+    text: {},
+    limit: { type: Number },
+    cursor: { attribute: 'before' },
+    connection: { reflect: true },
+  };
+
+  declare label: string | undefined;
+  declare endpoint: string | undefined;
+  declare state: string | undefined;
+  declare category: string | undefined;
+  declare targetField: string | undefined;
+  declare target: string | undefined;
+  declare text: string | undefined;
+  declare limit: number | undefined;
+  /** The page cursor the list starts at (attribute `before`): an older page, which new jobs do not join. */
+  declare cursor: string | undefined;
+  /** Whether changes reach the list: `live`, `polling` or `offline`. Set by the element; reflected. */
+  declare connection: JobFeedConnection;
+
+  /** The checked filters and page; the key of the page they ask for; the page shown; the page loading. */
+  query: JobListQuery = {};
+  #key = '';
+  #shown = '';
+  #loading = '';
+  #error = '';
+  api = new JobsApi(pageEndpoint());
+  readonly #announcer = new Announcer(() => this.requestUpdate());
+  readonly #model = new ListModel(this);
+  readonly #busy = new Set<string>();
+  readonly #actionErrors = new Map<string, string>();
+  #detail: JobDetail | null = null;
+  #notice = '';
+  #watching = '';
+  #off: (() => void) | null = null;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+
+  constructor() {
+    super();
+    this.connection = 'live';
+  }
+
+  /** The rows shown, newest first. */
+  get jobs(): readonly Job[] {
+    return this.#model.rows;
+  }
+
+  /** @internal For the model: render again. */
+  changed(): void {
+    this.requestUpdate();
+  }
+
+  /** @internal For the model: tell a screen reader, briefly. */
+  announce(key: string, text: string): void {
+    this.#announcer.say(key, text);
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.#read();
+    if (!this.#shown && this.#key && this.dataset.page) {
+      try {
+        // The server's page seeds the rows, so they show before the routes answer.
+        this.#model.take(JSON.parse(this.dataset.page) as JobListAnswer, false);
+        this.#shown = this.#key;
+      } catch {
+        // A broken seed: the element asks the routes instead.
+      }
+    }
+    this.#ticker = setInterval(() => {
+      if (this.#model.rows.some((job) => isBusy(job.state) && job.startedAt)) this.requestUpdate();
+    }, 1000);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearInterval(this.#ticker);
+    this.#off?.();
+    this.#off = null;
+    this.#watching = '';
+    this.#detail?.close();
+    this.#detail = null;
+    this.#announcer.stop();
+    this.#model.stop();
+  }
+
+  protected override willUpdate(): void {
+    this.#read();
+    if (!this.isConnected || !this.#key) return;
+    if (this.#key !== this.#shown && this.#key !== this.#loading) void this.#load(false);
+    this.#watch();
+  }
+
+  /** Reads and checks the attributes into `query` and the page key ('' while one is wrong, shown as text). */
+  #read(): void {
+    const url = this.endpoint || pageEndpoint();
+    if (url !== this.api.url) this.api = new JobsApi(url);
+    const { state, category, targetField, target, text, limit, cursor: before } = this;
+    try {
+      this.query = checkListQuery({ state, category, targetField, target, text, limit, before }, (field, why) => {
+        throw new JobsError('invalid_options', `<job-list>: \`${ATTRIBUTES[field] ?? field}\` ${why}`, { field });
+      });
+      this.#key = `${url} ${JSON.stringify(this.query)}`;
+      if (this.#error.startsWith('<job-list>')) this.#error = '';
+    } catch (error) {
+      if (this.#error !== (error as Error).message) console.error((error as Error).message);
+      this.#error = (error as Error).message;
+      this.#key = '';
+    }
+  }
+
+  /** Loads the first page of the query (`more` false) or the next older page. */
+  async #load(more: boolean): Promise<void> {
+    const key = this.#key;
+    this.#loading = key;
+    this.requestUpdate();
+    const known = new Set(this.#model.rows.map((job) => job.id));
+    try {
+      const answer = await this.api.page(more ? { ...this.query, before: this.#model.next ?? undefined } : this.query);
+      if (this.#loading !== key) return;
+      const first = !more && this.#shown !== '';
+      if (!more) this.#close();
+      this.#model.take(answer, more);
+      this.#shown = key;
+      this.#error = '';
+      const count = this.#model.rows.length;
+      if (first) this.#announcer.say('', `${count} ${count === 1 ? 'job' : 'jobs'} shown.`);
+      if (more) {
+        await this.updateComplete;
+        const added = this.#model.rows.find((job) => !known.has(job.id));
+        if (added) this.#toggleButton(added.id)?.focus();
+      }
+    } catch (error) {
+      if (this.#loading === key) this.#error = `Could not load jobs: ${(error as Error).message}`;
+    } finally {
+      if (this.#loading === key) this.#loading = '';
+      this.requestUpdate();
+    }
+  }
+
+  /** Follows the shared feed for the list's category and target (state and text are checked per job). */
+  #watch(): void {
+    const url = this.api.url;
+    const filter: JobFeedFilter = {};
+    if (this.query.category) filter.category = this.query.category;
+    if (this.query.targetField && this.query.target !== undefined) {
+      filter.target = { [this.query.targetField]: this.query.target };
+    }
+    const key = `${url} ${JSON.stringify(filter)}`;
+    if (key === this.#watching) return;
+    this.#off?.();
+    this.#watching = key;
+    try {
+      const offJobs = watchJobs(url, filter, (job) => this.#model.add(job));
+      const offFeed = watchFeed(url, (feed, pollIntervalMs) => {
+        this.connection = feed.connection;
+        this.#notice = connectionNotice(feed, pollIntervalMs);
+        this.requestUpdate();
+      });
+      this.#off = () => {
+        offJobs();
+        offFeed();
+      };
+    } catch (error) {
+      this.#error = `<job-list>: ${(error as Error).message}`;
+    }
+  }
+
+  #toggleButton(id: string): HTMLButtonElement | null {
+    return this.renderRoot.querySelector<HTMLButtonElement>(`tr[data-job-id="${id}"] .rj-toggle`);
+  }
+
+  /** Closes the open detail and the failed actions' words (a new first page). */
+  #close(): void {
+    this.#detail?.close();
+    this.#detail = null;
+    this.#actionErrors.clear();
+  }
+
+  #toggle(id: string): void {
+    const open = this.#detail?.id === id;
+    this.#detail?.close();
+    this.#detail = open
+      ? null
+      : new JobDetail(id, this.api, {
+          change: () => this.requestUpdate(),
+          job: (job) => this.#model.add(job),
+          permissions: (jobId, actions) => this.#model.setPermissions(jobId, actions),
+        });
+    this.requestUpdate();
+  }
+
+  async #act(job: Job, action: JobAction): Promise<void> {
+    const detail: JobActionDetail = { job, action };
+    const options = { bubbles: true, composed: true };
+    if (!this.dispatchEvent(new CustomEvent('job-action', { ...options, cancelable: true, detail }))) return;
+    const focused = this.shadowRoot?.activeElement ?? null;
+    this.#busy.add(job.id);
+    this.#actionErrors.delete(job.id);
+    this.requestUpdate();
+    let result: Job | null = null;
+    let error: JobsError | null = null;
+    try {
+      result = await this.api.act(job.id, action, action === 'reject' ? detail.message : undefined);
+      if (result.id === job.id) this.#model.add(result);
+      else this.#model.confirm(result);
+    } catch (caught) {
+      error = caught instanceof JobsError ? caught : new JobsError('network', String(caught));
+      this.#actionErrors.set(job.id, `${ACTION_WORDS[action]} failed: ${error.message}`);
+    }
+    this.#busy.delete(job.id);
+    this.requestUpdate();
+    this.dispatchEvent(new CustomEvent('job-action-result', { ...options, detail: { job, action, result, error } }));
+    await this.updateComplete;
+    // The button pressed is gone (the job left the state it fits): keep the user in the row.
+    if (focused && !focused.isConnected) this.#toggleButton(job.id)?.focus();
+  }
+
+  readonly #on: ListHandlers = {
+    filter: (event) => {
+      event.preventDefault();
+      const data = new FormData(event.target as HTMLFormElement);
+      const value = (name: string) => String(data.get(name) ?? '').trim() || undefined;
+      this.state = value('state');
+      this.category = value('category');
+      if (this.targetField) this.target = value(`target.${this.targetField}`);
+      this.text = value('text');
+      this.cursor = undefined;
+    },
+    toggle: (id) => this.#toggle(id),
+    act: (job, action) => void this.#act(job, action),
+    older: () => void this.#load(true),
+    newest: (event) => {
+      event.preventDefault();
+      this.cursor = undefined;
+    },
+  };
+
+  protected override updated(): void {
+    const log = this.renderRoot.querySelector('.rj-log');
+    if (log && this.#detail?.stick) log.scrollTop = log.scrollHeight;
+  }
+
+  #renderDetail(job: Job, columns: number) {
+    const detail = this.#detail;
+    if (!detail) return nothing;
+    const retried = this.#model.rows.some((row) => row.id === job.retryOf);
+    return renderDetail(detail, job, columns, {
+      show: retried
+        ? (id) => {
+            if (this.#detail?.id !== id) this.#toggle(id);
+            this.#toggleButton(id)?.focus();
+          }
+        : null,
+      keydown: (event) => {
+        if (event.key !== 'Escape') return;
+        this.#toggle(job.id);
+        this.#toggleButton(job.id)?.focus();
+      },
+      scroll: (event) => {
+        const log = event.target as HTMLElement;
+        detail.stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      },
+    });
+  }
+
+  protected override render() {
+    return renderList(
+      {
+        label: this.label || 'Jobs',
+        query: this.query,
+        rows: this.#model.rows,
+        permissions: this.#model.permissions,
+        busy: this.#busy,
+        actionErrors: this.#actionErrors,
+        openId: this.#detail?.id ?? null,
+        detail: (job, columns) => this.#renderDetail(job, columns),
+        next: this.#model.next,
+        loading: this.#loading !== '',
+        error: this.#error,
+        notice: this.#notice,
+        announcement: this.#announcer.text,
+        now: Date.now(),
+      },
+      this.#on,
+    );
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'job-list': JobListElement;
+  }
+}

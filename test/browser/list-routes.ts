@@ -1,0 +1,213 @@
+import express, { type Request, type Response, Router } from 'express';
+import { writeNodeResponse } from '../../src/adapters/node.js';
+import { STREAM_HEADERS } from '../../src/core/http/endpoint.js';
+import type { JobRegistry } from '../../src/core/registry.js';
+import { encodeSseMessage } from '../../src/core/sse.js';
+import { JobStream } from '../../src/core/stream.js';
+import { actionFits, JOB_ACTIONS, type JobAction, type JobListAnswer } from '../../src/protocol/actions.js';
+import { isJobsError } from '../../src/protocol/errors.js';
+import type { Job } from '../../src/protocol/job.js';
+import { parseFilterQuery } from '../../src/protocol/query.js';
+import { ACTION_HEADER, LIST_LIMIT, SNAPSHOT_LIMIT } from '../../src/protocol/wire.js';
+
+// The list, detail, log-stream and action routes of the HTTP contract ("Operators act on jobs"), as
+// the `actions` branch specifies them, over a real registry. A stand-in until that branch's routes
+// land in src/core/http/endpoint.ts: mounted before `jobsRouter`, which serves everything else.
+//
+//   GET  /?limit&before&state&category&target.<f>&text&job_id → { jobs, next, permissions? }
+//   GET  /:id/detail                                           → { job, log, permissions? }
+//   GET  /events?logs=1&job_id=…                               → SSE with `job-log` events
+//   POST /:id/cancel|retry|approve|reject  (X-Realtime-Jobs: 1) → { job } | { error }
+
+/** Who may do what: `authorizeAction` of the contract, for one user. */
+export type AuthorizeAction = (action: JobAction, job: Job) => boolean;
+
+export interface ListRoutes {
+  router: Router;
+  /** What the user may do; null: the routes offer no actions (no `permissions` in answers). */
+  authorizeAction: AuthorizeAction | null;
+  /** Holds every action request until the returned function is called (to see buttons in flight). */
+  hold(): () => void;
+  /** Action requests received, as `<action> <jobId>`. */
+  readonly actions: string[];
+  /** List requests received: their query strings. */
+  readonly lists: URLSearchParams[];
+}
+
+class RouteError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+function permissionsOf(authorize: AuthorizeAction | null, job: Job): JobAction[] {
+  return authorize ? JOB_ACTIONS.filter((action) => authorize(action, job)) : [];
+}
+
+/** Free text: a case-insensitive part of the id, category, message or a target value. */
+function matchesText(job: Job, text: string): boolean {
+  const needle = text.toLowerCase();
+  return [job.id, job.category, job.message ?? '', ...Object.values(job.target)].some((field) =>
+    field.toLowerCase().includes(needle),
+  );
+}
+
+/**
+ * `GET {prefix}?…`: a page of jobs, newest first. The cursor is the id of the last job of the page;
+ * the next page starts after it, so jobs added meanwhile (at the top) never shift a page.
+ */
+export function listPage(
+  registry: JobRegistry,
+  query: URLSearchParams,
+  authorize: AuthorizeAction | null,
+): JobListAnswer {
+  let filter: ReturnType<typeof parseFilterQuery>;
+  try {
+    filter = parseFilterQuery(query, { allowState: true, limits: registry.limits });
+  } catch (error) {
+    if (isJobsError(error, 'invalid_input')) throw new RouteError(400, 'bad_request', error.message, error.field);
+    throw error;
+  }
+  const limitText = query.get('limit');
+  const limit = limitText === null ? LIST_LIMIT.default : Number(limitText);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT.max) {
+    throw new RouteError(400, 'bad_request', `\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
+  }
+  const text = query.get('text')?.trim() ?? '';
+  const all = registry.list({ ...filter, limit: LIST_LIMIT.max }).filter((job) => !text || matchesText(job, text));
+  const before = query.get('before');
+  let start = 0;
+  if (before) {
+    start = all.findIndex((job) => job.id === before) + 1;
+    if (start === 0) throw new RouteError(400, 'bad_request', '`before` is not a cursor of this list', 'before');
+  }
+  const jobs = all.slice(start, start + limit);
+  const next = start + limit < all.length ? (jobs.at(-1)?.id ?? null) : null;
+  const answer: JobListAnswer = { jobs, next };
+  if (authorize) answer.permissions = Object.fromEntries(jobs.map((job) => [job.id, permissionsOf(authorize, job)]));
+  return answer;
+}
+
+function fail(res: Response, error: unknown): void {
+  let [status, code, field] = [500, 'internal_error', undefined as string | undefined];
+  if (error instanceof RouteError) [status, code, field] = [error.status, error.code, error.field];
+  else if (isJobsError(error, 'not_found')) [status, code] = [404, 'not_found'];
+  else if (isJobsError(error, 'invalid_transition') || isJobsError(error, 'conflict'))
+    [status, code] = [409, 'conflict'];
+  res.status(status).json({ error: { code, message: (error as Error).message, ...(field ? { field } : {}) } });
+}
+
+const DONE: Record<JobAction, string> = {
+  cancel: 'cancelled',
+  retry: 'retried',
+  approve: 'approved',
+  reject: 'rejected',
+};
+
+/** The routes, to mount at the prefix before `jobsRouter`. */
+export function listRoutes(
+  registry: JobRegistry,
+  options: { retryMs?: number; heartbeatMs?: number } = {},
+): ListRoutes {
+  const router = Router();
+  let gate: Promise<void> | null = null;
+  const routes: ListRoutes = {
+    router,
+    authorizeAction: () => true,
+    actions: [],
+    lists: [],
+    hold() {
+      let release = () => {};
+      gate = new Promise((resolve) => {
+        release = () => {
+          gate = null;
+          resolve();
+        };
+      });
+      return release;
+    },
+  };
+  const query = (req: Request) => new URL(req.originalUrl, 'http://x').searchParams;
+
+  router.get('/', (req, res) => {
+    try {
+      routes.lists.push(query(req));
+      res.json(listPage(registry, query(req), routes.authorizeAction));
+    } catch (error) {
+      fail(res, error);
+    }
+  });
+
+  router.get('/events', (req, res, next) => {
+    const params = query(req);
+    if (params.get('logs') !== '1') return next();
+    let filter: ReturnType<typeof parseFilterQuery>;
+    try {
+      filter = parseFilterQuery(params, { allowState: false, limits: registry.limits });
+    } catch (error) {
+      return void res.status(400).json({ error: { code: 'bad_request', message: (error as Error).message } });
+    }
+    const stream = new JobStream(registry, {
+      filter,
+      lastEventId: req.get('last-event-id') || undefined,
+      retryMs: options.retryMs ?? 200,
+      maxBufferedBytes: 1 << 20,
+      stallTimeoutMs: 30_000,
+      snapshotLimit: SNAPSHOT_LIMIT,
+      logs: true,
+    });
+    const beat = setInterval(
+      () =>
+        stream.heartbeat(
+          encodeSseMessage({ event: 'heartbeat', data: JSON.stringify({ at: new Date().toISOString() }) }),
+        ),
+      options.heartbeatMs ?? 15_000,
+    );
+    stream.onClose(() => clearInterval(beat));
+    writeNodeResponse(req, res, { status: 200, headers: { ...STREAM_HEADERS }, stream });
+  });
+
+  router.get('/:id/detail', (req, res) => {
+    const job = registry.get(req.params.id);
+    if (!job)
+      return void res.status(404).json({ error: { code: 'not_found', message: 'No such job (it may have expired)' } });
+    const body: Record<string, unknown> = { job, log: registry.logs(job.id) };
+    if (routes.authorizeAction) body.permissions = permissionsOf(routes.authorizeAction, job);
+    res.json(body);
+  });
+
+  router.post('/:id/:action', express.json(), async (req, res) => {
+    const action = req.params.action as JobAction;
+    routes.actions.push(`${action} ${req.params.id}`);
+    try {
+      if (!JOB_ACTIONS.includes(action)) throw new RouteError(404, 'not_found', 'No such route');
+      if (req.get(ACTION_HEADER) !== '1') {
+        throw new RouteError(403, 'forbidden', `Actions need the ${ACTION_HEADER} header`);
+      }
+      const job = registry.get(req.params.id);
+      if (!job) throw new RouteError(404, 'not_found', 'No such job (it may have expired)');
+      if (!routes.authorizeAction?.(action, job))
+        throw new RouteError(403, 'forbidden', `You may not ${action} this job`);
+      if (!actionFits(action, job.state)) {
+        throw new RouteError(409, 'conflict', `The job is ${job.state}: it cannot be ${DONE[action]} now`);
+      }
+      await gate;
+      const message = typeof req.body?.message === 'string' ? req.body.message : undefined;
+      const result =
+        action === 'cancel'
+          ? await registry.cancel(job.id, 'Cancelled by admin')
+          : action === 'reject'
+            ? await registry.reject(job.id, { by: 'admin', message })
+            : await registry[action](job.id, { by: 'admin' });
+      res.json({ job: result });
+    } catch (error) {
+      fail(res, error);
+    }
+  });
+  return routes;
+}
