@@ -1,66 +1,262 @@
-import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderJobList } from '../../src/html/render-list.js';
+import { listQueryString } from '../../src/html/list-view.js';
+import { readJobListQuery, renderJobList } from '../../src/html/render-list.js';
 import { launchChromium } from '../support/browser.js';
-import { defineTestJobs, listPageHtml, readRows, rowIds, upgraded } from './list-fixtures.js';
-import { type ListRoutes, listPage, listRoutes } from './list-routes.js';
-import { startTestServer, type TestServer } from './server.js';
-import { ensureBundle, waitInPage } from './setup.js';
+import { waitFor } from '../support/wait.js';
+import { focused, listPageHtml, readRows, row, rowIds, startListFixture, upgraded } from './list-fixtures.js';
+import { listPage } from './list-routes.js';
+import { waitInPage } from './setup.js';
 
-let server: TestServer;
-let routes: ListRoutes;
-let chromium: Awaited<ReturnType<typeof launchChromium>>;
-let context: BrowserContext;
-let jobs: ReturnType<typeof defineTestJobs>;
-
+let fixture: Awaited<ReturnType<typeof startListFixture>>;
 beforeAll(async () => {
-  await ensureBundle();
-  server = await startTestServer({
-    routes: (registry) => {
-      routes = listRoutes(registry);
-      return routes.router;
-    },
-  });
-  jobs = defineTestJobs(server.registry);
-  chromium = await launchChromium();
-  context = chromium.context;
+  fixture = await startListFixture();
 });
-
 afterAll(async () => {
-  await chromium?.close();
-  await server?.close();
+  await fixture?.close();
 });
 
-async function open(path: string, html: string): Promise<Page> {
-  server.page(path, html);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    // Chromium asks for /favicon.ico on its own.
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) {
-      errors.push(`${message.text()} ${message.location().url}`);
-    }
-  });
-  await page.goto(`${server.url}${path}`);
-  await upgraded(page);
-  expect(errors).toEqual([]);
-  return page;
-}
+const enqueue = (category: string, peer: string, message?: string) =>
+  fixture.server.registry.enqueue({ category, target: { peer }, ...(message ? { message } : {}) });
+const rowCount = (n: number) => (count: number) => document.querySelector('job-list')?.jobs.length === count;
 
 describe('<job-list> in Chromium', () => {
-  it('smoke: renders the rows of its category', async () => {
-    const category = 'smoke';
-    const a = await server.registry.enqueue({ category, target: { peer: 'a' }, message: 'first' });
-    const b = await server.registry.enqueue({ category, target: { peer: 'b' }, message: 'second' });
-    const page = await open('/smoke', listPageHtml(`<job-list category="${category}"></job-list>`));
-    await waitInPage(page, 'two rows', () => document.querySelector('job-list')?.jobs.length === 2);
-    expect(await rowIds(page)).toEqual([b.id, a.id]);
-    expect((await readRows(page))[0]).toMatchObject({ state: 'Queued', category, cells: ['peer: b', 'second', ''] });
+  it('hydrates the server markup in place: the same rows in the same box, without asking for the page again', async () => {
+    const { server, routes, context } = fixture;
+    const category = 'hydrate';
+    await enqueue(category, 'h0', 'The oldest, on the next page');
+    const running = await enqueue(category, 'h1');
+    await server.registry.update(running.id, { state: 'running', progress: 0.4, message: 'Copying 4 of 10' });
+    const waiting = await enqueue(category, 'h2', 'Waiting its turn');
+    const answer = listPage(server.registry, new URLSearchParams({ category, limit: '2' }), routes.authorizeAction);
+    const html = renderJobList(answer.jobs, { category, limit: 2, next: answer.next, permissions: answer.permissions });
+    // The page loads without the element; the bundle comes later, as a slow script would.
+    server.page('/hydrate', listPageHtml(html, null));
+    const page = await context.newPage();
+    await page.goto(`${server.url}/hydrate`);
+    const measure = () =>
+      page.$eval('job-list', (list) => {
+        const root = list.shadowRoot ?? list;
+        const text = (selector: string) => root.querySelector(selector)?.textContent ?? null;
+        return {
+          height: list.getBoundingClientRect().height,
+          caption: text('caption'),
+          headings: [...root.querySelectorAll('thead th')].map((th) => th.textContent),
+          pages: text('nav'),
+          actions: [...root.querySelectorAll('.rj-actions button')].map((button) => button.textContent),
+          progress: root.querySelector('progress')?.getAttribute('value') ?? null,
+        };
+      });
+    const before = { ...(await measure()), rows: await readRows(page) };
+    const lists = routes.lists.length;
+    await page.addScriptTag({ url: '/realtime-jobs-list.js', type: 'module' });
+    await upgraded(page);
+    await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+    const after = { ...(await measure()), rows: await readRows(page) };
+    expect(after).toEqual(before);
+    expect(before.rows.map((each) => [each.id, each.state])).toEqual([
+      [waiting.id, 'Queued'],
+      [running.id, 'Running'],
+    ]);
+    expect(before.headings).toEqual([
+      'State',
+      'Category',
+      'Target',
+      'Message',
+      'Progress',
+      'Queued',
+      'Duration',
+      'Actions',
+    ]);
+    expect(before.actions).toEqual(['Cancel', 'Cancel']);
+    expect(before.progress).toBe('40');
+    // The element took the server's page: it asked the list route for nothing.
+    expect(routes.lists.length).toBe(lists);
+    // Local time in the cell, UTC on hover.
+    const time = await page.$eval('job-list', (list) => {
+      const element = list.shadowRoot?.querySelector('tbody time');
+      return { text: element?.textContent, title: element?.getAttribute('title') };
+    });
+    expect(time.text).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    expect(time.title).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    await page.close();
+  });
+
+  it('updates a row when its job changes state, and adds new jobs on top without moving the focus', async () => {
+    const { server, open } = fixture;
+    const category = 'live';
+    const first = await enqueue(category, 'l1', 'first');
+    const second = await enqueue(category, 'l2', 'second');
+    const page = await open('/live', listPageHtml(`<job-list category="${category}"></job-list>`));
+    await waitInPage(page, 'two rows', rowCount(2), 2);
+    await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+    await row(page, first.id).locator('.rj-toggle').focus();
+
+    await server.registry.update(first.id, { state: 'running', message: 'Working' });
+    await expect.poll(async () => (await readRows(page)).find((each) => each.id === first.id)?.state).toBe('Running');
+    await server.registry.enqueue({ category: 'elsewhere', target: { peer: 'l3' } });
+    const third = await enqueue(category, 'l3', 'third');
+    await expect.poll(() => rowIds(page)).toEqual([third.id, second.id, first.id]);
+    expect(await focused(page)).toMatchObject({ tag: 'button', row: first.id });
+    await server.registry.update(first.id, { state: 'success', message: 'Done' });
+    await expect.poll(async () => (await readRows(page)).at(-1)?.state).toBe('Succeeded');
+    expect(await focused(page)).toMatchObject({ tag: 'button', row: first.id });
+    await page.close();
+  });
+
+  it('announces state changes politely, at most one sentence every 3 s, and never progress', async () => {
+    const { server, open } = fixture;
+    const category = 'announce';
+    const made = await Promise.all([1, 2, 3, 4, 5].map((i) => enqueue(category, `a${i}`)));
+    const page = await open('/announce', listPageHtml(`<job-list category="${category}"></job-list>`));
+    await waitInPage(page, 'five rows', rowCount(5), 5);
+    await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+    await page.evaluate(() => {
+      const region = document.querySelector('job-list')?.shadowRoot?.querySelector('[role=status]') as HTMLElement;
+      const said: Array<[number, string]> = [];
+      (window as never as { said: typeof said }).said = said;
+      new MutationObserver(() => said.push([performance.now(), region.textContent ?? ''])).observe(region, {
+        subtree: true,
+        childList: true,
+        characterData: true,
+      });
+    });
+    const said = () => page.evaluate(() => (window as never as { said: Array<[number, string]> }).said);
+    const [one, ...rest] = made;
+    await server.registry.update(one!.id, { state: 'running' });
+    await expect.poll(async () => (await said()).length).toBe(1);
+    expect((await said())[0]?.[1]).toBe('announce (peer: a1): Running.');
+    for (const job of rest) await server.registry.update(job.id, { state: 'running', progress: 0.1 });
+    for (const job of rest) await server.registry.update(job.id, { progress: 0.5 });
+    await expect.poll(async () => (await said()).length, { timeout: 6000 }).toBe(2);
+    const [[firstAt], [secondAt, sentence]] = (await said()) as [[number, string], [number, string]];
+    expect(secondAt - firstAt).toBeGreaterThanOrEqual(2900);
+    expect(sentence).toBe('4 jobs changed. Latest: announce (peer: a5): Running.');
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    expect(await said()).toHaveLength(2); // progress alone says nothing
+    await page.close();
+  });
+
+  it('pages with "Older jobs": every job once, none missed, while new jobs arrive on top', async () => {
+    const { open } = fixture;
+    const category = 'paging';
+    const made = [];
+    for (let i = 0; i < 7; i++) made.push(await enqueue(category, `p${i}`));
+    const ids = made.map((job) => job.id).reverse();
+    const page = await open('/paging', listPageHtml(`<job-list category="${category}" limit="3"></job-list>`));
+    await waitInPage(page, 'three rows', rowCount(3), 3);
+    expect(await rowIds(page)).toEqual(ids.slice(0, 3));
+    const older = page.locator('job-list').getByRole('button', { name: 'Older jobs' });
+    await older.click();
+    await expect.poll(() => rowIds(page)).toEqual(ids.slice(0, 6));
+    // The focus moves to the first row loaded, so a keyboard user reads on from there.
+    expect(await focused(page)).toMatchObject({ row: ids[3] });
+    const newest = await enqueue(category, 'p7');
+    await expect.poll(() => rowIds(page)).toEqual([newest.id, ...ids.slice(0, 6)]);
+    await older.click();
+    await expect.poll(() => rowIds(page)).toEqual([newest.id, ...ids]);
+    await expect.poll(() => older.count()).toBe(0);
+    await page.close();
+  });
+
+  it('filters by state, category, target and text from its form; new jobs join only when they match', async () => {
+    const { server, open } = fixture;
+    const category = 'filters';
+    const alpha = await enqueue(category, 'f1', 'alpha one');
+    await enqueue(category, 'f2', 'beta two');
+    const failed = await enqueue(category, 'f1', 'alpha failed');
+    await server.registry.update(failed.id, { state: 'error', message: 'alpha failed' });
+    const page = await open(
+      '/filters',
+      listPageHtml(`<job-list category="${category}" target-field="peer" label="Filtered jobs"></job-list>`),
+    );
+    await waitInPage(page, 'three rows', rowCount(3), 3);
+    const list = page.locator('job-list');
+    await list.getByRole('combobox', { name: 'State' }).selectOption('error');
+    await list.getByRole('button', { name: 'Filter', exact: true }).click();
+    await expect.poll(() => rowIds(page)).toEqual([failed.id]);
+
+    await list.getByRole('combobox', { name: 'State' }).selectOption('');
+    await list.getByRole('searchbox', { name: 'Text' }).fill('alpha');
+    await list.getByRole('textbox', { name: 'peer' }).fill('f1');
+    await list.getByRole('searchbox', { name: 'Text' }).press('Enter');
+    await expect.poll(() => rowIds(page)).toEqual([failed.id, alpha.id]);
+    await waitFor(() => server.streams.urls.at(-1)?.includes('target.peer=f1') ?? false, 'the feed follows the target');
+    await expect.poll(() => page.evaluate(() => document.querySelector('job-list')?.connection)).toBe('live');
+    const beta = await enqueue(category, 'f1', 'beta three');
+    const gamma = await enqueue(category, 'f1', 'alpha three');
+    await expect.poll(() => rowIds(page)).toEqual([gamma.id, failed.id, alpha.id]);
+    expect(await rowIds(page)).not.toContain(beta.id);
+    // The list route was asked which new jobs match the text, with the list's filters.
+    const confirm = fixture.routes.lists.find((query) => query.getAll('job_id').includes(gamma.id));
+    expect(confirm?.get('text')).toBe('alpha');
+    expect(confirm?.get('target.peer')).toBe('f1');
+    await page.close();
+  });
+
+  it('names a wrong attribute, and says so when the list cannot load', async () => {
+    const { server, context } = fixture;
+    server.page('/wrong', listPageHtml('<job-list limit="0"></job-list><job-list endpoint="/nowhere"></job-list>'));
+    const page = await context.newPage();
+    const console: string[] = [];
+    page.on('console', (message) => console.push(message.text()));
+    await page.goto(`${server.url}/wrong`);
+    await upgraded(page);
+    const errors = page.locator('job-list').locator('.rj-error');
+    await expect
+      .poll(() => errors.allTextContents())
+      .toEqual([
+        '<job-list>: `limit` must be an integer from 1 to 500',
+        'Could not load jobs: The server answered 404',
+      ]);
+    expect(console).toContain('<job-list>: `limit` must be an integer from 1 to 500');
     await page.close();
   });
 });
 
-void listPage;
-void renderJobList;
-void jobs;
+describe('server markup with JavaScript off', () => {
+  it('is a real table with filter form and paging links the page honours', async () => {
+    const { server, routes } = fixture;
+    const category = 'nojs';
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await enqueue(category, i % 2 ? 'odd' : 'even', `<b>job ${i}</b>`));
+    server.page('/nojs', (params) => {
+      const query = { ...readJobListQuery(params, { targetField: 'peer' }), category, targetField: 'peer', limit: 2 };
+      const answer = listPage(server.registry, new URLSearchParams(listQueryString(query)), routes.authorizeAction);
+      return listPageHtml(renderJobList(answer.jobs, { ...query, next: answer.next, permissions: answer.permissions }));
+    });
+    const noJs = await launchChromium({ javaScriptEnabled: false });
+    try {
+      const page = await noJs.context.newPage();
+      await page.goto(`${server.url}/nojs`);
+      const ids = made.map((job) => job.id).reverse();
+      expect(await rowIds(page)).toEqual(ids.slice(0, 2));
+      expect(await page.getByRole('table', { name: 'Jobs' }).count()).toBe(1);
+      expect(await page.getByRole('columnheader').allTextContents()).toContain('Queued');
+      expect(await page.getByRole('rowheader').first().textContent()).toBe(category);
+      // Text, never HTML; the actions need the element.
+      expect((await readRows(page))[0]?.cells[1]).toBe('<b>job 4</b>');
+      expect(await page.locator('job-list b').count()).toBe(0);
+      expect(
+        await page
+          .getByRole('button', { name: /^Cancel/ })
+          .first()
+          .isDisabled(),
+      ).toBe(true);
+
+      await page.getByRole('link', { name: 'Older jobs' }).click();
+      expect(await rowIds(page)).toEqual(ids.slice(2, 4));
+      await page.getByRole('link', { name: 'Older jobs' }).click();
+      expect(await rowIds(page)).toEqual(ids.slice(4));
+      expect(await page.getByRole('link', { name: 'Older jobs' }).count()).toBe(0);
+      await page.getByRole('link', { name: 'Newest jobs' }).click();
+      expect(await rowIds(page)).toEqual(ids.slice(0, 2));
+
+      await page.getByRole('textbox', { name: 'peer' }).fill('odd');
+      await page.getByRole('button', { name: 'Filter', exact: true }).click();
+      expect(new URL(page.url()).searchParams.get('target.peer')).toBe('odd');
+      expect(await rowIds(page)).toEqual([ids[1], ids[3]]);
+    } finally {
+      await noJs.close();
+    }
+  });
+});

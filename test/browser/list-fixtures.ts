@@ -1,7 +1,10 @@
 import type { Page } from 'playwright-core';
 import type { JobRegistry } from '../../src/core/registry.js';
 import type { JobContext } from '../../src/core/runner.js';
-import { PREFIX } from './server.js';
+import { launchChromium } from '../support/browser.js';
+import { type ListRoutes, listRoutes } from './list-routes.js';
+import { PREFIX, startTestServer } from './server.js';
+import { ensureBundle } from './setup.js';
 
 /** A page around some body markup, loading the list bundle (or none, to load it later). */
 export function listPageHtml(body: string, script: string | null = '/realtime-jobs-list.js'): string {
@@ -66,5 +69,63 @@ export async function upgraded(page: Page): Promise<void> {
   await page.waitForFunction(() => document.querySelector('job-list')?.shadowRoot?.querySelector('table'), null, {
     timeout: 10_000,
     polling: 50,
+  });
+}
+
+/** A test server with the list routes and the test jobs, and a Chromium: what both list suites use. */
+export async function startListFixture() {
+  await ensureBundle();
+  let routes: ListRoutes | undefined;
+  const server = await startTestServer({
+    routes: (registry) => {
+      routes = listRoutes(registry);
+      return routes.router;
+    },
+  });
+  const jobs = defineTestJobs(server.registry);
+  const chromium = await launchChromium();
+  return {
+    server,
+    routes: routes as ListRoutes,
+    jobs,
+    context: chromium.context,
+    /** Serves `html` at `path` and opens it; fails on any page error or console error. */
+    async open(path: string, html: string): Promise<Page> {
+      server.page(path, html);
+      const page = await chromium.context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      page.on('console', (message) => {
+        // Chromium asks for /favicon.ico on its own.
+        if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) {
+          errors.push(`${message.text()} ${message.location().url}`);
+        }
+      });
+      await page.goto(`${server.url}${path}`);
+      await upgraded(page);
+      if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+      return page;
+    },
+    async close() {
+      await chromium.close();
+      await server.close();
+    },
+  };
+}
+
+/** A job's row in the shadow table (Playwright's CSS pierces shadow roots). */
+export const row = (page: Page, id: string) => page.locator(`job-list tr[data-job-id="${id}"]`);
+
+/** What has focus inside the list: the focused element's tag, text or name, and its row. */
+export function focused(page: Page) {
+  return page.evaluate(() => {
+    const element = document.querySelector('job-list')?.shadowRoot?.activeElement as HTMLElement | null;
+    if (!element) return null;
+    const name = element.getAttribute('aria-label') ?? element.getAttribute('name') ?? element.textContent?.trim();
+    return {
+      tag: element.tagName.toLowerCase(),
+      name,
+      row: element.closest('tr')?.getAttribute('data-job-id') ?? null,
+    };
   });
 }

@@ -19,8 +19,8 @@ import { ACTION_HEADER, LIST_LIMIT, SNAPSHOT_LIMIT } from '../../src/protocol/wi
 //   GET  /events?logs=1&job_id=…                               → SSE with `job-log` events
 //   POST /:id/cancel|retry|approve|reject  (X-Realtime-Jobs: 1) → { job } | { error }
 
-/** Who may do what: `authorizeAction` of the contract, for one user. */
-export type AuthorizeAction = (action: JobAction, job: Job) => boolean;
+/** Who may do what: `authorizeAction` of the contract, for one user; a string refuses, saying why. */
+export type AuthorizeAction = (action: JobAction, job: Job) => boolean | string;
 
 export interface ListRoutes {
   router: Router;
@@ -46,7 +46,7 @@ class RouteError extends Error {
 }
 
 function permissionsOf(authorize: AuthorizeAction | null, job: Job): JobAction[] {
-  return authorize ? JOB_ACTIONS.filter((action) => authorize(action, job)) : [];
+  return authorize ? JOB_ACTIONS.filter((action) => authorize(action, job) === true) : [];
 }
 
 /** Free text: a case-insensitive part of the id, category, message or a target value. */
