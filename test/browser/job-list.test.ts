@@ -17,7 +17,8 @@ afterAll(async () => {
 
 const enqueue = (category: string, peer: string, message?: string) =>
   fixture.server.registry.enqueue({ category, target: { peer }, ...(message ? { message } : {}) });
-const rowCount = (n: number) => (count: number) => document.querySelector('job-list')?.jobs.length === count;
+/** Runs in the page, with the count as its argument. */
+const rowCount = (count: number) => document.querySelector('job-list')?.jobs.length === count;
 
 describe('<job-list> in Chromium', () => {
   it('hydrates the server markup in place: the same rows in the same box, without asking for the page again', async () => {
@@ -87,7 +88,7 @@ describe('<job-list> in Chromium', () => {
     const first = await enqueue(category, 'l1', 'first');
     const second = await enqueue(category, 'l2', 'second');
     const page = await open('/live', listPageHtml(`<job-list category="${category}"></job-list>`));
-    await waitInPage(page, 'two rows', rowCount(2), 2);
+    await waitInPage(page, 'two rows', rowCount, 2);
     await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
     await row(page, first.id).locator('.rj-toggle').focus();
 
@@ -108,7 +109,7 @@ describe('<job-list> in Chromium', () => {
     const category = 'announce';
     const made = await Promise.all([1, 2, 3, 4, 5].map((i) => enqueue(category, `a${i}`)));
     const page = await open('/announce', listPageHtml(`<job-list category="${category}"></job-list>`));
-    await waitInPage(page, 'five rows', rowCount(5), 5);
+    await waitInPage(page, 'five rows', rowCount, 5);
     await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
     await page.evaluate(() => {
       const region = document.querySelector('job-list')?.shadowRoot?.querySelector('[role=status]') as HTMLElement;
@@ -143,7 +144,7 @@ describe('<job-list> in Chromium', () => {
     for (let i = 0; i < 7; i++) made.push(await enqueue(category, `p${i}`));
     const ids = made.map((job) => job.id).reverse();
     const page = await open('/paging', listPageHtml(`<job-list category="${category}" limit="3"></job-list>`));
-    await waitInPage(page, 'three rows', rowCount(3), 3);
+    await waitInPage(page, 'three rows', rowCount, 3);
     expect(await rowIds(page)).toEqual(ids.slice(0, 3));
     const older = page.locator('job-list').getByRole('button', { name: 'Older jobs' });
     await older.click();
@@ -169,7 +170,7 @@ describe('<job-list> in Chromium', () => {
       '/filters',
       listPageHtml(`<job-list category="${category}" target-field="peer" label="Filtered jobs"></job-list>`),
     );
-    await waitInPage(page, 'three rows', rowCount(3), 3);
+    await waitInPage(page, 'three rows', rowCount, 3);
     const list = page.locator('job-list');
     await list.getByRole('combobox', { name: 'State' }).selectOption('error');
     await list.getByRole('button', { name: 'Filter', exact: true }).click();

@@ -189,14 +189,15 @@ export function listRoutes(
       if (req.get(ACTION_HEADER) !== '1') {
         throw new RouteError(403, 'forbidden', `Actions need the ${ACTION_HEADER} header`);
       }
+      // Held here (a test's `hold()`), the job may change before the checks below run.
+      await gate;
       const job = registry.get(req.params.id);
       if (!job) throw new RouteError(404, 'not_found', 'No such job (it may have expired)');
-      if (!routes.authorizeAction?.(action, job))
-        throw new RouteError(403, 'forbidden', `You may not ${action} this job`);
+      const allowed = routes.authorizeAction?.(action, job) ?? false;
+      if (allowed !== true) throw new RouteError(403, 'forbidden', allowed || `You may not ${action} this job`);
       if (!actionFits(action, job.state)) {
         throw new RouteError(409, 'conflict', `The job is ${job.state}: it cannot be ${DONE[action]} now`);
       }
-      await gate;
       const message = typeof req.body?.message === 'string' ? req.body.message : undefined;
       const result =
         action === 'cancel'

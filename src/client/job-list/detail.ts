@@ -82,11 +82,11 @@ export function renderDetail(
   detail: JobDetail,
   job: Job,
   columns: number,
-  on: { show: ((id: string) => void) | null; keydown(event: KeyboardEvent): void; scroll(event: Event): void },
+  on: { show: ((id: string) => void) | null; scroll(event: Event): void },
 ): TemplateResult {
   const id = `rj-detail-${job.id}`;
   const { error } = job;
-  return html`<tr class="rj-detail" part="detail-row" id=${id} @keydown=${on.keydown}><td colspan=${columns}>
+  return html`<tr class="rj-detail" part="detail-row" id=${id}><td colspan=${columns}>
 <div part="detail" role="group" aria-label=${`Details of ${job.category}`}>
 ${detail.loaded ? nothing : html`<p class="rj-muted">Loading details…</p>`}
 ${detail.error ? html`<p class="rj-error" role="alert">Could not load the details: ${detail.error}</p>` : nothing}

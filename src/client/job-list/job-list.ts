@@ -335,6 +335,12 @@ export class JobListElement extends LitElement {
       event.preventDefault();
       this.cursor = undefined;
     },
+    keydown: (event) => {
+      const id = this.#detail?.id;
+      if (event.key !== 'Escape' || !id) return;
+      this.#toggle(id);
+      this.#toggleButton(id)?.focus();
+    },
   };
 
   protected override updated(): void {
@@ -353,11 +359,6 @@ export class JobListElement extends LitElement {
             this.#toggleButton(id)?.focus();
           }
         : null,
-      keydown: (event) => {
-        if (event.key !== 'Escape') return;
-        this.#toggle(job.id);
-        this.#toggleButton(job.id)?.focus();
-      },
       scroll: (event) => {
         const log = event.target as HTMLElement;
         detail.stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
@@ -391,5 +392,9 @@ export class JobListElement extends LitElement {
 declare global {
   interface HTMLElementTagNameMap {
     'job-list': JobListElement;
+  }
+  interface GlobalEventHandlersEventMap {
+    'job-action': CustomEvent<JobActionDetail>;
+    'job-action-result': CustomEvent<JobActionResultDetail>;
   }
 }

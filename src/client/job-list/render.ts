@@ -44,6 +44,8 @@ export interface ListHandlers {
   act(job: Job, action: JobAction): void;
   older(): void;
   newest(event: Event): void;
+  /** Escape anywhere in the table closes the open detail. */
+  keydown(event: KeyboardEvent): void;
 }
 
 function filters(query: JobListQuery, on: ListHandlers): TemplateResult {
@@ -68,7 +70,10 @@ function row(view: ListView, job: Job, on: ListHandlers, columns: number): Templ
       : html`<progress part="progress" class="rj-progress" max="100" value=${r.progress ?? nothing} aria-label="Progress"></progress>`
   }</td><td class="rj-when"><time datetime=${r.queuedAt} title=${formatUtc(r.queuedAt)}>${formatLocal(r.queuedAt)}</time></td><td class="rj-when">${r.duration}</td>${
     actions
-      ? html`<td part="actions" class="rj-actions" aria-busy=${busy ? 'true' : nothing}>${actions.map(
+      ? html`<td part="actions" class="rj-actions" aria-busy=${busy ? 'true' : nothing}>${repeat(
+          actions,
+          // Keyed: a focused Cancel button must not turn into the Retry button of the same place.
+          (action) => action,
           (action) =>
             html`<button type="button" part="action" class="rj-button" data-action=${action} ?disabled=${busy} aria-label=${actionName(action, r.category, r.target)} @click=${() => on.act(job, action)}>${ACTION_WORDS[action]}</button>`,
         )}${error ? html`<span part="action-error" class="rj-error" role="alert">${error}</span>` : nothing}</td>`
@@ -85,7 +90,7 @@ export function renderList(view: ListView, on: ListHandlers): TemplateResult {
   const newest = query.before ? listQueryString({ ...query, before: undefined }) : null;
   return html`<div part="base" class="rj-list">${filters(query, on)}${
     view.error ? html`<p part="error" class="rj-error" role="alert">${view.error}</p>` : nothing
-  }<table part="table" class="rj-table" aria-busy=${view.loading ? 'true' : 'false'}><caption part="caption">${view.label}</caption><thead><tr>${[
+  }<table part="table" class="rj-table" aria-busy=${view.loading ? 'true' : 'false'} @keydown=${on.keydown}><caption part="caption">${view.label}</caption><thead><tr>${[
     ...LIST_COLUMNS,
     ...(view.permissions ? ['Actions'] : []),
   ].map((column) => html`<th scope="col">${column}</th>`)}</tr></thead><tbody>${
