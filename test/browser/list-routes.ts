@@ -32,6 +32,8 @@ export interface ListRoutes {
   readonly actions: string[];
   /** List requests received: their query strings. */
   readonly lists: URLSearchParams[];
+  /** Ends every open log stream (clients reconnect and resume). */
+  closeStreams(): void;
 }
 
 class RouteError extends Error {
@@ -116,11 +118,15 @@ export function listRoutes(
 ): ListRoutes {
   const router = Router();
   let gate: Promise<void> | null = null;
+  const streams = new Set<JobStream>();
   const routes: ListRoutes = {
     router,
     authorizeAction: () => true,
     actions: [],
     lists: [],
+    closeStreams() {
+      for (const stream of [...streams]) stream.close('server-closed');
+    },
     hold() {
       let release = () => {};
       gate = new Promise((resolve) => {
@@ -168,7 +174,11 @@ export function listRoutes(
         ),
       options.heartbeatMs ?? 15_000,
     );
-    stream.onClose(() => clearInterval(beat));
+    streams.add(stream);
+    stream.onClose(() => {
+      clearInterval(beat);
+      streams.delete(stream);
+    });
     writeNodeResponse(req, res, { status: 200, headers: { ...STREAM_HEADERS }, stream });
   });
 
