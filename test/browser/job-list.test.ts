@@ -104,6 +104,36 @@ describe('<job-list> in Chromium', () => {
     await page.close();
   });
 
+  for (const anchoring of ['the browser’s scroll anchoring', 'the element, where the browser has none']) {
+    it(`keeps the rows a reader is looking at in place when a new job arrives above them (${anchoring})`, async () => {
+      const { server, open } = fixture;
+      const category = anchoring.startsWith('the browser') ? 'scroll' : 'scroll-off';
+      const made = [];
+      for (let i = 0; i < 30; i++) made.push(await enqueue(category, `s${i}`));
+      const html = `<job-list category="${category}" limit="30"></job-list>`;
+      // Safari has no scroll anchoring; turning it off here makes Chromium behave alike.
+      const page = await open(
+        `/${category}`,
+        listPageHtml(category === 'scroll' ? html : `<style>html{overflow-anchor:none}</style>${html}`),
+      );
+      await page.setViewportSize({ width: 1200, height: 400 });
+      await waitInPage(page, 'thirty rows', rowCount, 30);
+      await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+      const target = row(page, made[10]!.id);
+      await target.scrollIntoViewIfNeeded();
+      const top = async () => (await target.boundingBox())?.y ?? Number.NaN;
+      const before = await top();
+      const scrolled = await page.evaluate(() => window.scrollY);
+      expect(scrolled).toBeGreaterThan(0);
+      const fresh = await enqueue(category, 'new');
+      await expect.poll(async () => (await rowIds(page))[0]).toBe(fresh.id);
+      // The page moved by the new row's height: nothing the reader looked at jumped.
+      expect(Math.abs((await top()) - before)).toBeLessThan(1);
+      expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(scrolled);
+      await page.close();
+    });
+  }
+
   it('announces state changes politely, at most one sentence every 3 s, and never progress', async () => {
     const { server, open } = fixture;
     const category = 'announce';

@@ -7,6 +7,7 @@ import { isBusy, type Job } from '../../protocol/job.js';
 import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
 import { connectionNotice } from '../notice.js';
 import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
+import { holdScroll } from './anchor.js';
 import { Announcer } from './announcer.js';
 import { JobsApi } from './api.js';
 import { JobDetail, renderDetail } from './detail.js';
@@ -135,6 +136,9 @@ export class JobListElement extends LitElement {
   #watching = '';
   #off: (() => void) | null = null;
   #ticker: ReturnType<typeof setInterval> | undefined;
+  /** Rows rendered last time, and what puts the page back after rows were added. */
+  #rendered = 0;
+  #restoreScroll: (() => void) | null = null;
 
   constructor() {
     super();
@@ -186,6 +190,8 @@ export class JobListElement extends LitElement {
   }
 
   protected override willUpdate(): void {
+    if (this.#model.rows.length > this.#rendered && this.hasUpdated) this.#restoreScroll = holdScroll(this.renderRoot);
+    this.#rendered = this.#model.rows.length;
     this.#read();
     if (!this.isConnected || !this.#key) return;
     if (this.#key !== this.#shown && this.#key !== this.#loading) void this.#load(false);
@@ -344,6 +350,8 @@ export class JobListElement extends LitElement {
   };
 
   protected override updated(): void {
+    this.#restoreScroll?.();
+    this.#restoreScroll = null;
     const log = this.renderRoot.querySelector('.rj-log');
     if (log && this.#detail?.stick) log.scrollTop = log.scrollHeight;
   }
