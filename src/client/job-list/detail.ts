@@ -6,6 +6,7 @@ import type { JobAction } from '../../protocol/actions.js';
 import type { Job, LogLine } from '../../protocol/job.js';
 import { createJobFeed, type JobFeed } from '../feed/index.js';
 import { requestOptions } from '../shared.js';
+import type { ListHost } from './actions.js';
 import type { JobsApi } from './api.js';
 import { mergeLines } from './rows.js';
 
@@ -123,4 +124,69 @@ ${
 }
 ${detail.live ? nothing : html`<p class="rj-notice">Live log paused; reconnecting…</p>`}
 </div></td></tr>`;
+}
+
+/**
+ * The list's one open detail: opens and closes it (a disclosure under the job's row; opening another
+ * closes the first, so one log stream at most), closes it on Escape, follows the retry link, and keeps
+ * the log scrolled to its end while the reader has not scrolled up.
+ */
+export class DetailController {
+  open: JobDetail | null = null;
+  readonly #host: ListHost;
+
+  constructor(host: ListHost) {
+    this.#host = host;
+  }
+
+  toggle(id: string): void {
+    const host = this.#host;
+    const wasOpen = this.open?.id === id;
+    this.open?.close();
+    this.open = wasOpen
+      ? null
+      : new JobDetail(id, host.api, {
+          change: () => host.changed(),
+          job: (job) => host.model.add(job),
+          permissions: (jobId, actions) => host.model.setPermissions(jobId, actions),
+        });
+    host.changed();
+  }
+
+  close(): void {
+    this.open?.close();
+    this.open = null;
+  }
+
+  /** Escape anywhere in the table closes the open detail and puts the focus on its toggle. */
+  keydown(event: KeyboardEvent): void {
+    const id = this.open?.id;
+    if (event.key !== 'Escape' || !id) return;
+    this.toggle(id);
+    this.#host.focusRow(id);
+  }
+
+  /** After a render: the log stays at its end while the reader has not scrolled it up. */
+  updated(root: ParentNode): void {
+    const log = root.querySelector('.rj-log');
+    if (log && this.open?.stick) log.scrollTop = log.scrollHeight;
+  }
+
+  render(job: Job, columns: number): TemplateResult | typeof nothing {
+    const detail = this.open;
+    if (!detail) return nothing;
+    const retried = this.#host.model.rows.some((row) => row.id === job.retryOf);
+    return renderDetail(detail, job, columns, {
+      show: retried
+        ? (id) => {
+            if (this.open?.id !== id) this.toggle(id);
+            this.#host.focusRow(id);
+          }
+        : null,
+      scroll: (event) => {
+        const log = event.target as HTMLElement;
+        detail.stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      },
+    });
+  }
 }

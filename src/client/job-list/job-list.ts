@@ -1,32 +1,21 @@
-import { LitElement, nothing, unsafeCSS } from 'lit';
+import { LitElement, unsafeCSS } from 'lit';
 import { listCss } from '../../html/list-styles.js';
-import { ACTION_WORDS, checkListQuery, type JobListQuery } from '../../html/list-view.js';
-import type { JobAction, JobListAnswer } from '../../protocol/actions.js';
+import { checkListQuery, type JobListQuery } from '../../html/list-view.js';
+import type { JobListAnswer } from '../../protocol/actions.js';
 import { JobsError } from '../../protocol/errors.js';
 import { isBusy, type Job } from '../../protocol/job.js';
 import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
 import { connectionNotice } from '../notice.js';
 import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
+import { type JobActionDetail, type JobActionResultDetail, ListActions, type ListHost } from './actions.js';
 import { holdScroll } from './anchor.js';
 import { Announcer } from './announcer.js';
 import { JobsApi } from './api.js';
-import { JobDetail, renderDetail } from './detail.js';
+import { DetailController } from './detail.js';
 import { ListModel } from './model.js';
 import { type ListHandlers, renderList } from './render.js';
 
-/** Detail of `job-action`: cancelable; a listener may set `message` (the reason sent with `reject`). */
-export interface JobActionDetail {
-  job: Job;
-  action: JobAction;
-  message?: string;
-}
-/** Detail of `job-action-result`: the job the route answered (retry: the new job), or the error. */
-export interface JobActionResultDetail {
-  job: Job;
-  action: JobAction;
-  result: Job | null;
-  error: JobsError | null;
-}
+export type { JobActionDetail, JobActionResultDetail };
 
 const ATTRIBUTES: Record<string, string> = { targetField: 'target-field' };
 
@@ -92,7 +81,7 @@ const ATTRIBUTES: Record<string, string> = { targetField: 'target-field' };
  * @cssproperty --job-list-detail-background - The open detail. Default `#f6f8fa`.
  * @cssproperty --job-status-running-background - State badges share `<job-status>`'s colours: `--job-status-{idle,waiting,running,success,warning,error}-{background,color}`.
  */
-export class JobListElement extends LitElement {
+export class JobListElement extends LitElement implements ListHost {
   static override styles = unsafeCSS(listCss(false));
   static override properties = {
     label: {},
@@ -120,18 +109,22 @@ export class JobListElement extends LitElement {
   /** Whether changes reach the list: `live`, `polling` or `offline`. Set by the element; reflected. */
   declare connection: JobFeedConnection;
 
-  /** The checked filters and page; the key of the page they ask for; the page shown; the page loading. */
+  /** @internal The checked filters and page. */
   query: JobListQuery = {};
+  /** @internal */
+  api = new JobsApi(pageEndpoint());
+  /** @internal */
+  readonly model = new ListModel(this);
+  /** @internal */
+  readonly element = this;
+  /** The key of the page the attributes ask for, of the page shown, of the page loading. */
   #key = '';
   #shown = '';
   #loading = '';
   #error = '';
-  api = new JobsApi(pageEndpoint());
   readonly #announcer = new Announcer(() => this.requestUpdate());
-  readonly #model = new ListModel(this);
-  readonly #busy = new Set<string>();
-  readonly #actionErrors = new Map<string, string>();
-  #detail: JobDetail | null = null;
+  readonly #actions = new ListActions(this);
+  readonly #details = new DetailController(this);
   #notice = '';
   #watching = '';
   #off: (() => void) | null = null;
@@ -147,17 +140,24 @@ export class JobListElement extends LitElement {
 
   /** The rows shown, newest first. */
   get jobs(): readonly Job[] {
-    return this.#model.rows;
+    return this.model.rows;
   }
 
-  /** @internal For the model: render again. */
+  /** @internal */
   changed(): void {
     this.requestUpdate();
   }
 
-  /** @internal For the model: tell a screen reader, briefly. */
+  /** @internal Tells a screen reader, briefly (rate-limited). */
   announce(key: string, text: string): void {
     this.#announcer.say(key, text);
+  }
+
+  /** @internal */
+  focusRow(id: string): void {
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector<HTMLElement>(`tr[data-job-id="${id}"] .rj-toggle`)?.focus(),
+    );
   }
 
   override connectedCallback(): void {
@@ -166,14 +166,14 @@ export class JobListElement extends LitElement {
     if (!this.#shown && this.#key && this.dataset.page) {
       try {
         // The server's page seeds the rows, so they show before the routes answer.
-        this.#model.take(JSON.parse(this.dataset.page) as JobListAnswer, false);
+        this.model.take(JSON.parse(this.dataset.page) as JobListAnswer, false);
         this.#shown = this.#key;
       } catch {
         // A broken seed: the element asks the routes instead.
       }
     }
     this.#ticker = setInterval(() => {
-      if (this.#model.rows.some((job) => isBusy(job.state) && job.startedAt)) this.requestUpdate();
+      if (this.model.rows.some((job) => isBusy(job.state) && job.startedAt)) this.requestUpdate();
     }, 1000);
   }
 
@@ -183,19 +183,24 @@ export class JobListElement extends LitElement {
     this.#off?.();
     this.#off = null;
     this.#watching = '';
-    this.#detail?.close();
-    this.#detail = null;
+    this.#details.close();
     this.#announcer.stop();
-    this.#model.stop();
+    this.model.stop();
   }
 
   protected override willUpdate(): void {
-    if (this.#model.rows.length > this.#rendered && this.hasUpdated) this.#restoreScroll = holdScroll(this.renderRoot);
-    this.#rendered = this.#model.rows.length;
+    if (this.model.rows.length > this.#rendered && this.hasUpdated) this.#restoreScroll = holdScroll(this.renderRoot);
+    this.#rendered = this.model.rows.length;
     this.#read();
     if (!this.isConnected || !this.#key) return;
     if (this.#key !== this.#shown && this.#key !== this.#loading) void this.#load(false);
     this.#watch();
+  }
+
+  protected override updated(): void {
+    this.#restoreScroll?.();
+    this.#restoreScroll = null;
+    this.#details.updated(this.renderRoot);
   }
 
   /** Reads and checks the attributes into `query` and the page key ('' while one is wrong, shown as text). */
@@ -221,22 +226,23 @@ export class JobListElement extends LitElement {
     const key = this.#key;
     this.#loading = key;
     this.requestUpdate();
-    const known = new Set(this.#model.rows.map((job) => job.id));
+    const known = new Set(this.model.rows.map((job) => job.id));
     try {
-      const answer = await this.api.page(more ? { ...this.query, before: this.#model.next ?? undefined } : this.query);
+      const answer = await this.api.page(more ? { ...this.query, before: this.model.next ?? undefined } : this.query);
       if (this.#loading !== key) return;
-      const first = !more && this.#shown !== '';
-      if (!more) this.#close();
-      this.#model.take(answer, more);
+      const again = !more && this.#shown !== '';
+      if (!more) {
+        this.#details.close();
+        this.#actions.errors.clear();
+      }
+      this.model.take(answer, more);
       this.#shown = key;
       this.#error = '';
-      const count = this.#model.rows.length;
-      if (first) this.#announcer.say('', `${count} ${count === 1 ? 'job' : 'jobs'} shown.`);
-      if (more) {
-        await this.updateComplete;
-        const added = this.#model.rows.find((job) => !known.has(job.id));
-        if (added) this.#toggleButton(added.id)?.focus();
-      }
+      const count = this.model.rows.length;
+      if (again) this.#announcer.say('', `${count} ${count === 1 ? 'job' : 'jobs'} shown.`);
+      // After "Older jobs", a keyboard user reads on from the first row it brought.
+      const added = more ? this.model.rows.find((job) => !known.has(job.id)) : undefined;
+      if (added) this.focusRow(added.id);
     } catch (error) {
       if (this.#loading === key) this.#error = `Could not load jobs: ${(error as Error).message}`;
     } finally {
@@ -248,17 +254,15 @@ export class JobListElement extends LitElement {
   /** Follows the shared feed for the list's category and target (state and text are checked per job). */
   #watch(): void {
     const url = this.api.url;
-    const filter: JobFeedFilter = {};
-    if (this.query.category) filter.category = this.query.category;
-    if (this.query.targetField && this.query.target !== undefined) {
-      filter.target = { [this.query.targetField]: this.query.target };
-    }
+    const { category, targetField, target } = this.query;
+    const filter: JobFeedFilter = category ? { category } : {};
+    if (targetField && target !== undefined) filter.target = { [targetField]: target };
     const key = `${url} ${JSON.stringify(filter)}`;
     if (key === this.#watching) return;
     this.#off?.();
     this.#watching = key;
     try {
-      const offJobs = watchJobs(url, filter, (job) => this.#model.add(job));
+      const offJobs = watchJobs(url, filter, (job) => this.model.add(job));
       const offFeed = watchFeed(url, (feed, pollIntervalMs) => {
         this.connection = feed.connection;
         this.#notice = connectionNotice(feed, pollIntervalMs);
@@ -273,56 +277,6 @@ export class JobListElement extends LitElement {
     }
   }
 
-  #toggleButton(id: string): HTMLButtonElement | null {
-    return this.renderRoot.querySelector<HTMLButtonElement>(`tr[data-job-id="${id}"] .rj-toggle`);
-  }
-
-  /** Closes the open detail and the failed actions' words (a new first page). */
-  #close(): void {
-    this.#detail?.close();
-    this.#detail = null;
-    this.#actionErrors.clear();
-  }
-
-  #toggle(id: string): void {
-    const open = this.#detail?.id === id;
-    this.#detail?.close();
-    this.#detail = open
-      ? null
-      : new JobDetail(id, this.api, {
-          change: () => this.requestUpdate(),
-          job: (job) => this.#model.add(job),
-          permissions: (jobId, actions) => this.#model.setPermissions(jobId, actions),
-        });
-    this.requestUpdate();
-  }
-
-  async #act(job: Job, action: JobAction): Promise<void> {
-    const detail: JobActionDetail = { job, action };
-    const options = { bubbles: true, composed: true };
-    if (!this.dispatchEvent(new CustomEvent('job-action', { ...options, cancelable: true, detail }))) return;
-    const focused = this.shadowRoot?.activeElement ?? null;
-    this.#busy.add(job.id);
-    this.#actionErrors.delete(job.id);
-    this.requestUpdate();
-    let result: Job | null = null;
-    let error: JobsError | null = null;
-    try {
-      result = await this.api.act(job.id, action, action === 'reject' ? detail.message : undefined);
-      if (result.id === job.id) this.#model.add(result);
-      else this.#model.confirm(result);
-    } catch (caught) {
-      error = caught instanceof JobsError ? caught : new JobsError('network', String(caught));
-      this.#actionErrors.set(job.id, `${ACTION_WORDS[action]} failed: ${error.message}`);
-    }
-    this.#busy.delete(job.id);
-    this.requestUpdate();
-    this.dispatchEvent(new CustomEvent('job-action-result', { ...options, detail: { job, action, result, error } }));
-    await this.updateComplete;
-    // The button pressed is gone (the job left the state it fits): keep the user in the row.
-    if (focused && !focused.isConnected) this.#toggleButton(job.id)?.focus();
-  }
-
   readonly #on: ListHandlers = {
     filter: (event) => {
       event.preventDefault();
@@ -334,58 +288,28 @@ export class JobListElement extends LitElement {
       this.text = value('text');
       this.cursor = undefined;
     },
-    toggle: (id) => this.#toggle(id),
-    act: (job, action) => void this.#act(job, action),
+    toggle: (id) => this.#details.toggle(id),
+    act: (job, action) => void this.#actions.act(job, action),
     older: () => void this.#load(true),
     newest: (event) => {
       event.preventDefault();
       this.cursor = undefined;
     },
-    keydown: (event) => {
-      const id = this.#detail?.id;
-      if (event.key !== 'Escape' || !id) return;
-      this.#toggle(id);
-      this.#toggleButton(id)?.focus();
-    },
+    keydown: (event) => this.#details.keydown(event),
   };
-
-  protected override updated(): void {
-    this.#restoreScroll?.();
-    this.#restoreScroll = null;
-    const log = this.renderRoot.querySelector('.rj-log');
-    if (log && this.#detail?.stick) log.scrollTop = log.scrollHeight;
-  }
-
-  #renderDetail(job: Job, columns: number) {
-    const detail = this.#detail;
-    if (!detail) return nothing;
-    const retried = this.#model.rows.some((row) => row.id === job.retryOf);
-    return renderDetail(detail, job, columns, {
-      show: retried
-        ? (id) => {
-            if (this.#detail?.id !== id) this.#toggle(id);
-            this.#toggleButton(id)?.focus();
-          }
-        : null,
-      scroll: (event) => {
-        const log = event.target as HTMLElement;
-        detail.stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-      },
-    });
-  }
 
   protected override render() {
     return renderList(
       {
         label: this.label || 'Jobs',
         query: this.query,
-        rows: this.#model.rows,
-        permissions: this.#model.permissions,
-        busy: this.#busy,
-        actionErrors: this.#actionErrors,
-        openId: this.#detail?.id ?? null,
-        detail: (job, columns) => this.#renderDetail(job, columns),
-        next: this.#model.next,
+        rows: this.model.rows,
+        permissions: this.model.permissions,
+        busy: this.#actions.busy,
+        actionErrors: this.#actions.errors,
+        openId: this.#details.open?.id ?? null,
+        detail: (job, columns) => this.#details.render(job, columns),
+        next: this.model.next,
         loading: this.#loading !== '',
         error: this.#error,
         notice: this.#notice,
