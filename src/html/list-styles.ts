@@ -35,8 +35,8 @@ export function listCss(light: boolean): string {
     `${s}.rj-progress::-webkit-progress-value{background:var(--job-status-bar-color,#0969da)}`,
     `${s}.rj-progress::-moz-progress-bar{background:var(--job-status-bar-color,#0969da)}`,
     `${s}.rj-toggle{font:inherit;line-height:inherit;margin:0;padding:0;border:0;background:none;color:${v('link-color', '#0969da')};text-align:left;text-decoration:underline;cursor:pointer}`,
-    `${s}.rj-actions{white-space:nowrap}`,
-    `${s}.rj-actions .rj-button+.rj-button{margin-left:4px}`,
+    // Buttons wrap rather than push the table past its box.
+    `${s}.rj-actions .rj-button{margin:0 4px 4px 0}`,
     `${s}.rj-error{display:block;color:${v('error-color', '#a40e26')};white-space:normal}`,
     `${s}.rj-detail>td{background:${v('detail-background', '#f6f8fa')}}`,
     `${s}.rj-detail dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:4px 12px;margin:0}`,

@@ -48,7 +48,7 @@ const ATTRIBUTES: Record<string, string> = { targetField: 'target-field' };
  * @csspart error - A bad attribute or a page that did not load, as text.
  * @csspart table - The `<table>`.
  * @csspart caption - Its caption.
- * @csspart row - One job's row.
+ * @csspart row - One job's row; also `row-<state>` (`row-error`, `row-running`, …) to style rows by state.
  * @csspart badge - The state in words.
  * @csspart toggle - The button that opens and closes a job's detail (the category).
  * @csspart message - The job's message.
