@@ -226,7 +226,8 @@ describe('<job-list> in Chromium', () => {
 
   it('names a wrong attribute, and says so when the list cannot load', async () => {
     const { server, context } = fixture;
-    server.page('/wrong', listPageHtml('<job-list limit="0"></job-list><job-list endpoint="/nowhere"></job-list>'));
+    const lists = '<job-list limit="0"></job-list><job-list endpoint="/nowhere"></job-list>';
+    server.page('/wrong', listPageHtml(`${lists}<job-list endpoint="http://[::1"></job-list>`));
     const page = await context.newPage();
     const console: string[] = [];
     page.on('console', (message) => console.push(message.text()));
@@ -238,9 +239,55 @@ describe('<job-list> in Chromium', () => {
       .toEqual([
         '<job-list>: `limit` must be an integer from 1 to 500',
         'Could not load jobs: The server answered 404',
+        '<job-list>: `endpoint` must be the job routes\' URL, e.g. "/api/admin/jobs"',
       ]);
     expect(console).toContain('<job-list>: `limit` must be an integer from 1 to 500');
     await page.close();
+  });
+});
+
+describe('<job-list> pages and modes', () => {
+  it('on an older page (before), takes no new jobs on top; "Newest jobs" goes back to the first page', async () => {
+    const { server, routes, open } = fixture;
+    const category = 'older';
+    const made = [];
+    for (let i = 0; i < 4; i++) made.push(await enqueue(category, `o${i}`));
+    const ids = made.map((job) => job.id).reverse();
+    const first = listPage(server.registry, new URLSearchParams({ category, limit: '2' }), routes.authorizeAction);
+    const query = new URLSearchParams({ category, limit: '2', before: first.next as string });
+    const second = listPage(server.registry, query, routes.authorizeAction);
+    const html = renderJobList(second.jobs, { category, limit: 2, before: first.next as string, next: second.next });
+    const page = await open('/older', listPageHtml(html));
+    expect(await rowIds(page)).toEqual(ids.slice(2));
+    await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+    const fresh = await enqueue(category, 'o-new');
+    await server.registry.update(made[0]!.id, { state: 'running' });
+    await expect.poll(async () => (await readRows(page)).at(-1)?.state).toBe('Running');
+    expect(await rowIds(page)).toEqual(ids.slice(2));
+    await page.locator('job-list').getByRole('link', { name: 'Newest jobs' }).click();
+    await expect.poll(() => rowIds(page)).toEqual([fresh.id, ...ids.slice(0, 1)]);
+    expect(new URL(page.url()).pathname).toBe('/older');
+    await page.close();
+  });
+
+  it('without actions on the routes: no Actions column, and new jobs join without asking the server', async () => {
+    const { server, routes, open } = fixture;
+    routes.authorizeAction = null;
+    try {
+      const category = 'no-actions';
+      await enqueue(category, 'n1');
+      const page = await open('/no-actions', listPageHtml(`<job-list category="${category}"></job-list>`));
+      await waitInPage(page, 'one row', rowCount, 1);
+      expect(await page.locator('job-list').getByRole('columnheader').allTextContents()).not.toContain('Actions');
+      await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+      const lists = routes.lists.length;
+      const fresh = await enqueue(category, 'n2');
+      await expect.poll(async () => (await rowIds(page))[0]).toBe(fresh.id);
+      expect(routes.lists.length).toBe(lists);
+      await page.close();
+    } finally {
+      routes.authorizeAction = () => true;
+    }
   });
 });
 

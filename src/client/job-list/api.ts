@@ -16,9 +16,20 @@ export class JobsApi {
   readonly root: string;
   readonly url: string;
 
+  /** @throws {JobsError} `invalid_options` when `url` is not a URL. */
   constructor(url: string) {
     this.url = url;
-    this.root = new URL(url, globalThis.location?.href).href.replace(/[?#].*$/, '').replace(/\/+$/, '');
+    try {
+      this.root = new URL(url, globalThis.location?.href).href.replace(/[?#].*$/, '').replace(/\/+$/, '');
+    } catch {
+      throw new JobsError(
+        'invalid_options',
+        `<job-list>: \`endpoint\` must be the job routes' URL, e.g. "/api/admin/jobs"`,
+        {
+          field: 'endpoint',
+        },
+      );
+    }
   }
 
   /** `GET {prefix}?…`: one page of jobs; `jobIds` asks whether these jobs match (and what may be done to them). */

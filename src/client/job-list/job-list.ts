@@ -6,7 +6,7 @@ import { JobsError } from '../../protocol/errors.js';
 import { isBusy, type Job } from '../../protocol/job.js';
 import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
 import { connectionNotice } from '../notice.js';
-import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
+import { DEFAULT_ENDPOINT, pageEndpoint, watchFeed, watchJobs } from '../shared.js';
 import { type JobActionDetail, type JobActionResultDetail, ListActions, type ListHost } from './actions.js';
 import { holdScroll } from './anchor.js';
 import { Announcer } from './announcer.js';
@@ -111,8 +111,8 @@ export class JobListElement extends LitElement implements ListHost {
 
   /** @internal The checked filters and page. */
   query: JobListQuery = {};
-  /** @internal */
-  api = new JobsApi(pageEndpoint());
+  /** @internal The routes; `#read()` moves it to the element's endpoint (and reports a bad one). */
+  api = new JobsApi(DEFAULT_ENDPOINT);
   /** @internal */
   readonly model = new ListModel(this);
   /** @internal */
@@ -156,7 +156,7 @@ export class JobListElement extends LitElement implements ListHost {
   /** @internal */
   focusRow(id: string): void {
     void this.updateComplete.then(() =>
-      this.renderRoot.querySelector<HTMLElement>(`tr[data-job-id="${id}"] .rj-toggle`)?.focus(),
+      this.renderRoot.querySelector<HTMLElement>(`tr[data-job-id="${CSS.escape(id)}"] .rj-toggle`)?.focus(),
     );
   }
 
@@ -206,9 +206,9 @@ export class JobListElement extends LitElement implements ListHost {
   /** Reads and checks the attributes into `query` and the page key ('' while one is wrong, shown as text). */
   #read(): void {
     const url = this.endpoint || pageEndpoint();
-    if (url !== this.api.url) this.api = new JobsApi(url);
     const { state, category, targetField, target, text, limit, cursor: before } = this;
     try {
+      if (url !== this.api.url) this.api = new JobsApi(url);
       this.query = checkListQuery({ state, category, targetField, target, text, limit, before }, (field, why) => {
         throw new JobsError('invalid_options', `<job-list>: \`${ATTRIBUTES[field] ?? field}\` ${why}`, { field });
       });
