@@ -162,6 +162,8 @@ export class JobListElement extends LitElement implements ListHost {
 
   override connectedCallback(): void {
     super.connectedCallback();
+    // Moved in the page (disconnected, connected again): follow the feed again at the next render.
+    if (this.hasUpdated) this.requestUpdate();
     this.#read();
     if (!this.#shown && this.#key && this.dataset.page) {
       try {
@@ -225,6 +227,7 @@ export class JobListElement extends LitElement implements ListHost {
   async #load(more: boolean): Promise<void> {
     const key = this.#key;
     this.#loading = key;
+    if (!more) this.model.expectPage();
     this.requestUpdate();
     const known = new Set(this.model.rows.map((job) => job.id));
     try {
@@ -244,7 +247,10 @@ export class JobListElement extends LitElement implements ListHost {
       const added = more ? this.model.rows.find((job) => !known.has(job.id)) : undefined;
       if (added) this.focusRow(added.id);
     } catch (error) {
-      if (this.#loading === key) this.#error = `Could not load jobs: ${(error as Error).message}`;
+      if (this.#loading !== key) return;
+      this.#error = `Could not load jobs: ${(error as Error).message}`;
+      // The rows shown stay, and go on taking news.
+      if (!more && this.#shown) this.model.resume();
     } finally {
       if (this.#loading === key) this.#loading = '';
       this.requestUpdate();

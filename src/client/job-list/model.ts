@@ -30,7 +30,7 @@ export class ListModel {
   /** What may be done to each job; null when the routes offer no actions. */
   permissions: Map<string, readonly JobAction[]> | null = null;
   next: string | null = null;
-  /** Whether a first page is shown (news before it waits). */
+  /** Whether the rows are a first page's (news waits while one loads). */
   ready = false;
   readonly #host: ModelHost;
   readonly #early = new Map<string, Job>();
@@ -57,10 +57,21 @@ export class ListModel {
       this.permissions ??= new Map();
       for (const [id, actions] of Object.entries(answer.permissions)) this.permissions.set(id, actions);
     }
+    this.resume();
+  }
+
+  /** The rows shown (a first page's) take news again, starting with what waited. */
+  resume(): void {
     this.ready = true;
-    for (const job of this.#early.values()) this.add(job);
+    const early = [...this.#early.values()];
     this.#early.clear();
+    for (const job of early) this.add(job);
     this.#host.changed();
+  }
+
+  /** A first page is on its way: news waits for it (it would be placed among rows about to go). */
+  expectPage(): void {
+    this.ready = false;
   }
 
   /** A job from the feed, a detail or an action: updates its row, or adds it where it belongs. */
