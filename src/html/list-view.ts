@@ -1,6 +1,6 @@
 import type { JobAction } from '../protocol/actions.js';
 import { isBusy, JOB_STATES, type Job, type JobState, NAME_PATTERN } from '../protocol/job.js';
-import { LIST_LIMIT } from '../protocol/wire.js';
+import { LIST_LIMIT, MAX_TEXT_FILTER_LENGTH } from '../protocol/wire.js';
 import { STATE_WORDS } from './tile-view.js';
 
 /**
@@ -27,8 +27,7 @@ export interface JobListQuery {
 
 /** The page size of a list unless `limit` says otherwise. */
 export const DEFAULT_LIST_LIMIT = 25;
-/** The longest `text` filter and `before` cursor accepted. */
-export const MAX_TEXT_LENGTH = 200;
+/** The longest `before` cursor accepted (the routes' own are far shorter). */
 export const MAX_CURSOR_LENGTH = 500;
 
 /** Words of each action, on its button. */
@@ -75,7 +74,7 @@ export function checkListQuery(
   if (query.target !== undefined && query.targetField === undefined) {
     fail('targetField', 'is needed with `target`: the target field to match, e.g. "peer"');
   }
-  query.text = text('text', MAX_TEXT_LENGTH)?.trim() || undefined;
+  query.text = text('text', MAX_TEXT_FILTER_LENGTH)?.trim() || undefined;
   query.before = text('before', MAX_CURSOR_LENGTH);
   const limit = input.limit;
   if (limit !== undefined && limit !== null && limit !== '') {

@@ -1,11 +1,9 @@
 import { isBusy, type Job, type JobState, type LogLine } from './job.js';
+import { JOB_ACTIONS, type JobAction } from './wire.js';
 
-/**
- * What a person may do to a job from a list: the action routes `POST {prefix}/{id}/{action}` and the
- * words of the `permissions` the list and detail routes answer.
- */
-export const JOB_ACTIONS = ['cancel', 'retry', 'approve', 'reject'] as const;
-export type JobAction = (typeof JOB_ACTIONS)[number];
+// The answers of the list and detail routes, and which actions a list offers on a job.
+
+export { JOB_ACTIONS, type JobAction };
 
 /** `GET {prefix}?…`: a page of jobs, newest first. */
 export interface JobListAnswer {

@@ -25,13 +25,6 @@ export const STREAM_EVENT = {
   denied: 'denied',
 } as const;
 
-/**
- * The header every action request (`POST {prefix}/{id}/cancel|retry|approve|reject`) carries, with the
- * value `1`: a page on another origin cannot send it without a CORS preflight the routes refuse, so it
- * proves the request came from the same origin.
- */
-export const ACTION_HEADER = 'x-realtime-jobs';
-
 /** How many jobs a stream's snapshot and a poll carry at most. */
 export const SNAPSHOT_LIMIT = 100;
 /** The list route's `limit`: its default and its largest value. */
@@ -42,6 +35,19 @@ export const MAX_JOB_IDS = 100;
 export const MAX_TARGET_FILTERS = 100;
 /** A `Last-Event-ID` longer than this is malformed. */
 export const MAX_EVENT_ID_LENGTH = 200;
+/** The list route's `text` filter: at most this many characters. */
+export const MAX_TEXT_FILTER_LENGTH = 200;
+
+/** What an operator may do to a job: `POST {prefix}/{id}/{action}`. */
+export const JOB_ACTIONS = ['cancel', 'retry', 'approve', 'reject'] as const;
+export type JobAction = (typeof JOB_ACTIONS)[number];
+
+/**
+ * The same-origin proof an action needs besides the login (a CSRF defence for cookie sessions): this
+ * request header with this value, unless the browser itself says `Sec-Fetch-Site: same-origin`. A page
+ * on another site cannot send a custom header without a CORS preflight, which the routes never grant.
+ */
+export const ACTION_PROOF_HEADER = { name: 'X-Realtime-Jobs', value: '1' } as const;
 
 /**
  * An event id: `<epoch>-<position>`, where the position is one integer (`k3x9q-42`) or two

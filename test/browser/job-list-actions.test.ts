@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderJobList } from '../../src/html/render-list.js';
 import type { Job } from '../../src/protocol/job.js';
 import { waitFor } from '../support/wait.js';
-import { focused, listPageHtml, readRows, row, rowIds, startListFixture } from './list-fixtures.js';
+import { apart, focused, listPageHtml, readRows, row, rowIds, startListFixture } from './list-fixtures.js';
 import { listPage } from './list-routes.js';
 
 let fixture: Awaited<ReturnType<typeof startListFixture>>;
@@ -24,7 +24,7 @@ async function until(id: string, done: (job: Job) => boolean): Promise<Job> {
   return fixture.server.registry.get(id) as Job;
 }
 const run = (category: string, input: Record<string, string>, target: Record<string, string> = {}) =>
-  fixture.server.registry.run(category, input, { target });
+  apart(() => fixture.server.registry.run(category, input, { target }));
 const stateOf = async (page: Page, id: string) => (await readRows(page)).find((each) => each.id === id)?.state;
 const actionsOf = (page: Page, id: string) =>
   row(page, id)
@@ -198,8 +198,8 @@ describe('<job-list> details and actions', () => {
   it('walks by keyboard: filters, then each row’s toggle and actions; Enter and Space open, Escape closes', async () => {
     const { server, routes, open } = fixture;
     routes.authorizeAction = () => true;
-    const first = await server.registry.enqueue({ category: 'kbd', target: { peer: 'k1' } });
-    const second = await server.registry.enqueue({ category: 'kbd', target: { peer: 'k2' } });
+    const first = await apart(() => server.registry.enqueue({ category: 'kbd', target: { peer: 'k1' } }));
+    const second = await apart(() => server.registry.enqueue({ category: 'kbd', target: { peer: 'k2' } }));
     const page = await open('/keyboard', listPageHtml('<job-list category="kbd" target-field="peer"></job-list>'));
     await expect.poll(() => rowIds(page)).toEqual([second.id, first.id]);
     const walk: unknown[] = [];

@@ -3,7 +3,7 @@ import { listQueryString } from '../../src/html/list-view.js';
 import { readJobListQuery, renderJobList } from '../../src/html/render-list.js';
 import { launchChromium } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
-import { focused, listPageHtml, readRows, row, rowIds, startListFixture, upgraded } from './list-fixtures.js';
+import { apart, focused, listPageHtml, readRows, row, rowIds, startListFixture, upgraded } from './list-fixtures.js';
 import { listPage } from './list-routes.js';
 import { waitInPage } from './setup.js';
 
@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 const enqueue = (category: string, peer: string, message?: string) =>
-  fixture.server.registry.enqueue({ category, target: { peer }, ...(message ? { message } : {}) });
+  apart(() => fixture.server.registry.enqueue({ category, target: { peer }, ...(message ? { message } : {}) }));
 /** Runs in the page, with the count as its argument. */
 const rowCount = (count: number) => document.querySelector('job-list')?.jobs.length === count;
 

@@ -129,3 +129,15 @@ export function focused(page: Page) {
     };
   });
 }
+
+let lastQueuedAt = 0;
+/**
+ * Waits until the clock has passed the last job this made, then runs `start`: jobs queued in the same
+ * millisecond are paged by id (random), so tests that expect an order give each job its own time.
+ */
+export async function apart<T>(start: () => Promise<T>): Promise<T> {
+  while (Date.now() <= lastQueuedAt) await new Promise((resolve) => setTimeout(resolve, 1));
+  const result = await start();
+  lastQueuedAt = Date.now();
+  return result;
+}

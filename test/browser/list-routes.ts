@@ -8,7 +8,7 @@ import { actionFits, JOB_ACTIONS, type JobAction, type JobListAnswer } from '../
 import { isJobsError } from '../../src/protocol/errors.js';
 import type { Job } from '../../src/protocol/job.js';
 import { parseFilterQuery } from '../../src/protocol/query.js';
-import { ACTION_HEADER, LIST_LIMIT, SNAPSHOT_LIMIT } from '../../src/protocol/wire.js';
+import { ACTION_PROOF_HEADER, LIST_LIMIT, SNAPSHOT_LIMIT } from '../../src/protocol/wire.js';
 
 // The list, detail, log-stream and action routes of the HTTP contract ("Operators act on jobs"), as
 // the `actions` branch specifies them, over a real registry. A stand-in until that branch's routes
@@ -51,17 +51,23 @@ function permissionsOf(authorize: AuthorizeAction | null, job: Job): JobAction[]
   return authorize ? JOB_ACTIONS.filter((action) => authorize(action, job) === true) : [];
 }
 
-/** Free text: a case-insensitive part of the id, category, message or a target value. */
+/** Free text, as the real routes judge it: part of the message, category, phase or a target value, ignoring case. */
 function matchesText(job: Job, text: string): boolean {
   const needle = text.toLowerCase();
-  return [job.id, job.category, job.message ?? '', ...Object.values(job.target)].some((field) =>
+  return [job.message ?? '', job.category, job.phase ?? '', ...Object.values(job.target)].some((field) =>
     field.toLowerCase().includes(needle),
   );
 }
 
+/** Page order, as the real routes keep it: newest `queuedAt` first, then the greater id. */
+function pageOrder(a: Job, b: Job): number {
+  return Date.parse(b.queuedAt) - Date.parse(a.queuedAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
 /**
- * `GET {prefix}?…`: a page of jobs, newest first. The cursor is the id of the last job of the page;
- * the next page starts after it, so jobs added meanwhile (at the top) never shift a page.
+ * `GET {prefix}?…`: a page of jobs, newest first. The cursor is the id of the last job of the page
+ * (the real routes encode its `queuedAt` and id); the next page starts after it, so jobs added
+ * meanwhile (at the top) never shift a page.
  */
 export function listPage(
   registry: JobRegistry,
@@ -81,7 +87,10 @@ export function listPage(
     throw new RouteError(400, 'bad_request', `\`limit\` must be an integer from 1 to ${LIST_LIMIT.max}`, 'limit');
   }
   const text = query.get('text')?.trim() ?? '';
-  const all = registry.list({ ...filter, limit: LIST_LIMIT.max }).filter((job) => !text || matchesText(job, text));
+  const all = registry
+    .list({ ...filter, limit: LIST_LIMIT.max })
+    .filter((job) => !text || matchesText(job, text))
+    .sort(pageOrder);
   const before = query.get('before');
   let start = 0;
   if (before) {
@@ -196,8 +205,12 @@ export function listRoutes(
     routes.actions.push(`${action} ${req.params.id}`);
     try {
       if (!JOB_ACTIONS.includes(action)) throw new RouteError(404, 'not_found', 'No such route');
-      if (req.get(ACTION_HEADER) !== '1') {
-        throw new RouteError(403, 'forbidden', `Actions need the ${ACTION_HEADER} header`);
+      if (req.get(ACTION_PROOF_HEADER.name) !== ACTION_PROOF_HEADER.value) {
+        throw new RouteError(
+          403,
+          'forbidden',
+          `Send \`${ACTION_PROOF_HEADER.name}: ${ACTION_PROOF_HEADER.value}\` with actions`,
+        );
       }
       // Held here (a test's `hold()`), the job may change before the checks below run.
       await gate;

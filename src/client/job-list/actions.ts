@@ -59,7 +59,8 @@ export class ListActions {
     let result: Job | null = null;
     let error: JobsError | null = null;
     try {
-      result = await host.api.act(job.id, action, action === 'reject' ? detail.message : undefined);
+      // The routes take a reason of 1 character or more: an empty one is none.
+      result = await host.api.act(job.id, action, (action === 'reject' && detail.message) || undefined);
       if (result.id === job.id) host.model.add(result);
       else host.model.confirm(result);
     } catch (caught) {

@@ -2,7 +2,7 @@ import { type JobListQuery, listQueryString } from '../../html/list-view.js';
 import type { JobAction, JobDetailAnswer, JobListAnswer } from '../../protocol/actions.js';
 import { JobsError, type JobsErrorCode } from '../../protocol/errors.js';
 import type { Job } from '../../protocol/job.js';
-import { ACTION_HEADER } from '../../protocol/wire.js';
+import { ACTION_PROOF_HEADER } from '../../protocol/wire.js';
 import { requestOptions } from '../shared.js';
 
 /**
@@ -57,7 +57,7 @@ export class JobsApi {
     const headers = new Headers(typeof given === 'function' ? await given() : given);
     headers.set('accept', 'application/json');
     if (body !== undefined) {
-      headers.set(ACTION_HEADER, '1');
+      headers.set(ACTION_PROOF_HEADER.name, ACTION_PROOF_HEADER.value);
       if (body) headers.set('content-type', 'application/json');
     }
     let response: Response;

@@ -74,8 +74,9 @@ describe('live jobs: placeOf and replaceRow', () => {
     expect(placeOf([], at(4), true)).toBe(0);
   });
 
-  it('puts a job queued at the same time as a row after it', () => {
-    expect(placeOf(rows, at(7, { id: 'twin' }), false)).toBe(2);
+  it('orders jobs queued at the same time by id, greater first, as the routes page them', () => {
+    expect(placeOf(rows, at(7, { id: 'j7z' }), false)).toBe(1);
+    expect(placeOf(rows, at(7, { id: 'j6x' }), false)).toBe(2);
   });
 
   it('replaces a shown job only with a newer version', () => {

@@ -6,7 +6,12 @@ import type { Job, LogLine } from '../../protocol/job.js';
  * functions, so the rules (no duplicate, nothing missed, nobody's place lost) are tested on their own.
  */
 
-const time = (job: Job) => Date.parse(job.queuedAt);
+/** Whether `a` comes before `b` in the routes' page order: newer `queuedAt` first, then the greater id. */
+function comesBefore(a: Job, b: Job): boolean {
+  const at = Date.parse(a.queuedAt);
+  const bt = Date.parse(b.queuedAt);
+  return at !== bt ? at > bt : a.id > b.id;
+}
 
 /**
  * Appends an older page to the rows. A job already shown (it moved between pages while the user read,
@@ -28,13 +33,12 @@ export function appendPage(rows: readonly Job[], page: readonly Job[]): Job[] {
 }
 
 /**
- * Where a job that is not shown belongs: the index to insert it at, keeping the rows newest first by
- * `queuedAt` (after rows queued at the same time), or -1 when it is older than every row and older
- * pages are still to load (it arrives with them; inserting it now would show it twice).
+ * Where a job that is not shown belongs: the index to insert it at, keeping the rows in the routes'
+ * page order (newest `queuedAt` first, then the greater id), or -1 when it comes after every row and
+ * older pages are still to load (it arrives with them; inserting it now would show it twice).
  */
 export function placeOf(rows: readonly Job[], job: Job, complete: boolean): number {
-  const t = time(job);
-  const i = rows.findIndex((row) => time(row) < t);
+  const i = rows.findIndex((row) => comesBefore(job, row));
   if (i >= 0) return i;
   return complete ? rows.length : -1;
 }
