@@ -87,9 +87,13 @@ describe('<job-list> in Chromium', () => {
     const category = 'live';
     const first = await enqueue(category, 'l1', 'first');
     const second = await enqueue(category, 'l2', 'second');
-    const page = await open('/live', listPageHtml(`<job-list category="${category}"></job-list>`));
+    const before = server.streams.requests;
+    const tile = `<job-status action="${category}" label="Latest"></job-status>`;
+    const page = await open('/live', listPageHtml(`${tile}<job-list category="${category}"></job-list>`));
     await waitInPage(page, 'two rows', rowCount, 2);
     await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
+    // The tile and the list share the page's one connection.
+    expect(server.streams.requests - before).toBe(1);
     await row(page, first.id).locator('.rj-toggle').focus();
 
     await server.registry.update(first.id, { state: 'running', message: 'Working' });
@@ -98,6 +102,8 @@ describe('<job-list> in Chromium', () => {
     const third = await enqueue(category, 'l3', 'third');
     await expect.poll(() => rowIds(page)).toEqual([third.id, second.id, first.id]);
     expect(await focused(page)).toMatchObject({ tag: 'button', row: first.id });
+    expect(await page.$eval('job-status', (element) => element.job?.id)).toBe(third.id);
+    expect(server.streams.requests - before).toBe(1);
     await server.registry.update(first.id, { state: 'success', message: 'Done' });
     await expect.poll(async () => (await readRows(page)).at(-1)?.state).toBe('Succeeded');
     expect(await focused(page)).toMatchObject({ tag: 'button', row: first.id });
