@@ -5,6 +5,7 @@ import { isJobsError } from '../protocol/errors.js';
 import { JOB_STATES } from '../protocol/job.js';
 import { checkListQuery, formatDuration, jobDuration, listQueryString, rowView } from './list-view.js';
 import { readJobListQuery, renderJobList, renderJobListStyles } from './render-list.js';
+import { IDLE_TONE, stateTones, tileCss } from './styles.js';
 
 const field = (fn: () => unknown, code = 'invalid_options') => {
   try {
@@ -131,6 +132,13 @@ describe('renderJobList', () => {
     expect(field(() => renderJobList([], { permissions: { j1: ['delete'] } as never }))).toBe('permissions.j1');
     expect(field(() => renderJobList([], { styles: 'no' as never }))).toBe('styles');
     expect(() => renderJobList([], { limit: 0 })).toThrow('renderJobList: `limit` must be an integer from 1 to 500');
+  });
+
+  it('gives badges the tiles’ colours, to the byte', () => {
+    expect(tileCss(false)).toContain(stateTones((state) => `:host([state=${state}])`));
+    expect(tileCss(true)).toContain(stateTones((state) => `job-status[state=${state}]`));
+    expect(tileCss(false)).toContain(`${IDLE_TONE}}`);
+    expect(renderJobListStyles()).toContain(stateTones((state) => `job-list .rj-badge[data-state=${state}]`));
   });
 
   it('offers the stylesheet once for the page head, scoped to job-list', () => {

@@ -3,33 +3,18 @@
  * uses the same rules scoped to `job-status` (`light = true`), which is what keeps the box the same
  * size before and after the element upgrades.
  */
-/**
- * The rules that give each state its badge colours (`--_bg` / `--_fg`, themable through the
- * `--job-status-<tone>-background` / `-color` properties), for the selector `select` makes of a state;
- * `idle` (also `cancelled`) is the default the others override. `<job-status>` and `<job-list>` share
- * them: a state has the same colours everywhere.
- */
-export function stateTones(select: (state: string) => string): string {
-  const colors = (states: string[], name: string, bg: string, fg: string) =>
-    `${states.map(select).join(',')}{--_bg:var(--job-status-${name}-background,${bg});--_fg:var(--job-status-${name}-color,${fg})}`;
-  return (
-    colors(['queued', 'pending'], 'waiting', '#fff8c5', '#7d4e00') +
-    colors(['running'], 'running', '#ddf4ff', '#0550ae') +
-    colors(['success'], 'success', '#dafbe1', '#116329') +
-    colors(['warning'], 'warning', '#fff1e5', '#953800') +
-    colors(['error'], 'error', '#ffebe9', '#a40e26')
-  );
-}
-
-/** The idle badge colours, as the `--_bg` / `--_fg` the badge rule reads. */
-export const IDLE_TONE = '--_bg:var(--job-status-idle-background,#eaeef2);--_fg:var(--job-status-idle-color,#424a53)';
-
 export function tileCss(light: boolean): string {
   const host = (attribute = '') => (light ? `job-status${attribute}` : attribute ? `:host(${attribute})` : ':host');
   const s = light ? 'job-status ' : '';
+  const colors = (states: string[], name: string, bg: string, fg: string) =>
+    `${states.map((state) => host(`[state=${state}]`)).join(',')}{--_bg:var(--job-status-${name}-background,${bg});--_fg:var(--job-status-${name}-color,${fg})}`;
   return [
-    `${host()}{display:block;box-sizing:border-box;color:var(--job-status-color,inherit);background:var(--job-status-background,#fff);border:var(--job-status-border,1px solid #d0d7de);border-radius:var(--job-status-radius,8px);padding:var(--job-status-padding,12px 14px);line-height:1.4;font-family:var(--job-status-font,inherit);${IDLE_TONE}}`,
-    stateTones((state) => host(`[state=${state}]`)),
+    `${host()}{display:block;box-sizing:border-box;color:var(--job-status-color,inherit);background:var(--job-status-background,#fff);border:var(--job-status-border,1px solid #d0d7de);border-radius:var(--job-status-radius,8px);padding:var(--job-status-padding,12px 14px);line-height:1.4;font-family:var(--job-status-font,inherit);--_bg:var(--job-status-idle-background,#eaeef2);--_fg:var(--job-status-idle-color,#424a53)}`,
+    colors(['queued', 'pending'], 'waiting', '#fff8c5', '#7d4e00'),
+    colors(['running'], 'running', '#ddf4ff', '#0550ae'),
+    colors(['success'], 'success', '#dafbe1', '#116329'),
+    colors(['warning'], 'warning', '#fff1e5', '#953800'),
+    colors(['error'], 'error', '#ffebe9', '#a40e26'),
     `${host('[hidden]')}{display:none}`,
     `${s}.rj-tile,${s}.rj-label,${s}.rj-description,${s}.rj-status,${s}.rj-meta,${s}.rj-meta>div,${s}.rj-connection{display:block;margin:0;padding:0;border:0}`,
     `${s}.rj-label{font-weight:600}`,
@@ -49,3 +34,25 @@ export function tileCss(light: boolean): string {
     `${s}.rj-meta time{font:inherit}`,
   ].join('');
 }
+
+/**
+ * The badge colour rules of {@link tileCss} (`--_bg` / `--_fg`, themable through the same
+ * `--job-status-<tone>-background` / `-color` properties) for another selector: `<job-list>` gives its
+ * badges the tiles' colours. `idle` (also `cancelled`) is the default the others override. The tile
+ * keeps its own copy of these rules (sharing the code costs the tile bundle bytes it does not have);
+ * a unit test holds the two equal.
+ */
+export function stateTones(select: (state: string) => string): string {
+  const colors = (states: string[], name: string, bg: string, fg: string) =>
+    `${states.map(select).join(',')}{--_bg:var(--job-status-${name}-background,${bg});--_fg:var(--job-status-${name}-color,${fg})}`;
+  return (
+    colors(['queued', 'pending'], 'waiting', '#fff8c5', '#7d4e00') +
+    colors(['running'], 'running', '#ddf4ff', '#0550ae') +
+    colors(['success'], 'success', '#dafbe1', '#116329') +
+    colors(['warning'], 'warning', '#fff1e5', '#953800') +
+    colors(['error'], 'error', '#ffebe9', '#a40e26')
+  );
+}
+
+/** The idle badge colours, as the `--_bg` / `--_fg` the badge rule reads (the tile's default). */
+export const IDLE_TONE = '--_bg:var(--job-status-idle-background,#eaeef2);--_fg:var(--job-status-idle-color,#424a53)';

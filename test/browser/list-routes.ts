@@ -34,6 +34,8 @@ export interface ListRoutes {
   readonly lists: URLSearchParams[];
   /** Ends every open log stream (clients reconnect and resume). */
   closeStreams(): void;
+  /** Log streams open now. */
+  readonly openStreams: number;
 }
 
 class RouteError extends Error {
@@ -135,6 +137,9 @@ export function listRoutes(
     lists: [],
     closeStreams() {
       for (const stream of [...streams]) stream.close('server-closed');
+    },
+    get openStreams() {
+      return streams.size;
     },
     hold() {
       let release = () => {};

@@ -22,9 +22,9 @@ async function newestSource(dir: string): Promise<number> {
  * build (`npx tsup`) once when it is not. A lock directory keeps parallel test files from building twice.
  */
 export async function ensureBundle(): Promise<void> {
+  // Everything the bundle is built from: the browser code and the protocol module it imports.
   const sources = Math.max(
-    await newestSource(join(ROOT, 'src', 'client')),
-    await newestSource(join(ROOT, 'src', 'html')),
+    ...(await Promise.all(['client', 'html', 'protocol'].map((dir) => newestSource(join(ROOT, 'src', dir))))),
   );
   const fresh = () =>
     [BUNDLE, LIST_BUNDLE].every((bundle) => existsSync(bundle) && statSync(bundle).mtimeMs >= sources);

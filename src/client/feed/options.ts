@@ -1,4 +1,3 @@
-import type { LogLine } from '../../protocol/job.js';
 import type { JobFeedError } from './errors.js';
 import { invalid } from './errors.js';
 import type { JobFeedState } from './types.js';
@@ -48,14 +47,6 @@ export interface JobFeedOptions {
   onError?: (error: JobFeedError) => void;
   /** Called whenever {@link JobFeed.state} changes. @default none */
   onStateChange?: (state: JobFeedState) => void;
-  /**
-   * Asks the stream for log lines too (`logs=1`) and calls this with each batch: first a job's kept
-   * lines (the snapshot), then every new line as it is written. Lines carry increasing `seq`; after a
-   * reconnect a snapshot may repeat lines already seen. Meant for a detail view following one job (a
-   * connection of its own): polls while the stream is down bring no lines.
-   * @default none: no log lines
-   */
-  onLog?: (jobId: string, lines: LogLine[]) => void;
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 3000;
@@ -73,7 +64,6 @@ export interface FeedSettings {
   maxEventSize: number;
   /** The document whose visibility pauses the feed, or undefined (Node, `pauseWhenHidden: false`). */
   document: Document | undefined;
-  onLog: JobFeedOptions['onLog'];
 }
 
 /** Checks every option, naming the one at fault (`invalid_input`). */
@@ -86,7 +76,7 @@ export function readFeedOptions(options: JobFeedOptions): FeedSettings {
   };
   const fetchFn = options.fetch ?? globalThis.fetch?.bind(globalThis);
   if (typeof fetchFn !== 'function') invalid('fetch', 'must be a function');
-  for (const field of ['onError', 'onStateChange', 'onLog'] as const) {
+  for (const field of ['onError', 'onStateChange'] as const) {
     if (options[field] !== undefined && typeof options[field] !== 'function') invalid(field, 'must be a function');
   }
   const { headers } = options;
@@ -119,6 +109,5 @@ export function readFeedOptions(options: JobFeedOptions): FeedSettings {
     maxRetryMs: positive('maxRetryMs', 30_000),
     maxEventSize: positive('maxEventSize', 1 << 20),
     document: options.pauseWhenHidden === false ? undefined : globalThis.document,
-    onLog: options.onLog,
   };
 }

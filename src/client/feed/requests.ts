@@ -4,9 +4,9 @@ import { JobFeedError } from './errors.js';
 import type { NormalFilter } from './filter.js';
 import type { FeedSettings } from './options.js';
 
-/** The stream route for `filter`: `{root}/events?…`, with `logs=1` when log lines are wanted. */
-export function streamUrl(root: string, filter: NormalFilter, logs?: unknown): string {
-  const query = filterToQuery(filter, new URLSearchParams(logs ? 'logs=1' : '')).toString();
+/** The stream route for `filter`: `{root}/events?…`. */
+export function streamUrl(root: string, filter: NormalFilter): string {
+  const query = filterToQuery(filter).toString();
   return `${root}/events${query ? `?${query}` : ''}`;
 }
 

@@ -1,4 +1,4 @@
-import type { Job, LogLine } from '../../protocol/job.js';
+import type { Job } from '../../protocol/job.js';
 import { STREAM_EVENT } from '../../protocol/wire.js';
 import { JobFeedError } from './errors.js';
 import type { NormalFilter } from './filter.js';
@@ -68,13 +68,7 @@ export async function readJobStream(
   rearm();
   try {
     const resume = lastEventId === undefined ? undefined : (['last-event-id', lastEventId] as [string, string]);
-    const response = await send(
-      settings,
-      streamUrl(settings.root, filter, settings.onLog),
-      'text/event-stream',
-      abort.signal,
-      resume,
-    );
+    const response = await send(settings, streamUrl(settings.root, filter), 'text/event-stream', abort.signal, resume);
     const refused = await refusal(response);
     if (refused) return { error: refused, denied: true };
     const type = response.headers.get('content-type') ?? '';
@@ -83,7 +77,7 @@ export async function readJobStream(
       return { error: new JobFeedError('http', `The job stream answered ${what}`, response.status) };
     }
     const feed = createSseParser(
-      readMessages(on, lastEventId !== undefined, abort.signal, stop, settings.onLog),
+      readMessages(on, lastEventId !== undefined, abort.signal, stop),
       (ms) => on.retry(Math.max(ms, 1)),
       settings.maxEventSize,
     );
@@ -118,7 +112,6 @@ function readMessages(
   resuming: boolean,
   signal: AbortSignal,
   stop: (end: StreamEnd) => void,
-  onLog: FeedSettings['onLog'],
 ): (message: SseMessage) => void {
   /** The ids a full snapshot carried so far; null while replaying or live. */
   let snapshot: Set<string> | null = resuming ? null : new Set();
@@ -131,12 +124,6 @@ function readMessages(
       if (!isJob(job)) return on.problem(new JobFeedError('protocol', 'The job stream sent a malformed job'));
       snapshot?.add(job.id);
       on.job(job, snapshot !== null);
-      if (!snapshot && message.id) on.resumeFrom(message.id);
-    } else if (type === STREAM_EVENT.log) {
-      // Only a stream that asked for log lines (`onLog`) carries them; live and replayed ones carry ids.
-      const data = parse(message.data) as { jobId: string; lines: LogLine[] } | undefined;
-      // Called in a microtask of its own: a listener that throws cannot break the stream.
-      if (onLog && Array.isArray(data?.lines)) queueMicrotask(() => onLog(data.jobId, data.lines));
       if (!snapshot && message.id) on.resumeFrom(message.id);
     } else if (type === STREAM_EVENT.resync) {
       // The server could not replay what was missed: the snapshot that follows is the truth.

@@ -4,10 +4,9 @@ import { formatLocal } from '../../html/list-view.js';
 import { formatUtc } from '../../html/tile-view.js';
 import type { JobAction } from '../../protocol/actions.js';
 import type { Job, LogLine } from '../../protocol/job.js';
-import { createJobFeed, type JobFeed } from '../feed/index.js';
-import { requestOptions } from '../shared.js';
 import type { ListHost } from './actions.js';
 import type { JobsApi } from './api.js';
+import { followJobLog, type LogFollowState } from './log-follower.js';
 import { mergeLines } from './rows.js';
 
 /** What a detail tells the list that opened it. */
@@ -21,39 +20,37 @@ export interface DetailListener {
 }
 
 /**
- * One open detail: the job's detail route once, then a stream of its own (`logs=1`, this job only)
- * that brings its new log lines and changes while the detail stays open. `close()` ends the stream.
+ * One open detail: the job's detail route once, and a follower of its log lines (a `logs=1` stream of
+ * this job only, beside the page's shared feed) while the detail stays open. `close()` stops it.
  */
 export class JobDetail {
   readonly id: string;
   lines: LogLine[] = [];
   loaded = false;
   error = '';
-  /** False while the detail's stream is down: new lines wait until it is back. */
-  live = true;
+  /** Whether new lines arrive: `live`, `reconnecting` (the stream is retried), `stopped` (refused). */
+  follow: LogFollowState = 'live';
   /** The log is scrolled to its end, so new lines keep it there. */
   stick = true;
-  readonly #feed: JobFeed;
+  #closed = false;
+  readonly #stop: () => void;
 
   constructor(id: string, api: JobsApi, on: DetailListener) {
     this.id = id;
-    this.#feed = createJobFeed({
-      ...requestOptions(api.url),
-      url: api.url,
-      onLog: (jobId, lines) => {
-        if (jobId !== id) return;
+    this.#stop = followJobLog(api.url, id, {
+      lines: (lines) => {
         this.lines = mergeLines(this.lines, lines);
         on.change();
       },
+      job: (job) => on.job(job),
+      state: (state) => {
+        this.follow = state;
+        on.change();
+      },
     });
-    this.#feed.onConnectionChange((connection) => {
-      this.live = connection === 'live';
-      on.change();
-    });
-    this.#feed.subscribe({ jobId: id }, (job) => on.job(job));
     api.detail(id).then(
       (answer) => {
-        if (this.#feed.state === 'closed') return;
+        if (this.#closed) return;
         this.lines = mergeLines(this.lines, Array.isArray(answer.log) ? answer.log : []);
         if (answer.job?.id === id) on.job(answer.job);
         if (Array.isArray(answer.permissions)) on.permissions(id, answer.permissions);
@@ -61,6 +58,7 @@ export class JobDetail {
         on.change();
       },
       (error: Error) => {
+        if (this.#closed) return;
         this.loaded = true;
         this.error = error.message;
         on.change();
@@ -69,7 +67,8 @@ export class JobDetail {
   }
 
   close(): void {
-    this.#feed.close();
+    this.#closed = true;
+    this.#stop();
   }
 }
 
@@ -122,7 +121,11 @@ ${
       )}</ol>`
     : html`<p class="rj-muted">${detail.loaded ? 'No log lines.' : ''}</p>`
 }
-${detail.live ? nothing : html`<p class="rj-notice">Live log paused; reconnecting…</p>`}
+${
+  detail.follow === 'live'
+    ? nothing
+    : html`<p class="rj-notice">${detail.follow === 'stopped' ? 'Live log stopped' : 'Live log paused; reconnecting…'}</p>`
+}
 </div></td></tr>`;
 }
 

@@ -1,4 +1,4 @@
-import { html, LitElement, nothing } from 'lit';
+import { html, LitElement, nothing, type PropertyValues } from 'lit';
 import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile-view.js';
 import { type Job, replacesShownJob } from '../../protocol/job.js';
 import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
@@ -173,12 +173,12 @@ export class JobStatusElement extends LitElement {
     this.#subscribedTo = '';
   }
 
-  protected override willUpdate(): void {
-    if (this.job && !this.#wants(this.job)) {
-      // What the tile follows changed (`job-id`, `action`, the target), or the server seeded it with a
-      // job it would not follow: that job goes.
-      this.job = null;
-      this.state = 'idle';
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('jobId') || changed.has('action') || changed.has('targetField') || changed.has('target')) {
+      if (this.job && !this.#wants(this.job)) {
+        this.job = null;
+        this.state = 'idle';
+      }
     }
     if (this.isConnected) this.#subscribe();
   }
