@@ -143,10 +143,10 @@ describe('<job-list> details and actions', () => {
   it('shows why an action failed as text in the row: refused, or the job changed first', async () => {
     const { server, routes, open } = fixture;
     const refused = await run('deploy', { version: '3' }, { site: 'refused' });
-    const raced = await run('deploy', { version: '4' }, { site: 'raced' });
-    await until(raced.id, (job) => job.state === 'running');
+    const raced = await run('publish', { site: 'raced' });
+    await until(raced.id, (job) => job.state === 'pending');
     routes.authorizeAction = () => true;
-    const page = await open('/errors', listPageHtml('<job-list category="deploy"></job-list>'));
+    const page = await open('/errors', listPageHtml('<job-list></job-list>'));
     await expect.poll(() => actionsOf(page, refused.id)).toEqual(['cancel']);
     routes.authorizeAction = (_action, job) =>
       job.id === refused.id ? '<img src=x onerror="window.__xss=1">Not on Fridays' : true;
@@ -159,17 +159,17 @@ describe('<job-list> details and actions', () => {
       .toBe('Cancel failed: <img src=x onerror="window.__xss=1">Not on Fridays');
     expect(await page.locator('job-list img').count()).toBe(0);
 
-    // The job ends while the request waits: the server answers 409, and the row says so.
+    // Rejected elsewhere while the approval waits: the registry refuses it (409), and the row says so.
     const release = routes.hold();
     await row(page, raced.id)
-      .getByRole('button', { name: /^Cancel/ })
+      .getByRole('button', { name: /^Approve/ })
       .click();
-    await server.registry.cancel(raced.id, 'Stopped elsewhere');
+    await server.registry.reject(raced.id, { by: 'someone else' });
     await expect.poll(() => stateOf(page, raced.id)).toBe('Cancelled');
     release();
     await expect
       .poll(() => row(page, raced.id).getByRole('alert').textContent())
-      .toBe('Cancel failed: The job is cancelled: it cannot be cancelled now');
+      .toBe(`Approve failed: Job ${raced.id} is cancelled: only a pending job is approved`);
     expect(await page.evaluate(() => (window as never as { __xss?: number }).__xss)).toBeUndefined();
     await server.registry.cancel(refused.id);
     await page.close();
