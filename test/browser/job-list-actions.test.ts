@@ -5,7 +5,6 @@ import { renderJobList } from '../../src/html/render-list.js';
 import type { Job } from '../../src/protocol/job.js';
 import { waitFor } from '../support/wait.js';
 import { apart, focused, listPageHtml, readRows, row, rowIds, startListFixture } from './list-fixtures.js';
-import { listPage } from './list-routes.js';
 
 let fixture: Awaited<ReturnType<typeof startListFixture>>;
 beforeAll(async () => {
@@ -70,8 +69,8 @@ describe('<job-list> details and actions', () => {
   });
 
   it('offers only what is permitted and fits the state, and performs it: cancel, retry, approve, reject', async () => {
-    const { server, routes, open } = fixture;
-    routes.authorizeAction = (action, job) => !(action === 'reject' && job.data.site === 'locked');
+    const { server, hooks, open } = fixture;
+    hooks.authorizeAction = (action, job) => !(action === 'reject' && job.data.site === 'locked');
     const running = await run('deploy', { version: '2' }, { site: 'a' });
     const failed = await run('import', { file: 'b.csv' });
     const pending = await run('publish', { site: 'blog' });
@@ -88,7 +87,7 @@ describe('<job-list> details and actions', () => {
     expect(await actionsOf(page, locked.id)).toEqual(['cancel', 'approve']);
 
     // Cancel: disabled while in flight, then the row says so and the focus stays in the row.
-    const release = routes.hold();
+    const release = hooks.hold();
     const cancel = row(page, running.id).getByRole('button', { name: /^Cancel/ });
     await cancel.click();
     await expect.poll(() => cancel.isDisabled()).toBe(true);
@@ -131,7 +130,7 @@ describe('<job-list> details and actions', () => {
       .click();
     await expect.poll(() => stateOf(page, news.id)).toBe('Cancelled');
     expect((await readRows(page)).find((each) => each.id === news.id)?.cells[1]).toBe('Not today');
-    expect(routes.actions).toEqual([
+    expect(hooks.actions).toEqual([
       `cancel ${running.id}`,
       `retry ${failed.id}`,
       `approve ${pending.id}`,
@@ -141,15 +140,15 @@ describe('<job-list> details and actions', () => {
   });
 
   it('shows why an action failed as text in the row: refused, or the job changed first', async () => {
-    const { server, routes, open } = fixture;
+    const { server, hooks, open } = fixture;
     const refused = await run('deploy', { version: '3' }, { site: 'refused' });
     const raced = await run('publish', { site: 'raced' });
     await until(raced.id, (job) => job.state === 'pending');
-    routes.authorizeAction = () => true;
+    hooks.authorizeAction = () => true;
     const page = await open('/errors', listPageHtml('<job-list></job-list>'));
     await expect.poll(() => actionsOf(page, refused.id)).toEqual(['cancel']);
-    routes.authorizeAction = (_action, job) =>
-      job.id === refused.id ? '<img src=x onerror="window.__xss=1">Not on Fridays' : true;
+    fixture.hooks.refuse = (_action, id) =>
+      id === refused.id ? '<img src=x onerror="window.__xss=1">Not on Fridays' : null;
     await row(page, refused.id)
       .getByRole('button', { name: /^Cancel/ })
       .click();
@@ -160,7 +159,7 @@ describe('<job-list> details and actions', () => {
     expect(await page.locator('job-list img').count()).toBe(0);
 
     // Rejected elsewhere while the approval waits: the registry refuses it (409), and the row says so.
-    const release = routes.hold();
+    const release = hooks.hold();
     await row(page, raced.id)
       .getByRole('button', { name: /^Approve/ })
       .click();
@@ -176,11 +175,12 @@ describe('<job-list> details and actions', () => {
   });
 
   it('has no axe violations with an open detail, actions and an error', async () => {
-    const { server, routes, open } = fixture;
-    routes.authorizeAction = () => true;
+    const { hooks, open, fetchPage } = fixture;
+    hooks.authorizeAction = () => true;
+    hooks.refuse = null;
     const failed = await run('import', { file: 'axe.csv' }, { source: 'axe' });
     await until(failed.id, (job) => job.state === 'error');
-    const answer = listPage(server.registry, new URLSearchParams({ limit: '5' }), routes.authorizeAction);
+    const answer = await fetchPage(new URLSearchParams({ limit: '5' }));
     const page = await open(
       '/axe',
       listPageHtml(renderJobList(answer.jobs, { limit: 5, next: answer.next, permissions: answer.permissions })),
@@ -196,8 +196,8 @@ describe('<job-list> details and actions', () => {
   });
 
   it('walks by keyboard: filters, then each row’s toggle and actions; Enter and Space open, Escape closes', async () => {
-    const { server, routes, open } = fixture;
-    routes.authorizeAction = () => true;
+    const { server, hooks, open } = fixture;
+    hooks.authorizeAction = () => true;
     const first = await apart(() => server.registry.enqueue({ category: 'kbd', target: { peer: 'k1' } }));
     const second = await apart(() => server.registry.enqueue({ category: 'kbd', target: { peer: 'k2' } }));
     const page = await open('/keyboard', listPageHtml('<job-list category="kbd" target-field="peer"></job-list>'));

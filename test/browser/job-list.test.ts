@@ -4,7 +4,6 @@ import { readJobListQuery, renderJobList } from '../../src/html/render-list.js';
 import { launchChromium } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 import { apart, focused, listPageHtml, readRows, row, rowIds, startListFixture, upgraded } from './list-fixtures.js';
-import { listPage } from './list-routes.js';
 import { waitInPage } from './setup.js';
 
 let fixture: Awaited<ReturnType<typeof startListFixture>>;
@@ -22,13 +21,13 @@ const rowCount = (count: number) => document.querySelector('job-list')?.jobs.len
 
 describe('<job-list> in Chromium', () => {
   it('hydrates the server markup in place: the same rows in the same box, without asking for the page again', async () => {
-    const { server, routes, context } = fixture;
+    const { server, hooks, context, fetchPage } = fixture;
     const category = 'hydrate';
     await enqueue(category, 'h0', 'The oldest, on the next page');
     const running = await enqueue(category, 'h1');
     await server.registry.update(running.id, { state: 'running', progress: 0.4, message: 'Copying 4 of 10' });
     const waiting = await enqueue(category, 'h2', 'Waiting its turn');
-    const answer = listPage(server.registry, new URLSearchParams({ category, limit: '2' }), routes.authorizeAction);
+    const answer = await fetchPage(new URLSearchParams({ category, limit: '2' }));
     const html = renderJobList(answer.jobs, { category, limit: 2, next: answer.next, permissions: answer.permissions });
     // The page loads without the element; the bundle comes later, as a slow script would.
     server.page('/hydrate', listPageHtml(html, null));
@@ -48,7 +47,7 @@ describe('<job-list> in Chromium', () => {
         };
       });
     const before = { ...(await measure()), rows: await readRows(page) };
-    const lists = routes.lists.length;
+    const lists = hooks.lists.length;
     await page.addScriptTag({ url: '/realtime-jobs-list.js', type: 'module' });
     await upgraded(page);
     await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
@@ -71,7 +70,7 @@ describe('<job-list> in Chromium', () => {
     expect(before.actions).toEqual(['Cancel', 'Cancel']);
     expect(before.progress).toBe('40');
     // The element took the server's page: it asked the list route for nothing.
-    expect(routes.lists.length).toBe(lists);
+    expect(hooks.lists.length).toBe(lists);
     // Local time in the cell, UTC on hover.
     const time = await page.$eval('job-list', (list) => {
       const element = list.shadowRoot?.querySelector('tbody time');
@@ -224,7 +223,7 @@ describe('<job-list> in Chromium', () => {
     await expect.poll(() => rowIds(page)).toEqual([gamma.id, failed.id, alpha.id]);
     expect(await rowIds(page)).not.toContain(beta.id);
     // The list route was asked which new jobs match the text, with the list's filters.
-    const confirm = fixture.routes.lists.find((query) => query.getAll('job_id').includes(gamma.id));
+    const confirm = fixture.hooks.lists.find((query) => query.getAll('job_id').includes(gamma.id));
     expect(confirm?.get('text')).toBe('alpha');
     expect(confirm?.get('target.peer')).toBe('f1');
     await page.close();
@@ -254,14 +253,13 @@ describe('<job-list> in Chromium', () => {
 
 describe('<job-list> pages and modes', () => {
   it('on an older page (before), takes no new jobs on top; "Newest jobs" goes back to the first page', async () => {
-    const { server, routes, open } = fixture;
+    const { server, open, fetchPage } = fixture;
     const category = 'older';
     const made = [];
     for (let i = 0; i < 4; i++) made.push(await enqueue(category, `o${i}`));
     const ids = made.map((job) => job.id).reverse();
-    const first = listPage(server.registry, new URLSearchParams({ category, limit: '2' }), routes.authorizeAction);
-    const query = new URLSearchParams({ category, limit: '2', before: first.next as string });
-    const second = listPage(server.registry, query, routes.authorizeAction);
+    const first = await fetchPage(new URLSearchParams({ category, limit: '2' }));
+    const second = await fetchPage(new URLSearchParams({ category, limit: '2', before: first.next as string }));
     const html = renderJobList(second.jobs, { category, limit: 2, before: first.next as string, next: second.next });
     const page = await open('/older', listPageHtml(html));
     expect(await rowIds(page)).toEqual(ids.slice(2));
@@ -277,8 +275,8 @@ describe('<job-list> pages and modes', () => {
   });
 
   it('without actions on the routes: no Actions column, and new jobs join without asking the server', async () => {
-    const { server, routes, open } = fixture;
-    routes.authorizeAction = null;
+    const { server, hooks, open } = fixture;
+    hooks.authorizeAction = null;
     try {
       const category = 'no-actions';
       await enqueue(category, 'n1');
@@ -286,26 +284,26 @@ describe('<job-list> pages and modes', () => {
       await waitInPage(page, 'one row', rowCount, 1);
       expect(await page.locator('job-list').getByRole('columnheader').allTextContents()).not.toContain('Actions');
       await waitFor(() => server.streams.open >= 1, 'the shared feed is live');
-      const lists = routes.lists.length;
+      const lists = hooks.lists.length;
       const fresh = await enqueue(category, 'n2');
       await expect.poll(async () => (await rowIds(page))[0]).toBe(fresh.id);
-      expect(routes.lists.length).toBe(lists);
+      expect(hooks.lists.length).toBe(lists);
       await page.close();
     } finally {
-      routes.authorizeAction = () => true;
+      hooks.authorizeAction = () => true;
     }
   });
 });
 
 describe('server markup with JavaScript off', () => {
   it('is a real table with filter form and paging links the page honours', async () => {
-    const { server, routes } = fixture;
+    const { server, fetchPage } = fixture;
     const category = 'nojs';
     const made = [];
     for (let i = 0; i < 5; i++) made.push(await enqueue(category, i % 2 ? 'odd' : 'even', `<b>job ${i}</b>`));
-    server.page('/nojs', (params) => {
+    server.page('/nojs', async (params) => {
       const query = { ...readJobListQuery(params, { targetField: 'peer' }), category, targetField: 'peer', limit: 2 };
-      const answer = listPage(server.registry, new URLSearchParams(listQueryString(query)), routes.authorizeAction);
+      const answer = await fetchPage(listQueryString(query));
       return listPageHtml(renderJobList(answer.jobs, { ...query, next: answer.next, permissions: answer.permissions }));
     });
     const noJs = await launchChromium({ javaScriptEnabled: false });

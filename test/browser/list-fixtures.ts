@@ -1,8 +1,10 @@
+import express from 'express';
 import type { Page } from 'playwright-core';
 import type { JobRegistry } from '../../src/core/registry.js';
 import type { JobContext } from '../../src/core/runner.js';
+import type { JobListAnswer } from '../../src/protocol/actions.js';
 import { launchChromium } from '../support/browser.js';
-import { type ListRoutes, listRoutes } from './list-routes.js';
+import { type AuthorizeAction, listRoutes } from './list-routes.js';
 import { PREFIX, startTestServer } from './server.js';
 import { ensureBundle } from './setup.js';
 
@@ -72,23 +74,79 @@ export async function upgraded(page: Page): Promise<void> {
   });
 }
 
-/** A test server with the list routes and the test jobs, and a Chromium: what both list suites use. */
+/**
+ * What the tests steer and watch on the server, in front of the job routes (whichever serve them):
+ * who may act, actions held in flight or refused with given words, and the requests that came.
+ */
+export interface TestHooks {
+  /** The test user's `authorizeAction`; null turns actions off. */
+  authorizeAction: AuthorizeAction | null;
+  /** Refuses an action (403) with these words before the routes see it: null lets it through. */
+  refuse: ((action: string, jobId: string) => string | null) | null;
+  /** Holds every action request until the returned function is called (to see buttons in flight). */
+  hold(): () => void;
+  /** Action requests received, as `<action> <jobId>`. */
+  readonly actions: string[];
+  /** List requests received: their query strings. */
+  readonly lists: URLSearchParams[];
+}
+
+function testHooks(): TestHooks & { router: express.Router } {
+  let gate: Promise<void> | null = null;
+  const router = express.Router();
+  const hooks = {
+    router,
+    authorizeAction: (() => true) as AuthorizeAction | null,
+    refuse: null as TestHooks['refuse'],
+    actions: [] as string[],
+    lists: [] as URLSearchParams[],
+    hold() {
+      let release = () => {};
+      gate = new Promise((resolve) => {
+        release = () => {
+          gate = null;
+          resolve();
+        };
+      });
+      return release;
+    },
+  };
+  router.get('/', (req, _res, next) => {
+    hooks.lists.push(new URL(req.originalUrl, 'http://x').searchParams);
+    next();
+  });
+  router.post('/:id/:action', async (req, res, next) => {
+    hooks.actions.push(`${req.params.action} ${req.params.id}`);
+    await gate;
+    const refusal = hooks.refuse?.(req.params.action, req.params.id);
+    if (refusal) return void res.status(403).json({ error: { code: 'forbidden', message: refusal } });
+    next();
+  });
+  return hooks;
+}
+
+/** A test server with the list routes, test hooks and the test jobs, and a Chromium: what both list suites use. */
 export async function startListFixture() {
   await ensureBundle();
-  let routes: ListRoutes | undefined;
+  const hooks = testHooks();
   const server = await startTestServer({
-    routes: (registry) => {
-      routes = listRoutes(registry);
-      return routes.router;
-    },
+    // Until the real list, detail, log and action routes serve them: the stand-ins of list-routes.ts.
+    routes: (registry) =>
+      express.Router().use(hooks.router, listRoutes(registry, { authorizeAction: () => hooks.authorizeAction }).router),
   });
   const jobs = defineTestJobs(server.registry);
   const chromium = await launchChromium();
   return {
     server,
-    routes: routes as ListRoutes,
+    hooks: hooks as TestHooks,
     jobs,
     context: chromium.context,
+    /** What `GET {prefix}?{query}` answers, as a page would ask for its server markup. */
+    async fetchPage(query: string | URLSearchParams): Promise<JobListAnswer> {
+      const response = await fetch(`${server.url}${PREFIX}?${query}`);
+      if (!response.ok) throw new Error(`the list answered ${response.status}: ${await response.text()}`);
+      return (await response.json()) as JobListAnswer;
+    },
     /** Serves `html` at `path` and opens it; fails on any page error or console error. */
     async open(path: string, html: string): Promise<Page> {
       server.page(path, html);

@@ -21,19 +21,11 @@ import { ACTION_PROOF_HEADER, LIST_LIMIT, SNAPSHOT_LIMIT } from '../../src/proto
 //        (as the real routes: the proof, authorizeAction, then the registry decides; its refusals answer
 //        404, 409 or 400; cancelling a job that already ended answers the job as it is)
 
-/** Who may do what: `authorizeAction` of the contract, for one user; a string refuses, saying why. */
-export type AuthorizeAction = (action: JobAction, job: Job) => boolean | string;
+/** Who may do what: `authorizeAction` of the contract, for the one test user. */
+export type AuthorizeAction = (action: JobAction, job: Job) => boolean;
 
 export interface ListRoutes {
   router: Router;
-  /** What the user may do; null: the routes offer no actions (no `permissions` in answers). */
-  authorizeAction: AuthorizeAction | null;
-  /** Holds every action request until the returned function is called (to see buttons in flight). */
-  hold(): () => void;
-  /** Action requests received, as `<action> <jobId>`. */
-  readonly actions: string[];
-  /** List requests received: their query strings. */
-  readonly lists: URLSearchParams[];
   /** Ends every open log stream (clients reconnect and resume). */
   closeStreams(): void;
   /** Log streams open now. */
@@ -52,7 +44,7 @@ class RouteError extends Error {
 }
 
 function permissionsOf(authorize: AuthorizeAction | null, job: Job): JobAction[] {
-  return authorize ? JOB_ACTIONS.filter((action) => authorize(action, job) === true) : [];
+  return authorize ? JOB_ACTIONS.filter((action) => authorize(action, job)) : [];
 }
 
 /** Free text, as the real routes judge it: part of the message, category, phase or a target value, ignoring case. */
@@ -121,39 +113,30 @@ function fail(res: Response, error: unknown): void {
 /** The routes, to mount at the prefix before `jobsRouter`. */
 export function listRoutes(
   registry: JobRegistry,
-  options: { retryMs?: number; heartbeatMs?: number } = {},
+  options: {
+    /** Asked per request: null turns actions off. */
+    authorizeAction: () => AuthorizeAction | null;
+    retryMs?: number;
+    heartbeatMs?: number;
+  },
 ): ListRoutes {
   const router = Router();
-  let gate: Promise<void> | null = null;
   const streams = new Set<JobStream>();
+  const authorizeAction = options.authorizeAction;
   const routes: ListRoutes = {
     router,
-    authorizeAction: () => true,
-    actions: [],
-    lists: [],
     closeStreams() {
       for (const stream of [...streams]) stream.close('server-closed');
     },
     get openStreams() {
       return streams.size;
     },
-    hold() {
-      let release = () => {};
-      gate = new Promise((resolve) => {
-        release = () => {
-          gate = null;
-          resolve();
-        };
-      });
-      return release;
-    },
   };
   const query = (req: Request) => new URL(req.originalUrl, 'http://x').searchParams;
 
   router.get('/', (req, res) => {
     try {
-      routes.lists.push(query(req));
-      res.json(listPage(registry, query(req), routes.authorizeAction));
+      res.json(listPage(registry, query(req), authorizeAction()));
     } catch (error) {
       fail(res, error);
     }
@@ -197,13 +180,13 @@ export function listRoutes(
     if (!job)
       return void res.status(404).json({ error: { code: 'not_found', message: 'No such job (it may have expired)' } });
     const body: Record<string, unknown> = { job, log: registry.logs(job.id) };
-    if (routes.authorizeAction) body.permissions = permissionsOf(routes.authorizeAction, job);
+    const authorize = authorizeAction();
+    if (authorize) body.permissions = permissionsOf(authorize, job);
     res.json(body);
   });
 
   router.post('/:id/:action', express.json(), async (req, res) => {
     const action = req.params.action as JobAction;
-    routes.actions.push(`${action} ${req.params.id}`);
     try {
       if (!JOB_ACTIONS.includes(action)) throw new RouteError(404, 'not_found', 'No such route');
       if (req.get(ACTION_PROOF_HEADER.name) !== ACTION_PROOF_HEADER.value) {
@@ -213,12 +196,9 @@ export function listRoutes(
           `Send \`${ACTION_PROOF_HEADER.name}: ${ACTION_PROOF_HEADER.value}\` with actions`,
         );
       }
-      // Held here (a test's `hold()`), the job may change before the checks below run.
-      await gate;
       const job = registry.get(req.params.id);
       if (!job) throw new RouteError(404, 'not_found', 'No such job (it may have expired)');
-      const allowed = routes.authorizeAction?.(action, job) ?? false;
-      if (allowed !== true) throw new RouteError(403, 'forbidden', allowed || `You may not ${action} this job`);
+      if (!authorizeAction()?.(action, job)) throw new RouteError(403, 'forbidden', `You may not ${action} this job`);
       const message = typeof req.body?.message === 'string' ? req.body.message : undefined;
       const result =
         action === 'cancel'

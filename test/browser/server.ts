@@ -45,7 +45,7 @@ export interface TestServer {
   /** Makes the stream route fail (see {@link StreamFailure}); also `POST /test/stream-failure/:mode`. */
   failStreams(mode: StreamFailure): void;
   /** Serves `html` at `path`; a function is asked per request, with the request's query string. */
-  page(path: string, html: string | ((query: URLSearchParams) => string)): void;
+  page(path: string, html: string | ((query: URLSearchParams) => string | Promise<string>)): void;
   close(): Promise<void>;
 }
 
@@ -64,7 +64,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const registry = await createJobRegistry(
     options.jsonlPath ? { store: jsonlStore({ path: options.jsonlPath }), onError: () => {} } : { onError: () => {} },
   );
-  const pages = new Map<string, string | ((query: URLSearchParams) => string)>();
+  const pages = new Map<string, string | ((query: URLSearchParams) => string | Promise<string>)>();
   const streams = { requests: 0, open: 0, lastEventIds: [] as Array<string | undefined>, urls: [] as string[] };
   const app = express();
   const router = jobsRouter(registry, {
@@ -130,12 +130,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   app.get('/realtime-jobs-list.js', async (_req, res) => {
     res.type('text/javascript').send(await readFile(LIST_BUNDLE, 'utf8'));
   });
-  app.get('/{*path}', (req, res, next) => {
+  app.get('/{*path}', async (req, res, next) => {
     const html = pages.get(req.path);
     if (html === undefined) return next();
     const query = new URL(req.originalUrl, 'http://x').searchParams;
     try {
-      res.type('html').send(typeof html === 'function' ? html(query) : html);
+      res.type('html').send(typeof html === 'function' ? await html(query) : html);
     } catch (error) {
       res
         .status(400)

@@ -30,7 +30,7 @@ async function serve() {
   cleanups.push(() => registry.close());
   const requests: Array<{ url: URL; lastEventId: string | undefined }> = [];
   const app = express();
-  const routes = listRoutes(registry, { retryMs: 20 });
+  const routes = listRoutes(registry, { authorizeAction: () => null, retryMs: 20 });
   app.use('/jobs/events', (req, _res, next) => {
     requests.push({ url: new URL(req.originalUrl, 'http://x'), lastEventId: req.get('last-event-id') });
     next();
