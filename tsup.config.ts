@@ -6,7 +6,13 @@ const { version } = JSON.parse(readFileSync(new URL('./package.json', import.met
 // The drop-in browser bundle: one self-contained ES module (Lit and the parser inside) for a plain
 // <script type="module">. Its own outDir, cleaned on its own; the package build leaves it alone.
 const browserBundle: Options = {
-  entry: { 'realtime-jobs': 'src/client/job-status/index.ts' },
+  entry: {
+    'realtime-jobs': 'src/client/job-status/index.ts',
+    // <job-list> does not fit the first bundle's budget: a second one, holding everything the first does.
+    'realtime-jobs-list': 'src/client/job-list/bundle.ts',
+  },
+  // Each bundle stands alone (no shared chunk): a page loads one file.
+  splitting: false,
   format: ['esm'],
   platform: 'browser',
   target: 'es2022',
@@ -26,6 +32,7 @@ const packageBuild: Options = {
     fastify: 'src/adapters/fastify.ts',
     client: 'src/client/index.ts',
     element: 'src/client/job-status/index.ts',
+    'job-list': 'src/client/job-list/index.ts',
     html: 'src/html/index.ts',
     jsonl: 'src/stores/jsonl.ts',
     testing: 'src/testing/index.ts',

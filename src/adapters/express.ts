@@ -1,7 +1,8 @@
 import { type Request, Router } from 'express';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
-import { isActionPath } from '../core/http/routes.js';
+import { isActionPath, queryOf } from '../core/http/routes.js';
 import type { JobRegistry } from '../core/registry.js';
+import type { JobListAnswer } from '../protocol/actions.js';
 import { fromNodeRequest, writeNodeResponse } from './node.js';
 
 /**
@@ -22,6 +23,12 @@ export interface JobsRouter extends Router {
    * clients reconnect and resume.
    */
   closeStreams(principalId?: string): void;
+  /**
+   * What the list route would answer `req`'s user for `query` (default: `req`'s own query string), for
+   * a page that renders the list on the server. Throws a `JobsError` with the route's status and code
+   * (401, 403, 400 naming the parameter).
+   */
+  listPage(req: Request, query?: URLSearchParams | string): Promise<JobListAnswer>;
 }
 
 /**
@@ -53,6 +60,11 @@ export function jobsRouter(registry: JobRegistry, options: JobsRouterOptions): J
     openStreams: { get: () => endpoint.openStreams, enumerable: true },
     closeStreams: {
       value: (...args: [principalId?: string]) => endpoint.closeStreams(...args),
+      enumerable: true,
+    },
+    listPage: {
+      value: (req: Request, query?: URLSearchParams | string) =>
+        endpoint.listPage(req, query ?? queryOf(req.originalUrl ?? req.url)),
       enumerable: true,
     },
   }) as JobsRouter;

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
+import { queryOf } from '../core/http/routes.js';
 import { normalizePrefix } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
+import type { JobListAnswer } from '../protocol/actions.js';
 import { JobsError } from '../protocol/errors.js';
 import { DEFAULT_PREFIX, JOB_ACTIONS, MAX_ACTION_BODY_BYTES } from '../protocol/wire.js';
 import { type ExtraHeaders, fromNodeRequest, writeNodeResponse } from './node.js';
@@ -37,6 +39,12 @@ export interface RealtimeJobs {
    * so `app.close()` returns promptly.
    */
   closeStreams(principalId?: string): void;
+  /**
+   * What the list route would answer `request`'s user for `query` (default: the request's own query
+   * string), for a page that renders the list on the server. Throws a `JobsError` with the route's
+   * status and code (401, 403, 400 naming the parameter).
+   */
+  listPage(request: FastifyRequest, query?: URLSearchParams | string): Promise<JobListAnswer>;
 }
 
 declare module 'fastify' {
@@ -92,6 +100,8 @@ const plugin: FastifyPluginAsync<JobsPluginOptions> = async (fastify, options) =
       return endpoint.openStreams;
     },
     closeStreams: (...args: [principalId?: string]) => endpoint.closeStreams(...args),
+    listPage: (request: FastifyRequest, query?: URLSearchParams | string) =>
+      endpoint.listPage(request, query ?? queryOf(request.url)),
   } satisfies RealtimeJobs);
   // Open streams would keep `app.close()` waiting for their connections.
   fastify.addHook('preClose', async () => endpoint.closeStreams());

@@ -115,6 +115,15 @@ export function configureJobFeed(url: string, options: Omit<JobFeedOptions, 'url
   announce(key, entry.feed);
 }
 
+/**
+ * How requests to the routes of `url` are made (the headers, credentials and fetch given to
+ * {@link configureJobFeed}), so a view's own requests (a list page, an action) carry the same token.
+ */
+export function requestOptions(url: string): Pick<JobFeedOptions, 'headers' | 'credentials' | 'fetch'> {
+  const { headers, credentials, fetch } = settings.get(keyOf(url)) ?? {};
+  return { headers, credentials, fetch };
+}
+
 /** Subscribes through the shared feed of `url`; returns the function that ends the subscription. */
 export function watchJobs(url: string, filter: JobFeedFilter, callback: (job: Job) => void): () => void {
   const [, entry] = entryFor(url);

@@ -9,6 +9,8 @@ describe('job ids', () => {
     const start = Date.UTC(2026, 10, 30);
     for (let ms = 0; ms < 50; ms++) for (let i = 0; i < 200; i++) ids.push(next(start + ms));
     for (const id of ids) expect(id).toMatch(JOB_ID_PATTERN);
+    // Never a leading `-`, which a command line would read as an option.
+    expect(ids.every((id) => id.startsWith('F'))).toBe(true);
     expect(ids.every((id) => id.length === 21)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);

@@ -1,6 +1,11 @@
 /** The 64 URL-safe characters in code-unit order, so ids compare as strings in the order they encode. */
 const DIGITS = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
-const TIME_DIGITS = 8; // 48 bits of milliseconds: until the year 10889
+const TIME_DIGITS = 8; // 48 bits of milliseconds
+/**
+ * Added to the time so an id never starts with `-` (the lowest digit), which command lines read as an
+ * option: ids start with `F` until 2109, then `G`, for thousands of years.
+ */
+const TIME_OFFSET = 16 * 64 ** 7;
 const RANDOM_DIGITS = 13; // 78 random bits: as unguessable as a UUID's random part
 
 /**
@@ -24,7 +29,7 @@ export function createJobIdSource(): (ms: number) => string {
       increment(random);
     }
     let id = '';
-    for (let i = TIME_DIGITS - 1, rest = lastMs; i >= 0; i--, rest = Math.floor(rest / 64)) {
+    for (let i = TIME_DIGITS - 1, rest = lastMs + TIME_OFFSET; i >= 0; i--, rest = Math.floor(rest / 64)) {
       id = DIGITS[rest % 64] + id;
     }
     for (const digit of random) id += DIGITS[digit];

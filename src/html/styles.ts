@@ -34,3 +34,25 @@ export function tileCss(light: boolean): string {
     `${s}.rj-meta time{font:inherit}`,
   ].join('');
 }
+
+/**
+ * The badge colour rules of {@link tileCss} (`--_bg` / `--_fg`, themable through the same
+ * `--job-status-<tone>-background` / `-color` properties) for another selector: `<job-list>` gives its
+ * badges the tiles' colours. `idle` (also `cancelled`) is the default the others override. The tile
+ * keeps its own copy of these rules (sharing the code costs the tile bundle bytes it does not have);
+ * a unit test holds the two equal.
+ */
+export function stateTones(select: (state: string) => string): string {
+  const colors = (states: string[], name: string, bg: string, fg: string) =>
+    `${states.map(select).join(',')}{--_bg:var(--job-status-${name}-background,${bg});--_fg:var(--job-status-${name}-color,${fg})}`;
+  return (
+    colors(['queued', 'pending'], 'waiting', '#fff8c5', '#7d4e00') +
+    colors(['running'], 'running', '#ddf4ff', '#0550ae') +
+    colors(['success'], 'success', '#dafbe1', '#116329') +
+    colors(['warning'], 'warning', '#fff1e5', '#953800') +
+    colors(['error'], 'error', '#ffebe9', '#a40e26')
+  );
+}
+
+/** The idle badge colours, as the `--_bg` / `--_fg` the badge rule reads (the tile's default). */
+export const IDLE_TONE = '--_bg:var(--job-status-idle-background,#eaeef2);--_fg:var(--job-status-idle-color,#424a53)';

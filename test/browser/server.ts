@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express from 'express';
 import { jobsRouter } from '../../src/adapters/express.js';
-import type { Principal } from '../../src/core/http/principal.js';
+import type { AuthorizeAction, Principal } from '../../src/core/http/principal.js';
 import { createJobRegistry, type JobRegistry } from '../../src/core/registry.js';
 import { jsonlStore } from '../../src/stores/jsonl.js';
 
 // The bundled crash server runs from elsewhere and is told where the repository is.
 export const ROOT = process.env.REALTIME_JOBS_ROOT ?? join(import.meta.dirname, '..', '..');
 export const BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs.js');
+export const LIST_BUNDLE = join(ROOT, 'dist', 'browser', 'realtime-jobs-list.js');
 export const PREFIX = '/api/admin/jobs';
 
 export interface TestServerOptions {
@@ -22,6 +23,10 @@ export interface TestServerOptions {
   heartbeatMs?: number;
   /** Who asks; null → 401. */
   authorize?: () => Principal | null;
+  /** Who may act on which job (the actions are off without it). */
+  authorizeAction?: AuthorizeAction<express.Request>;
+  /** More routes under the prefix, ahead of the job routes (test hooks that watch or hold requests). */
+  routes?: (registry: JobRegistry) => express.Router;
 }
 
 /**
@@ -41,8 +46,8 @@ export interface TestServer {
   readonly streams: { requests: number; open: number; lastEventIds: Array<string | undefined>; urls: string[] };
   /** Makes the stream route fail (see {@link StreamFailure}); also `POST /test/stream-failure/:mode`. */
   failStreams(mode: StreamFailure): void;
-  /** Serves `html` at `path`. */
-  page(path: string, html: string): void;
+  /** Serves `html` at `path`; a function is asked per request, with the request's query string. */
+  page(path: string, html: string | ((query: URLSearchParams) => string | Promise<string>)): void;
   close(): Promise<void>;
 }
 
@@ -61,13 +66,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const registry = await createJobRegistry(
     options.jsonlPath ? { store: jsonlStore({ path: options.jsonlPath }), onError: () => {} } : { onError: () => {} },
   );
-  const pages = new Map<string, string>();
+  const pages = new Map<string, string | ((query: URLSearchParams) => string | Promise<string>)>();
   const streams = { requests: 0, open: 0, lastEventIds: [] as Array<string | undefined>, urls: [] as string[] };
   const app = express();
   const router = jobsRouter(registry, {
     authorize: options.authorize ?? (() => ({ id: 'admin', scopes: ['admin'] })),
     retryMs: options.retryMs ?? 200,
     heartbeatMs: options.heartbeatMs ?? 15_000,
+    ...(options.authorizeAction ? { authorizeAction: options.authorizeAction } : {}),
   });
   let failure: StreamFailure = 'none';
   const openStreams = new Set<express.Response>();
@@ -100,6 +106,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     res.write = ((...args: unknown[]) => failure === 'silent' || write(...args)) as typeof res.write;
     next();
   });
+  if (options.routes) app.use(PREFIX, options.routes(registry));
   app.use(PREFIX, router);
   // Test controls, for a server in another process.
   app.post('/test/stream-failure/:mode', (req, res) => {
@@ -123,10 +130,21 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   app.get('/realtime-jobs.js', async (_req, res) => {
     res.type('text/javascript').send(await readFile(BUNDLE, 'utf8'));
   });
-  app.get('/{*path}', (req, res, next) => {
+  app.get('/realtime-jobs-list.js', async (_req, res) => {
+    res.type('text/javascript').send(await readFile(LIST_BUNDLE, 'utf8'));
+  });
+  app.get('/{*path}', async (req, res, next) => {
     const html = pages.get(req.path);
     if (html === undefined) return next();
-    res.type('html').send(html);
+    const query = new URL(req.originalUrl, 'http://x').searchParams;
+    try {
+      res.type('html').send(typeof html === 'function' ? await html(query) : html);
+    } catch (error) {
+      res
+        .status(400)
+        .type('text')
+        .send((error as Error).message);
+    }
   });
 
   const server: Server = await new Promise((resolve) => {

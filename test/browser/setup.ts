@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { bundleFixture } from '../support/bundle.js';
 import { waitFor } from '../support/wait.js';
-import { BUNDLE, ROOT } from './server.js';
+import { BUNDLE, LIST_BUNDLE, ROOT } from './server.js';
 
 const CACHE = join(ROOT, 'node_modules', '.cache', 'realtime-jobs-browser-tests');
 
@@ -19,7 +19,7 @@ async function newestSource(dir: string): Promise<number> {
 }
 
 /**
- * Makes sure `dist/browser/realtime-jobs.js` exists and is newer than its sources, running the real
+ * Makes sure both browser bundles (`dist/browser/realtime-jobs.js`, `-list.js`) exist and are newer than their sources, running the real
  * build (`npx tsup`) once when it is not. A lock directory keeps parallel test files from building twice.
  */
 export async function ensureBundle(): Promise<void> {
@@ -27,7 +27,8 @@ export async function ensureBundle(): Promise<void> {
   const sources = Math.max(
     ...(await Promise.all(['client', 'html', 'protocol'].map((dir) => newestSource(join(ROOT, 'src', dir))))),
   );
-  const fresh = () => existsSync(BUNDLE) && statSync(BUNDLE).mtimeMs >= sources;
+  const fresh = () =>
+    [BUNDLE, LIST_BUNDLE].every((bundle) => existsSync(bundle) && statSync(bundle).mtimeMs >= sources);
   if (fresh()) return;
   await mkdir(CACHE, { recursive: true });
   const lock = join(CACHE, 'build.lock');

@@ -1,7 +1,8 @@
 import { html, LitElement, nothing, type PropertyValues } from 'lit';
 import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile-view.js';
 import { type Job, replacesShownJob } from '../../protocol/job.js';
-import type { JobFeed, JobFeedConnection, JobFeedFilter } from '../feed/index.js';
+import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
+import { connectionNotice } from '../notice.js';
 import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
 import { jobStatusStyles } from './job-status.styles.js';
 
@@ -36,17 +37,6 @@ function ago(iso: string, now: number): string {
     value /= size;
   }
   return iso;
-}
-
-/**
- * What a tile says about its feed while changes do not arrive live, or `''` while they do (so a live
- * tile keeps the box of the server's markup).
- */
-function connectionNotice(feed: Pick<JobFeed, 'connection' | 'state'>, pollIntervalMs: number): string {
-  if (feed.connection === 'polling')
-    return `Live updates paused; checking every ${+(pollIntervalMs / 1000).toFixed(1)} s`;
-  if (feed.connection === 'live') return '';
-  return feed.state === 'denied' ? 'Live updates stopped' : 'Offline; retrying';
 }
 
 /** One timer for every tile on the page keeps relative times fresh. */

@@ -2,6 +2,8 @@
 // open streams and `authorizeAction`), and each route is a short function in it. What stands alone
 // lives beside it: the route table (routes.ts), actions' checks (actions.ts), cursors, ETags, open
 // streams, principals and the response shapes.
+
+import type { JobListAnswer } from '../../protocol/actions.js';
 import { errorMessage, isJobsError, JobsError } from '../../protocol/errors.js';
 import { JOB_ID_PATTERN, type Job } from '../../protocol/job.js';
 import { parseFilterQuery } from '../../protocol/query.js';
@@ -106,6 +108,13 @@ export interface JobsEndpoint<Context> {
   closeStreams(principalId?: string): void;
   /** Streams open right now. */
   readonly openStreams: number;
+  /**
+   * What `GET {prefix}?{query}` answers this request's principal, as an object: for a page that renders
+   * the list on the server (`renderJobList(answer.jobs, { …, next: answer.next, permissions:
+   * answer.permissions })`). Throws a {@link JobsError} with the status and code the route would
+   * answer: `401 unauthorized`, `403 forbidden`, `400 bad_request` naming the bad parameter.
+   */
+  listPage(context: Context, query?: URLSearchParams | string): Promise<JobListAnswer>;
   /** Reports a failure outside the routes (an adapter's own) to the endpoint's `onError`. */
   reportError(error: unknown): void;
 }
@@ -243,8 +252,7 @@ export function createJobsEndpoint<Context>(
     return JOB_ACTIONS.filter((_, i) => allowed[i]);
   }
 
-  async function list(request: JobsRequest, principal: Principal | null, context: Context): Promise<JobsResponse> {
-    const { query } = request;
+  async function listAnswer(query: URLSearchParams, principal: Principal | null, context: Context) {
     const filter: JobFilter = parseFilter(query, true);
     if (principal) filter.scopes = principal.scopes;
     const text = singleParameter(query, 'text');
@@ -267,15 +275,16 @@ export function createJobsEndpoint<Context>(
     if (before === null) throw badRequest('`before` must be the `next` of a previous page', 'before');
 
     const page = registry.page({ ...filter, limit, before });
-    const answer: { jobs: Job[]; next: string | null; permissions?: Record<string, JobAction[]> } = {
-      jobs: page.jobs,
-      next: page.next && encodeCursor(page.next),
-    };
+    const answer: JobListAnswer = { jobs: page.jobs, next: page.next && encodeCursor(page.next) };
     if (authorizeAction) {
       const allowed = await Promise.all(page.jobs.map((job) => permissionsFor(principal, job, context)));
       answer.permissions = Object.fromEntries(page.jobs.map((job, i) => [job.id, allowed[i] as JobAction[]]));
     }
-    const body = JSON.stringify(answer);
+    return answer;
+  }
+
+  async function list(request: JobsRequest, principal: Principal | null, context: Context): Promise<JobsResponse> {
+    const body = JSON.stringify(await listAnswer(request.query, principal, context));
     const etag = weakEtag(body);
     const headers = { ...JSON_HEADERS, etag };
     if (etagMatches(request.header('if-none-match'), etag)) return { status: 304, headers, body: '' };
@@ -371,6 +380,17 @@ export function createJobsEndpoint<Context>(
       streams.denyPrincipal(principalId);
     },
     reportError: report,
+    async listPage(context, query = '') {
+      try {
+        if (typeof query !== 'string' && !(query instanceof URLSearchParams)) {
+          throw badRequest('listPage: `query` must be a URLSearchParams or a query string', 'query');
+        }
+        return await listAnswer(new URLSearchParams(query), await principalFor(context), context);
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        throw new JobsError(error.code, error.message, { field: error.field, status: error.status });
+      }
+    },
     async handle(request, context) {
       try {
         const route = routeOf(request.path);

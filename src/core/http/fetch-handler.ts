@@ -1,3 +1,4 @@
+import type { JobListAnswer } from '../../protocol/actions.js';
 import { DEFAULT_PREFIX } from '../../protocol/wire.js';
 import type { JobRegistry } from '../registry.js';
 import { createJobsEndpoint, type JobsEndpoint, type JobsHandlerOptions } from './endpoint.js';
@@ -21,6 +22,12 @@ export interface JobsHandler<Context = Request> {
    */
   closeStreams(principalId?: string): void;
   readonly openStreams: number;
+  /**
+   * What the list route would answer for `query` (default: the request's own query string), asking
+   * `authorize` with `context` (default: the request), for a page that renders the list on the
+   * server. Throws a `JobsError` with the route's status and code (401, 403, 400 naming the parameter).
+   */
+  listPage(request: Request, query?: URLSearchParams | string, context?: Context): Promise<JobListAnswer>;
 }
 
 /**
@@ -56,6 +63,10 @@ export function createJobsHandler<Context = Request>(
   return Object.defineProperties(handle, {
     closeStreams: { value: (...args: [principalId?: string]) => endpoint.closeStreams(...args) },
     openStreams: { get: () => endpoint.openStreams },
+    listPage: {
+      value: (request: Request, query?: URLSearchParams | string, context?: Context) =>
+        endpoint.listPage(context === undefined ? (request as Context) : context, query ?? new URL(request.url).search),
+    },
   }) as JobsHandler<Context>;
 }
 

@@ -56,3 +56,9 @@ export function flagParameter(query: URLSearchParams, name: string): boolean {
   if (value !== null && value !== '1' && value !== '0') throw badRequest(`\`${name}\` must be 1 or 0`, name);
   return value === '1';
 }
+
+/** The query string of a request target (`/path?a=1` → `?a=1`; `''` without one). */
+export function queryOf(target: string): string {
+  const start = target.indexOf('?');
+  return start === -1 ? '' : target.slice(start);
+}
