@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { launchChromium } from '../support/browser.js';
 import { SseClient } from '../support/sse-client.js';
 import type { ProjectKind } from './projects.js';
 
@@ -119,6 +121,21 @@ export async function expectJobRuns(
   return stream;
 }
 
+/** Waits for a `<job-status>` to reach `state`, saying what it shows instead when it does not. */
+async function waitForState(page: Page, selector: string, state: string): Promise<void> {
+  await page
+    .waitForFunction(([sel, want]) => document.querySelector(sel!)?.getAttribute('state') === want, [selector, state], {
+      timeout: 15_000,
+    })
+    .catch(async (error) => {
+      const shown = await page
+        .locator(selector)
+        .getAttribute('state')
+        .catch(() => null);
+      throw new Error(`${selector} never reached ${state} (it is ${shown})`, { cause: error });
+    });
+}
+
 /** POST /login of the programs that stand a login in: the session cookie it sets. */
 async function logIn(base: string): Promise<Headers> {
   const answer = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual' });
@@ -198,7 +215,37 @@ export const PROGRAMS: Record<string, Program> = {
       // The same key while that job runs: the same job; the stream carries it to success.
       const stream = await expectJobRuns(base, session, '/admin/reindex', 'reindex');
       expect(new Set(stream.jobs().map((job) => job.id)).size).toBe(1);
-      expect(stream.jobs().some((job) => job.state === 'running' && job.progress === 0.4)).toBe(true);
+      const progress = stream.jobs().map((job) => job.progress);
+      expect(progress.some((value) => typeof value === 'number' && value > 0 && value < 1)).toBe(true);
+
+      // In Chromium, as a reader of the guide clicks through it.
+      const chromium = await launchChromium();
+      try {
+        const tab = await chromium.context.newPage();
+        await tab.goto(`${base}/admin`);
+        await tab.getByRole('button', { name: 'Log in as alice' }).click();
+        await tab.waitForURL(`${base}/admin`);
+        const tile = 'job-status[action="reindex"]';
+        await waitForState(tab, tile, 'success'); // the job the requests above ran, live
+        const button = tab.getByRole('button', { name: 'Rebuild the search index' });
+        await button.click();
+        // Back on the page: the button locks once the feed has the running job, and unlocks when it ends.
+        const control = (state: string, disabled: boolean) =>
+          tab.waitForFunction(
+            ([want, locked]) => {
+              const button = document.querySelector<HTMLButtonElement>('[data-job-control]');
+              return button?.getAttribute('data-job-state') === want && button.disabled === locked;
+            },
+            [state, disabled] as const,
+            { timeout: 15_000 },
+          );
+        await control('running', true);
+        await waitForState(tab, tile, 'success');
+        await control('success', false);
+        expect(await tab.locator(tile).getAttribute('connection')).toBe('live');
+      } finally {
+        await chromium.close();
+      }
 
       // Logout ends the user's stream with `denied`.
       const logout = await fetch(`${base}/logout`, { method: 'POST', headers: session, redirect: 'manual' });
