@@ -1,5 +1,5 @@
 // Shared by the tests (test/support/browser.ts) and the benchmarks (bench/browser.js), which run as
-// plain JavaScript: how Debian's chromium is found and launched here (see TOOLCHAIN.md).
+// plain JavaScript: how Debian's chromium is found and launched here (`.ci/run` installs it).
 
 /** Debian's chromium; `.ci/run` installs it. Override with CHROMIUM_PATH. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
