@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
-import { doubleCsrf } from 'csrf-csrf';
 import { Eta } from 'eta';
 import express from 'express';
 import rateLimit from 'express-rate-limit';
@@ -11,6 +10,7 @@ import helmet from 'helmet';
 import { isBusy, JOB_STATES } from 'realtime-jobs';
 import { jobsRouter } from 'realtime-jobs/express';
 import { authenticate } from './accounts.js';
+import { createCsrf } from './csrf.js';
 import { checkKey, DEDALUS_CATEGORIES, DEDALUS_TARGET } from './dedalus.js';
 import { activity, dedalusRuns } from './logs.js';
 import { SqliteSessionStore } from './session-store.js';
@@ -106,42 +106,48 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   // only GET, HEAD and those four POSTs; anything else under the path falls through to the app.
   app.use('/api/admin/jobs', jobsApi);
 
-  app.use(cookieParser());
+  app.use(cookieParser(secret));
   app.use(express.urlencoded({ extended: false, limit: '32kb' }));
 
-  const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
-    getSecret: () => secret,
-    getSessionIdentifier: (req) => req.session.id,
-    cookieName: `csrf_${cookieSuffix}`,
-    cookieOptions: { sameSite: 'strict', secure: config.cookieSecure, httpOnly: true, path: '/' },
-    // Forms send the token as a field, fetch sends it as a header: each request uses exactly one.
-    getCsrfTokenFromRequest: (req) =>
-      req.get('x-csrf-token') !== undefined ? req.get('x-csrf-token') : req.body?._csrf,
-  });
-  app.use(doubleCsrfProtection);
-
+  // Tokens only where a form is rendered, bound to the login session or, logged out, to a
+  // pre-session cookie: nothing is stored until someone logs in (see csrf.js).
+  const csrf = createCsrf({ secret, cookieSuffix, secure: config.cookieSecure });
   const user = (req) => req.session.user ?? null;
+  // Before the CSRF check, so that its 403 page knows who is asking too.
   app.use((req, res, next) => {
     res.locals.user = user(req);
     res.locals.instance = config.name;
     res.locals.peers = config.peers;
-    if (req.method === 'GET') {
-      // Saving something keeps a logged-out visitor's session (and so the CSRF token) stable.
-      if (!req.session.user && req.path === '/login') req.session.visitor = true;
-      res.locals.csrfToken = generateCsrfToken(req, res);
-    }
     res.locals.flash = req.session.flash ?? null;
     delete req.session.flash;
     next();
   });
+  app.use(csrf.protect);
 
-  const render = (res, view, data = {}, status = 200) => {
+  /**
+   * A whole page. It carries a form, and so a CSRF token, when someone is logged in (the header's
+   * Log out) or when it is the login page; a logged-out error page has none and sets no cookie.
+   */
+  const render = (req, res, view, data = {}, status = 200) => {
+    const hasForm = Boolean(res.locals.user) || view === 'login';
+    const csrfToken = hasForm ? csrf.formToken(req, res) : null;
     res
       .status(status)
       .type('html')
-      .send(eta.render(view, { ...res.locals, ...data, tile, tileStyles }));
+      .send(eta.render(view, { ...res.locals, csrfToken, ...data, tile, tileStyles }));
+  };
+  /** A fragment that `public/app.js` fetches into a page: its forms take the page's own token. */
+  const renderFragment = (req, res, view, data = {}) => {
+    res
+      .type('html')
+      .send(eta.render(view, { ...res.locals, csrfToken: csrf.pageToken(req), ...data, tile, tileStyles }));
   };
   const wantsJson = (req) => (req.get('accept') ?? '').includes('application/json');
+  // A browser says `Sec-Fetch-Mode: navigate` when a person opens a page; fetch, EventSource and the
+  // like send another mode. Without the header (an older client) a request counts as a navigation.
+  const navigating = (req) => (req.get('sec-fetch-mode') ?? 'navigate') === 'navigate';
+  /** Whether an answer may be a page; anything else gets JSON, never a page that would set cookies. */
+  const wantsPage = (req) => !wantsJson(req) && navigating(req) && !req.originalUrl.startsWith('/api/');
   const back = (req, res, path, flash) => {
     if (flash) req.session.flash = flash;
     res.redirect(303, path);
@@ -155,7 +161,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   // --- accounts -------------------------------------------------------------------------------
   app.get('/login', (req, res) => {
     if (user(req)) return res.redirect(303, home(user(req)));
-    render(res, 'login', { next: safeNext(req.query.next), error: null, username: '' });
+    render(req, res, 'login', { next: safeNext(req.query.next), error: null, username: '' });
   });
   const loginLimiter = rateLimit({
     windowMs: 15 * 60 * 1000,
@@ -164,16 +170,15 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (req, res) => {
-      res.locals.csrfToken = generateCsrfToken(req, res);
-      render(res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429);
+      render(req, res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429);
     },
   });
   app.post('/login', loginLimiter, async (req, res, next) => {
     const { username, password } = req.body ?? {};
     const found = await authenticate(db, username, password);
     if (!found) {
-      res.locals.csrfToken = generateCsrfToken(req, res);
       return render(
+        req,
         res,
         'login',
         { next: safeNext(req.body?.next), error: 'Wrong username or password.', username: String(username ?? '') },
@@ -202,14 +207,17 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   app.get('/', (req, res) => res.redirect(303, user(req) ? home(user(req)) : '/login'));
   app.get('/account', (req, res) => {
     if (!user(req)) return res.redirect(303, '/login?next=/account');
-    render(res, 'account');
+    render(req, res, 'account');
   });
 
   // --- admin pages ------------------------------------------------------------------------------
   app.use('/admin', (req, res, next) => {
     const who = user(req);
     if (!who) {
-      if (wantsJson(req) || req.method !== 'GET') throw new HttpError(401, 'Log in first');
+      // Only a person opening a page is sent to the login form. A page's own fetch (a fragment it
+      // refreshes, a form it posts) gets 401: a page that was just logged out may still send one, and
+      // following it to the login form would hand out a token under the form another tab shows.
+      if (!wantsPage(req) || req.method !== 'GET') throw new HttpError(401, 'Log in first');
       return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
     }
     if (who.role !== 'admin') throw new HttpError(403, 'This page is for administrators.');
@@ -229,16 +237,16 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     activity: activity(db, 15),
   });
 
-  app.get('/admin/sync-control', (_req, res) => {
+  app.get('/admin/sync-control', (req, res) => {
     const cards = config.peers.map((peer) => {
       const target = { peer: peer.name };
       const push = latest('sync-push', target);
       const pull = latest('sync-pull', target);
       return { peer, push, pull, pushBusy: busy(push), pullBusy: busy(pull) };
     });
-    render(res, 'sync-control', { cards, signing: sync.signing(), records: sync.count(), ...syncLive() });
+    render(req, res, 'sync-control', { cards, signing: sync.signing(), records: sync.count(), ...syncLive() });
   });
-  app.get('/admin/sync-control/live', (_req, res) => render(res, 'sync-live', syncLive()));
+  app.get('/admin/sync-control/live', (req, res) => renderFragment(req, res, 'sync-live', syncLive()));
 
   for (const direction of ['push', 'pull']) {
     app.post(`/admin/sync-control/:peer/${direction}`, async (req, res) => {
@@ -253,8 +261,12 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   }
 
-  app.get('/admin/records', (_req, res) => {
-    render(res, 'records', { records: sync.records().slice(0, 100), count: sync.count(), signing: sync.signing() });
+  app.get('/admin/records', (req, res) => {
+    render(req, res, 'records', {
+      records: sync.records().slice(0, 100),
+      count: sync.count(),
+      signing: sync.signing(),
+    });
   });
   app.post('/admin/records', (req, res) => {
     const title = String(req.body?.title ?? '').trim();
@@ -270,10 +282,10 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     back(req, res, '/admin/records', on ? 'Outgoing bundles are signed.' : 'Outgoing bundles are now sent UNSIGNED.');
   });
 
-  app.get('/admin/dedalus', (_req, res) => {
+  app.get('/admin/dedalus', (req, res) => {
     const save = latest('dedalus-save', DEDALUS_TARGET);
     const verify = latest('dedalus-verify', DEDALUS_TARGET);
-    render(res, 'dedalus', {
+    render(req, res, 'dedalus', {
       settings: dedalus.state(),
       baseURL: dedalus.baseURL,
       standIn: !config.dedalusBaseUrl,
@@ -283,7 +295,9 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
       verifyBusy: busy(verify),
     });
   });
-  app.get('/admin/dedalus/key-state', (_req, res) => render(res, 'dedalus-key', { settings: dedalus.state() }));
+  app.get('/admin/dedalus/key-state', (req, res) =>
+    renderFragment(req, res, 'dedalus-key', { settings: dedalus.state() }),
+  );
   app.post('/admin/dedalus/key', async (req, res) => {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
     const problem = checkKey(apiKey);
@@ -305,7 +319,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     const job = await jobs.run('dedalus-verify', {}, { key: 'default' });
     started(req, res, job, '/admin/dedalus');
   });
-  app.get('/admin/dedalus/logs', (_req, res) => render(res, 'dedalus-logs', { runs: dedalusRuns(db) }));
+  app.get('/admin/dedalus/logs', (req, res) => render(req, res, 'dedalus-logs', { runs: dedalusRuns(db) }));
 
   const jobFilters = (query) => {
     const state = JOB_STATES.includes(query.state) ? query.state : '';
@@ -320,9 +334,11 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   app.get('/admin/jobs', (req, res) => {
     const filters = jobFilters(req.query);
-    render(res, 'jobs', { filters, states: JOB_STATES, categories: CATEGORIES, list: jobList(filters) });
+    render(req, res, 'jobs', { filters, states: JOB_STATES, categories: CATEGORIES, list: jobList(filters) });
   });
-  app.get('/admin/jobs/list', (req, res) => render(res, 'jobs-list', { list: jobList(jobFilters(req.query)) }));
+  app.get('/admin/jobs/list', (req, res) =>
+    renderFragment(req, res, 'jobs-list', { list: jobList(jobFilters(req.query)) }),
+  );
 
   // --- errors -----------------------------------------------------------------------------------
   app.use((_req, _res, next) => next(new HttpError(404, 'Not found')));
@@ -335,7 +351,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
           ? 'Something went wrong on the server.'
           : error.message;
     if (status >= 500) console.error(`[${config.name}]`, error);
-    if (wantsJson(req) || req.originalUrl.startsWith('/api/')) {
+    if (!wantsPage(req)) {
       const code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict' }[
         status
       ];
@@ -346,8 +362,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     // A plain form with a bad field goes back to its page with the reason; anything else gets a page.
     const referer = sameOriginPath(req);
     if (status === 400 && req.method === 'POST' && referer) return back(req, res, referer, message);
-    if (!res.locals.csrfToken && req.session) res.locals.csrfToken = generateCsrfToken(req, res);
-    render(res, 'error', { status, message }, status);
+    render(req, res, 'error', { status, message }, status);
   });
   return app;
 }
