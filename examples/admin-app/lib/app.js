@@ -40,7 +40,9 @@ class HttpError extends Error {
  */
 export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   const app = express();
-  app.set('trust proxy', false);
+  // TRUST_PROXY: the proxies whose X-Forwarded-For and X-Forwarded-Proto count (req.ip, req.secure),
+  // so behind an HTTPS proxy the Secure cookies are set and the login throttle sees the client.
+  app.set('trust proxy', config.trustProxy);
   app.disable('x-powered-by');
   const eta = new Eta({ views: here('../views'), cache: true, autoEscape: true });
   // One secret per peer, in its database: replicas sharing the file sign and read each other's cookies.
