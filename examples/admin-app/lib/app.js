@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import { Eta } from 'eta';
 import express from 'express';
-import rateLimit from 'express-rate-limit';
 import session from 'express-session';
 import helmet from 'helmet';
 import { isBusy, JOB_STATES } from 'realtime-jobs';
@@ -12,6 +11,7 @@ import { jobsRouter } from 'realtime-jobs/express';
 import { authenticate } from './accounts.js';
 import { createCsrf } from './csrf.js';
 import { checkKey, DEDALUS_CATEGORIES, DEDALUS_TARGET } from './dedalus.js';
+import { loginThrottle } from './login-throttle.js';
 import { activity, dedalusRuns } from './logs.js';
 import { SqliteSessionStore } from './session-store.js';
 import { SYNC_CATEGORIES } from './sync.js';
@@ -165,28 +165,29 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     if (user(req)) return res.redirect(303, home(user(req)));
     render(req, res, 'login', { next: safeNext(req.query.next), error: null, username: '' });
   });
-  const loginLimiter = rateLimit({
-    windowMs: 15 * 60 * 1000,
-    limit: config.loginAttempts,
-    skipSuccessfulRequests: true,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: (req, res) => {
-      render(req, res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429);
-    },
-  });
-  app.post('/login', loginLimiter, async (req, res, next) => {
+  const throttle = loginThrottle(db, config.login);
+  const loginPage = (req, res, status, error, username = '') =>
+    render(req, res, 'login', { next: safeNext(req.body?.next), error, username }, status);
+  app.post('/login', async (req, res, next) => {
     const { username, password } = req.body ?? {};
+    const name = typeof username === 'string' ? username : '';
+    // Behind a proxy this is the client's address (TRUST_PROXY). Undefined when the connection closed
+    // before it was read: nobody is there to answer, and no guess is checked that could not be counted.
+    const address = req.ip;
+    if (address === undefined) return res.status(400).end();
+    const waitMs = throttle.waitMs(name, address);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      res.set('Retry-After', String(seconds));
+      const unit = seconds === 1 ? 'second' : 'seconds';
+      return loginPage(req, res, 429, `Too many wrong passwords from here: try again in ${seconds} ${unit}.`, name);
+    }
     const found = await authenticate(db, username, password);
     if (!found) {
-      return render(
-        req,
-        res,
-        'login',
-        { next: safeNext(req.body?.next), error: 'Wrong username or password.', username: String(username ?? '') },
-        401,
-      );
+      throttle.failed(name, address);
+      return loginPage(req, res, 401, 'Wrong username or password.', name);
     }
+    throttle.succeeded(name, address);
     // A new session id on login: a session fixed before login is worth nothing after it.
     req.session.regenerate((error) => {
       if (error) return next(error);

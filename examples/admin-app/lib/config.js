@@ -117,10 +117,24 @@ export function readConfig(env = process.env) {
     seedRecords: integer(env, 'SEED_RECORDS', 12, 0, 1000),
     cookieSecure: env.COOKIE_SECURE === '1',
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
-    loginAttempts: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    login: loginThrottleConfig(env),
     passwords: { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null },
     // Set: jobs live in Redis (prefix = this instance's name), so replicas of one peer share them.
     redisUrl: env.REDIS_URL || null,
     leaseMs: integer(env, 'REDIS_LEASE_MS', 15_000, 100, 3_600_000),
+  };
+}
+
+/** The login throttle (lib/login-throttle.js): wrong passwords before waits begin, and the longest wait. */
+function loginThrottleConfig(env) {
+  if (env.LOGIN_MAX_FAILURES !== undefined && env.LOGIN_MAX_FAILURES !== '') {
+    // Its meaning is gone (a lockout after N failures): say so rather than ignore it.
+    throw new Error(
+      'LOGIN_MAX_FAILURES is no longer read: logins are not locked out any more, wrong passwords wait longer and longer; set LOGIN_FREE_FAILURES and LOGIN_MAX_WAIT_S instead',
+    );
+  }
+  return {
+    freeFailures: integer(env, 'LOGIN_FREE_FAILURES', 5, 1, 1000),
+    maxWaitMs: integer(env, 'LOGIN_MAX_WAIT_S', 30, 1, 3600) * 1000,
   };
 }

@@ -4,7 +4,8 @@ import Database from 'better-sqlite3';
 
 /**
  * The app's own tables. Jobs are not here: the job registry keeps them in its JSONL log. This database
- * holds what the app owns: accounts, sessions, settings, the synced dataset and the two logs.
+ * holds what the app owns: accounts, sessions, wrong passwords (the login throttle), settings, the
+ * synced dataset and the two logs.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -18,6 +19,12 @@ CREATE TABLE IF NOT EXISTS sessions (
   expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS login_failures (
+  key TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_last ON login_failures (last_at);
 CREATE TABLE IF NOT EXISTS settings (
   name TEXT PRIMARY KEY,
   value TEXT
