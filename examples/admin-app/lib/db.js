@@ -51,6 +51,13 @@ CREATE TABLE IF NOT EXISTS outbox (
   chunks TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS peer_nonces (
+  peer TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (peer, nonce)
+);
+CREATE INDEX IF NOT EXISTS peer_nonces_expires ON peer_nonces (expires_at);
 CREATE TABLE IF NOT EXISTS staged_bundles (
   job_id TEXT PRIMARY KEY,
   peer TEXT NOT NULL,
