@@ -154,6 +154,15 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     if (flash) req.session.flash = flash;
     res.redirect(303, path);
   };
+  /**
+   * A form with wrong values: for fetch the first problem as JSON (with its field), for a page the
+   * form again, `page(status, errors)`, each problem next to its field and the typed values kept.
+   */
+  const refuseForm = (req, status, errors, page) => {
+    const [field, message] = Object.entries(errors)[0];
+    if (!wantsPage(req)) throw new HttpError(status, message, field);
+    page(status, errors);
+  };
   /** A started (or found) job: 202 with the job for fetch, 303 back to the page for a plain form. */
   const started = (req, res, job, path) => {
     if (wantsJson(req)) return res.status(202).json({ job });
@@ -264,18 +273,21 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   }
 
-  app.get('/admin/records', (req, res) => {
-    render(req, res, 'records', {
-      records: sync.records().slice(0, 100),
-      count: sync.count(),
-      signing: sync.signing(),
-    });
-  });
+  const recordsPage = (req, res, status = 200, form = { values: { title: '', body: '' }, errors: {} }) =>
+    render(
+      req,
+      res,
+      'records',
+      { records: sync.records().slice(0, 100), count: sync.count(), signing: sync.signing(), ...form },
+      status,
+    );
+  app.get('/admin/records', (req, res) => recordsPage(req, res));
   app.post('/admin/records', (req, res) => {
-    const title = String(req.body?.title ?? '').trim();
-    const body = String(req.body?.body ?? '').trim();
-    if (title === '' || title.length > 200) throw new HttpError(400, 'Title: enter 1 to 200 characters', 'title');
-    if (body.length > 2000) throw new HttpError(400, 'Text: at most 2000 characters', 'body');
+    const values = { title: String(req.body?.title ?? ''), body: String(req.body?.body ?? '') };
+    const title = values.title.trim();
+    const body = values.body.trim();
+    const errors = recordProblems(title, body);
+    if (errors) return refuseForm(req, 400, errors, (status) => recordsPage(req, res, status, { values, errors }));
     sync.addRecord(title, body || '(no text)');
     back(req, res, '/admin/records', `Added "${title}".`);
   });
@@ -285,30 +297,27 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     back(req, res, '/admin/records', on ? 'Outgoing bundles are signed.' : 'Outgoing bundles are now sent UNSIGNED.');
   });
 
-  app.get('/admin/dedalus', (req, res) => {
+  const dedalusPage = (req, res, status = 200, errors = {}) => {
     const save = latest('dedalus-save', DEDALUS_TARGET);
     const verify = latest('dedalus-verify', DEDALUS_TARGET);
-    render(req, res, 'dedalus', {
-      settings: dedalus.state(),
-      baseURL: dedalus.baseURL,
-      standIn: !config.dedalusBaseUrl,
-      save,
-      verify,
-      saveBusy: busy(save),
-      verifyBusy: busy(verify),
-    });
-  });
+    const page = { settings: dedalus.state(), baseURL: dedalus.baseURL, standIn: !config.dedalusBaseUrl, errors };
+    render(req, res, 'dedalus', { ...page, save, verify, saveBusy: busy(save), verifyBusy: busy(verify) }, status);
+  };
+  app.get('/admin/dedalus', (req, res) => dedalusPage(req, res));
   app.get('/admin/dedalus/key-state', (req, res) =>
     renderFragment(req, res, 'dedalus-key', { settings: dedalus.state() }),
   );
   app.post('/admin/dedalus/key', async (req, res) => {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
+    // The page shows the problem, never the key: the field comes back empty.
+    const refuse = (status, message) =>
+      refuseForm(req, status, { api_key: message }, (code, errors) => dedalusPage(req, res, code, errors));
     const problem = checkKey(apiKey);
-    if (problem) throw new HttpError(400, problem, 'api_key');
+    if (problem) return refuse(400, problem);
     // The key is stored here and the job verifies it: a job's input is shown by the job API and kept
     // in its log, no place for a secret. One save at a time, so a job never verifies another's key.
     if (busy(latest('dedalus-save', DEDALUS_TARGET))) {
-      throw new HttpError(409, 'A key is being saved and verified: wait for it to finish', 'api_key');
+      return refuse(409, 'A key is being saved and verified: wait for it to finish');
     }
     const maskedKey = dedalus.store(apiKey);
     const job = await jobs.run('dedalus-save', { maskedKey }, { key: 'default' });
@@ -362,9 +371,6 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
         .status(status)
         .json({ error: { code: code ?? 'internal_error', message, ...(error.field ? { field: error.field } : {}) } });
     }
-    // A plain form with a bad field goes back to its page with the reason; anything else gets a page.
-    const referer = sameOriginPath(req);
-    if (status === 400 && req.method === 'POST' && referer) return back(req, res, referer, message);
     render(req, res, 'error', { status, message }, status);
   });
   return app;
@@ -379,13 +385,11 @@ function safeNext(value) {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '';
 }
 
-function sameOriginPath(req) {
-  const referer = req.get('referer');
-  if (!referer) return null;
-  try {
-    const url = new URL(referer);
-    return url.host === req.get('host') ? url.pathname : null;
-  } catch {
-    return null;
-  }
+/** What is wrong with a new record, by field, or null. */
+function recordProblems(title, body) {
+  const errors = {};
+  if (title === '') errors.title = 'Enter a title.';
+  else if (title.length > 200) errors.title = `A title has at most 200 characters; this one has ${title.length}.`;
+  if (body.length > 2000) errors.body = `The text has at most 2000 characters; this one has ${body.length}.`;
+  return Object.keys(errors).length > 0 ? errors : null;
 }
