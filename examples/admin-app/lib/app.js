@@ -354,26 +354,69 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
 
   // --- errors -----------------------------------------------------------------------------------
   app.use((_req, _res, next) => next(new HttpError(404, 'Not found')));
+  // express-session saves a changed session as the answer ends (a flash read, say) and passes a
+  // failed save on (a full disk) after the answer went out: to this handler, or past it to Express's
+  // final handler when the answer was this handler's own page. Nothing is left to answer then, only
+  // to say in one line what was not saved.
+  const afterAnswer = (req, error) =>
+    console.error(`[${config.name}] after answering ${req.method} ${req.originalUrl}: ${error.message}`);
+  const handle = app.handle.bind(app);
+  app.handle = (req, res, done) =>
+    handle(
+      req,
+      res,
+      done ??
+        ((error) => {
+          if (error && res.headersSent) return afterAnswer(req, error);
+          if (error) console.error(`[${config.name}]`, error);
+          if (!res.headersSent) res.status(error ? 500 : 404).end();
+        }),
+    );
   app.use((error, req, res, _next) => {
-    const status = error.code === 'EBADCSRFTOKEN' ? 403 : (error.status ?? error.statusCode ?? 500);
-    const message =
-      error.code === 'EBADCSRFTOKEN'
-        ? 'The form expired or did not come from this site (invalid CSRF token). Reload the page and try again.'
-        : status >= 500
-          ? 'Something went wrong on the server.'
-          : error.message;
-    if (status >= 500) console.error(`[${config.name}]`, error);
+    if (res.headersSent) return afterAnswer(req, error);
+    const { status, heading, message } = describeError(error);
+    if (status === 503) console.error(`[${config.name}] ${req.method} ${req.originalUrl}: ${error.message}`);
+    else if (status >= 500) console.error(`[${config.name}]`, error);
     if (!wantsPage(req)) {
-      const code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict' }[
-        status
-      ];
-      return res
-        .status(status)
-        .json({ error: { code: code ?? 'internal_error', message, ...(error.field ? { field: error.field } : {}) } });
+      const code = ERROR_CODES[status] ?? 'internal_error';
+      return res.status(status).json({ error: { code, message, ...(error.field ? { field: error.field } : {}) } });
     }
-    render(req, res, 'error', { status, message }, status);
+    render(req, res, 'error', { status, heading, message }, status);
   });
   return app;
+}
+
+const ERROR_CODES = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  503: 'unavailable',
+};
+const HEADINGS = { 401: 'Log in first', 403: 'Forbidden', 404: 'Not found' };
+
+/** What an error tells the person who met it: a status, a heading and a message (never a stack). */
+function describeError(error) {
+  // SQLite (SQLITE_FULL) or the file system (ENOSPC): nothing was written, and nothing else is wrong.
+  if (error.code === 'SQLITE_FULL' || error.code === 'ENOSPC') {
+    return {
+      status: 503,
+      heading: 'Disk full',
+      message:
+        'The server’s disk is full, so nothing was saved. Free some space on the server, then send the form again.',
+    };
+  }
+  if (error.code === 'EBADCSRFTOKEN') {
+    return {
+      status: 403,
+      heading: HEADINGS[403],
+      message: 'The form expired or did not come from this site (invalid CSRF token). Reload the page and try again.',
+    };
+  }
+  const status = error.status ?? error.statusCode ?? 500;
+  if (status >= 500) return { status, heading: 'Error', message: 'Something went wrong on the server.' };
+  return { status, heading: HEADINGS[status] ?? 'Error', message: error.message };
 }
 
 function home(user) {
