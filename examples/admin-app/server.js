@@ -79,8 +79,18 @@ export async function startInstance(config = readConfig()) {
   };
 }
 
+/** The configuration, or the process ends saying which setting is wrong and why (no stack trace). */
+function configOrExit() {
+  try {
+    return readConfig();
+  } catch (error) {
+    console.error(`Cannot start: ${error.message}`);
+    process.exit(1);
+  }
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const instance = await startInstance();
+  const instance = await startInstance(configOrExit());
   console.log(`[${instance.config.name}] listening on ${instance.url}`);
   if (instance.standInUrl) {
     const key = instance.config.standInKeys[0];

@@ -34,6 +34,10 @@ export interface Instance {
   name: string;
   url: string;
   port: number;
+  /** Its process id. */
+  pid: number;
+  /** Its own data folder (`app.db`, `jobs.jsonl`). */
+  dataDir: string;
   /** Graceful stop (SIGTERM, as Ctrl-C does). */
   stop(): Promise<void>;
   /** A crash: SIGKILL, nothing flushed or finished. */
@@ -103,6 +107,8 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
   return {
     name: options.name,
     port: options.port,
+    pid: child.pid as number,
+    dataDir: join(options.dataDir, options.name),
     url: `http://127.0.0.1:${options.port}`,
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
@@ -300,7 +306,10 @@ export interface SingleApp {
 }
 
 /** One instance (its peer is down), a Dedalus stand-in accepting `keys`, and Chromium. */
-export async function startSingleApp(standIn: { keys: string[]; delayMs: number }): Promise<SingleApp> {
+export async function startSingleApp(
+  standIn: { keys: string[]; delayMs: number },
+  env: Record<string, string> = {},
+): Promise<SingleApp> {
   const dir = await tempDir();
   const dedalus = await startDedalusStandIn(standIn);
   const app = await startInstance({
@@ -309,6 +318,7 @@ export async function startSingleApp(standIn: { keys: string[]; delayMs: number 
     dataDir: dir.path,
     peers: { 'peer-b': await freePort() },
     dedalusUrl: dedalus.url,
+    env,
   });
   const chromium = await launchChromium();
   return {

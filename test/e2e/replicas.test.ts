@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivateRedis } from '../redis/instances.js';
@@ -30,14 +30,17 @@ const lastId = (stream: string) =>
 async function asPeerB(base: string, method: string, path: string, body?: unknown) {
   const payload = body === undefined ? '' : JSON.stringify(body);
   const time = String(Date.now());
+  // New per call: the peer API accepts each nonce once.
+  const nonce = randomBytes(16).toString('base64url');
   const key = createHmac('sha256', SYNC_SECRET).update('transport:peer-a|peer-b').digest();
   const mac = createHmac('sha256', key)
-    .update(`${method}\n${path}\n${time}\n${createHash('sha256').update(payload).digest('hex')}`)
+    .update(`${method}\n${path}\n${time}\n${nonce}\n${createHash('sha256').update(payload).digest('hex')}`)
     .digest('hex');
   const headers = {
     'content-type': 'application/json',
     'x-sync-peer': 'peer-b',
     'x-sync-time': time,
+    'x-sync-nonce': nonce,
     'x-sync-mac': mac,
   };
   const response = await fetch(`${base}${path}`, { method, headers, body: payload || undefined });

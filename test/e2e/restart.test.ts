@@ -117,6 +117,7 @@ describe('reference app: restart in the middle of a job', () => {
     // And it works again.
     await push.click();
     await waitForTileState(page, pushTile, 'success');
+    await page.close();
   });
 
   it('keeps a bundle held for approval across a restart, and applies it when approved afterwards', async () => {

@@ -8,7 +8,10 @@ export { CHROMIUM_PATH };
 
 /** A real Chromium with a fresh profile; `close()` removes the profile. */
 export async function launchChromium(
-  options: { javaScriptEnabled?: boolean } = {},
+  options: {
+    javaScriptEnabled?: boolean /** Accept a test's self-signed certificate. */;
+    ignoreHTTPSErrors?: boolean;
+  } = {},
 ): Promise<{ browser: Browser | null; context: BrowserContext; close(): Promise<void> }> {
   const profile = await mkdtemp(join(tmpdir(), 'realtime-jobs-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -16,6 +19,7 @@ export async function launchChromium(
     headless: true,
     args: CHROMIUM_ARGS,
     javaScriptEnabled: options.javaScriptEnabled ?? true,
+    ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
   });
   return {
     browser: context.browser(),

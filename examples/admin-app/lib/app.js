@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
-import { doubleCsrf } from 'csrf-csrf';
 import { Eta } from 'eta';
 import express from 'express';
-import rateLimit from 'express-rate-limit';
 import session from 'express-session';
 import helmet from 'helmet';
 import { isBusy, JOB_STATES } from 'realtime-jobs';
 import { jobsRouter } from 'realtime-jobs/express';
 import { authenticate } from './accounts.js';
+import { createCsrf } from './csrf.js';
 import { checkKey, DEDALUS_CATEGORIES, DEDALUS_TARGET } from './dedalus.js';
+import { loginThrottle } from './login-throttle.js';
 import { activity, dedalusRuns } from './logs.js';
 import { SqliteSessionStore } from './session-store.js';
 import { SYNC_CATEGORIES } from './sync.js';
@@ -40,7 +40,9 @@ class HttpError extends Error {
  */
 export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   const app = express();
-  app.set('trust proxy', false);
+  // TRUST_PROXY: the proxies whose X-Forwarded-For and X-Forwarded-Proto count (req.ip, req.secure),
+  // so behind an HTTPS proxy the Secure cookies are set and the login throttle sees the client.
+  app.set('trust proxy', config.trustProxy);
   app.disable('x-powered-by');
   const eta = new Eta({ views: here('../views'), cache: true, autoEscape: true });
   // One secret per peer, in its database: replicas sharing the file sign and read each other's cookies.
@@ -106,45 +108,60 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   // only GET, HEAD and those four POSTs; anything else under the path falls through to the app.
   app.use('/api/admin/jobs', jobsApi);
 
-  app.use(cookieParser());
+  app.use(cookieParser(secret));
   app.use(express.urlencoded({ extended: false, limit: '32kb' }));
 
-  const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
-    getSecret: () => secret,
-    getSessionIdentifier: (req) => req.session.id,
-    cookieName: `csrf_${cookieSuffix}`,
-    cookieOptions: { sameSite: 'strict', secure: config.cookieSecure, httpOnly: true, path: '/' },
-    // Forms send the token as a field, fetch sends it as a header: each request uses exactly one.
-    getCsrfTokenFromRequest: (req) =>
-      req.get('x-csrf-token') !== undefined ? req.get('x-csrf-token') : req.body?._csrf,
-  });
-  app.use(doubleCsrfProtection);
-
+  // Tokens only where a form is rendered, bound to the login session or, logged out, to a
+  // pre-session cookie: nothing is stored until someone logs in (see csrf.js).
+  const csrf = createCsrf({ secret, cookieSuffix, secure: config.cookieSecure });
   const user = (req) => req.session.user ?? null;
+  // Before the CSRF check, so that its 403 page knows who is asking too.
   app.use((req, res, next) => {
     res.locals.user = user(req);
     res.locals.instance = config.name;
     res.locals.peers = config.peers;
-    if (req.method === 'GET') {
-      // Saving something keeps a logged-out visitor's session (and so the CSRF token) stable.
-      if (!req.session.user && req.path === '/login') req.session.visitor = true;
-      res.locals.csrfToken = generateCsrfToken(req, res);
-    }
     res.locals.flash = req.session.flash ?? null;
     delete req.session.flash;
     next();
   });
+  app.use(csrf.protect);
 
-  const render = (res, view, data = {}, status = 200) => {
+  /**
+   * A whole page. It carries a form, and so a CSRF token, when someone is logged in (the header's
+   * Log out) or when it is the login page; a logged-out error page has none and sets no cookie.
+   */
+  const render = (req, res, view, data = {}, status = 200) => {
+    const hasForm = Boolean(res.locals.user) || view === 'login';
+    const csrfToken = hasForm ? csrf.formToken(req, res) : null;
     res
       .status(status)
       .type('html')
-      .send(eta.render(view, { ...res.locals, ...data, tile, tileStyles }));
+      .send(eta.render(view, { ...res.locals, csrfToken, ...data, tile, tileStyles }));
+  };
+  /** A fragment that `public/app.js` fetches into a page: its forms take the page's own token. */
+  const renderFragment = (req, res, view, data = {}) => {
+    res
+      .type('html')
+      .send(eta.render(view, { ...res.locals, csrfToken: csrf.pageToken(req), ...data, tile, tileStyles }));
   };
   const wantsJson = (req) => (req.get('accept') ?? '').includes('application/json');
+  // A browser says `Sec-Fetch-Mode: navigate` when a person opens a page; fetch, EventSource and the
+  // like send another mode. Without the header (an older client) a request counts as a navigation.
+  const navigating = (req) => (req.get('sec-fetch-mode') ?? 'navigate') === 'navigate';
+  /** Whether an answer may be a page; anything else gets JSON, never a page that would set cookies. */
+  const wantsPage = (req) => !wantsJson(req) && navigating(req) && !req.originalUrl.startsWith('/api/');
   const back = (req, res, path, flash) => {
     if (flash) req.session.flash = flash;
     res.redirect(303, path);
+  };
+  /**
+   * A form with wrong values: for fetch the first problem as JSON (with its field), for a page the
+   * form again, `page(status, errors)`, each problem next to its field and the typed values kept.
+   */
+  const refuseForm = (req, status, errors, page) => {
+    const [field, message] = Object.entries(errors)[0];
+    if (!wantsPage(req)) throw new HttpError(status, message, field);
+    page(status, errors);
   };
   /** A started (or found) job: 202 with the job for fetch, 303 back to the page for a plain form. */
   const started = (req, res, job, path) => {
@@ -155,31 +172,31 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   // --- accounts -------------------------------------------------------------------------------
   app.get('/login', (req, res) => {
     if (user(req)) return res.redirect(303, home(user(req)));
-    render(res, 'login', { next: safeNext(req.query.next), error: null, username: '' });
+    render(req, res, 'login', { next: safeNext(req.query.next), error: null, username: '' });
   });
-  const loginLimiter = rateLimit({
-    windowMs: 15 * 60 * 1000,
-    limit: config.loginAttempts,
-    skipSuccessfulRequests: true,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: (req, res) => {
-      res.locals.csrfToken = generateCsrfToken(req, res);
-      render(res, 'login', { next: '', error: 'Too many failed logins: wait 15 minutes.', username: '' }, 429);
-    },
-  });
-  app.post('/login', loginLimiter, async (req, res, next) => {
+  const throttle = loginThrottle(db, config.login);
+  const loginPage = (req, res, status, error, username = '') =>
+    render(req, res, 'login', { next: safeNext(req.body?.next), error, username }, status);
+  app.post('/login', async (req, res, next) => {
     const { username, password } = req.body ?? {};
+    const name = typeof username === 'string' ? username : '';
+    // Behind a proxy this is the client's address (TRUST_PROXY). Undefined when the connection closed
+    // before it was read: nobody is there to answer, and no guess is checked that could not be counted.
+    const address = req.ip;
+    if (address === undefined) return res.status(400).end();
+    const waitMs = throttle.waitMs(name, address);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      res.set('Retry-After', String(seconds));
+      const unit = seconds === 1 ? 'second' : 'seconds';
+      return loginPage(req, res, 429, `Too many wrong passwords from here: try again in ${seconds} ${unit}.`, name);
+    }
     const found = await authenticate(db, username, password);
     if (!found) {
-      res.locals.csrfToken = generateCsrfToken(req, res);
-      return render(
-        res,
-        'login',
-        { next: safeNext(req.body?.next), error: 'Wrong username or password.', username: String(username ?? '') },
-        401,
-      );
+      throttle.failed(name, address);
+      return loginPage(req, res, 401, 'Wrong username or password.', name);
     }
+    throttle.succeeded(name, address);
     // A new session id on login: a session fixed before login is worth nothing after it.
     req.session.regenerate((error) => {
       if (error) return next(error);
@@ -202,14 +219,17 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
   app.get('/', (req, res) => res.redirect(303, user(req) ? home(user(req)) : '/login'));
   app.get('/account', (req, res) => {
     if (!user(req)) return res.redirect(303, '/login?next=/account');
-    render(res, 'account');
+    render(req, res, 'account');
   });
 
   // --- admin pages ------------------------------------------------------------------------------
   app.use('/admin', (req, res, next) => {
     const who = user(req);
     if (!who) {
-      if (wantsJson(req) || req.method !== 'GET') throw new HttpError(401, 'Log in first');
+      // Only a person opening a page is sent to the login form. A page's own fetch (a fragment it
+      // refreshes, a form it posts) gets 401: a page that was just logged out may still send one, and
+      // following it to the login form would hand out a token under the form another tab shows.
+      if (!wantsPage(req) || req.method !== 'GET') throw new HttpError(401, 'Log in first');
       return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
     }
     if (who.role !== 'admin') throw new HttpError(403, 'This page is for administrators.');
@@ -229,16 +249,16 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     activity: activity(db, 15),
   });
 
-  app.get('/admin/sync-control', (_req, res) => {
+  app.get('/admin/sync-control', (req, res) => {
     const cards = config.peers.map((peer) => {
       const target = { peer: peer.name };
       const push = latest('sync-push', target);
       const pull = latest('sync-pull', target);
       return { peer, push, pull, pushBusy: busy(push), pullBusy: busy(pull) };
     });
-    render(res, 'sync-control', { cards, signing: sync.signing(), records: sync.count(), ...syncLive() });
+    render(req, res, 'sync-control', { cards, signing: sync.signing(), records: sync.count(), ...syncLive() });
   });
-  app.get('/admin/sync-control/live', (_req, res) => render(res, 'sync-live', syncLive()));
+  app.get('/admin/sync-control/live', (req, res) => renderFragment(req, res, 'sync-live', syncLive()));
 
   for (const direction of ['push', 'pull']) {
     app.post(`/admin/sync-control/:peer/${direction}`, async (req, res) => {
@@ -253,14 +273,21 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   }
 
-  app.get('/admin/records', (_req, res) => {
-    render(res, 'records', { records: sync.records().slice(0, 100), count: sync.count(), signing: sync.signing() });
-  });
+  const recordsPage = (req, res, status = 200, form = { values: { title: '', body: '' }, errors: {} }) =>
+    render(
+      req,
+      res,
+      'records',
+      { records: sync.records().slice(0, 100), count: sync.count(), signing: sync.signing(), ...form },
+      status,
+    );
+  app.get('/admin/records', (req, res) => recordsPage(req, res));
   app.post('/admin/records', (req, res) => {
-    const title = String(req.body?.title ?? '').trim();
-    const body = String(req.body?.body ?? '').trim();
-    if (title === '' || title.length > 200) throw new HttpError(400, 'Title: enter 1 to 200 characters', 'title');
-    if (body.length > 2000) throw new HttpError(400, 'Text: at most 2000 characters', 'body');
+    const values = { title: String(req.body?.title ?? ''), body: String(req.body?.body ?? '') };
+    const title = values.title.trim();
+    const body = values.body.trim();
+    const errors = recordProblems(title, body);
+    if (errors) return refuseForm(req, 400, errors, (status) => recordsPage(req, res, status, { values, errors }));
     sync.addRecord(title, body || '(no text)');
     back(req, res, '/admin/records', `Added "${title}".`);
   });
@@ -270,28 +297,27 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     back(req, res, '/admin/records', on ? 'Outgoing bundles are signed.' : 'Outgoing bundles are now sent UNSIGNED.');
   });
 
-  app.get('/admin/dedalus', (_req, res) => {
+  const dedalusPage = (req, res, status = 200, errors = {}) => {
     const save = latest('dedalus-save', DEDALUS_TARGET);
     const verify = latest('dedalus-verify', DEDALUS_TARGET);
-    render(res, 'dedalus', {
-      settings: dedalus.state(),
-      baseURL: dedalus.baseURL,
-      standIn: !config.dedalusBaseUrl,
-      save,
-      verify,
-      saveBusy: busy(save),
-      verifyBusy: busy(verify),
-    });
-  });
-  app.get('/admin/dedalus/key-state', (_req, res) => render(res, 'dedalus-key', { settings: dedalus.state() }));
+    const page = { settings: dedalus.state(), baseURL: dedalus.baseURL, standIn: !config.dedalusBaseUrl, errors };
+    render(req, res, 'dedalus', { ...page, save, verify, saveBusy: busy(save), verifyBusy: busy(verify) }, status);
+  };
+  app.get('/admin/dedalus', (req, res) => dedalusPage(req, res));
+  app.get('/admin/dedalus/key-state', (req, res) =>
+    renderFragment(req, res, 'dedalus-key', { settings: dedalus.state() }),
+  );
   app.post('/admin/dedalus/key', async (req, res) => {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
+    // The page shows the problem, never the key: the field comes back empty.
+    const refuse = (status, message) =>
+      refuseForm(req, status, { api_key: message }, (code, errors) => dedalusPage(req, res, code, errors));
     const problem = checkKey(apiKey);
-    if (problem) throw new HttpError(400, problem, 'api_key');
+    if (problem) return refuse(400, problem);
     // The key is stored here and the job verifies it: a job's input is shown by the job API and kept
     // in its log, no place for a secret. One save at a time, so a job never verifies another's key.
     if (busy(latest('dedalus-save', DEDALUS_TARGET))) {
-      throw new HttpError(409, 'A key is being saved and verified: wait for it to finish', 'api_key');
+      return refuse(409, 'A key is being saved and verified: wait for it to finish');
     }
     const maskedKey = dedalus.store(apiKey);
     const job = await jobs.run('dedalus-save', { maskedKey }, { key: 'default' });
@@ -305,7 +331,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     const job = await jobs.run('dedalus-verify', {}, { key: 'default' });
     started(req, res, job, '/admin/dedalus');
   });
-  app.get('/admin/dedalus/logs', (_req, res) => render(res, 'dedalus-logs', { runs: dedalusRuns(db) }));
+  app.get('/admin/dedalus/logs', (req, res) => render(req, res, 'dedalus-logs', { runs: dedalusRuns(db) }));
 
   const jobFilters = (query) => {
     const state = JOB_STATES.includes(query.state) ? query.state : '';
@@ -320,36 +346,77 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     });
   app.get('/admin/jobs', (req, res) => {
     const filters = jobFilters(req.query);
-    render(res, 'jobs', { filters, states: JOB_STATES, categories: CATEGORIES, list: jobList(filters) });
+    render(req, res, 'jobs', { filters, states: JOB_STATES, categories: CATEGORIES, list: jobList(filters) });
   });
-  app.get('/admin/jobs/list', (req, res) => render(res, 'jobs-list', { list: jobList(jobFilters(req.query)) }));
+  app.get('/admin/jobs/list', (req, res) =>
+    renderFragment(req, res, 'jobs-list', { list: jobList(jobFilters(req.query)) }),
+  );
 
   // --- errors -----------------------------------------------------------------------------------
   app.use((_req, _res, next) => next(new HttpError(404, 'Not found')));
+  // express-session saves a changed session as the answer ends (a flash read, say) and passes a
+  // failed save on (a full disk) after the answer went out: to this handler, or past it to Express's
+  // final handler when the answer was this handler's own page. Nothing is left to answer then, only
+  // to say in one line what was not saved.
+  const afterAnswer = (req, error) =>
+    console.error(`[${config.name}] after answering ${req.method} ${req.originalUrl}: ${error.message}`);
+  const handle = app.handle.bind(app);
+  app.handle = (req, res, done) =>
+    handle(
+      req,
+      res,
+      done ??
+        ((error) => {
+          if (error && res.headersSent) return afterAnswer(req, error);
+          if (error) console.error(`[${config.name}]`, error);
+          if (!res.headersSent) res.status(error ? 500 : 404).end();
+        }),
+    );
   app.use((error, req, res, _next) => {
-    const status = error.code === 'EBADCSRFTOKEN' ? 403 : (error.status ?? error.statusCode ?? 500);
-    const message =
-      error.code === 'EBADCSRFTOKEN'
-        ? 'The form expired or did not come from this site (invalid CSRF token). Reload the page and try again.'
-        : status >= 500
-          ? 'Something went wrong on the server.'
-          : error.message;
-    if (status >= 500) console.error(`[${config.name}]`, error);
-    if (wantsJson(req) || req.originalUrl.startsWith('/api/')) {
-      const code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict' }[
-        status
-      ];
-      return res
-        .status(status)
-        .json({ error: { code: code ?? 'internal_error', message, ...(error.field ? { field: error.field } : {}) } });
+    if (res.headersSent) return afterAnswer(req, error);
+    const { status, heading, message } = describeError(error);
+    if (status === 503) console.error(`[${config.name}] ${req.method} ${req.originalUrl}: ${error.message}`);
+    else if (status >= 500) console.error(`[${config.name}]`, error);
+    if (!wantsPage(req)) {
+      const code = ERROR_CODES[status] ?? 'internal_error';
+      return res.status(status).json({ error: { code, message, ...(error.field ? { field: error.field } : {}) } });
     }
-    // A plain form with a bad field goes back to its page with the reason; anything else gets a page.
-    const referer = sameOriginPath(req);
-    if (status === 400 && req.method === 'POST' && referer) return back(req, res, referer, message);
-    if (!res.locals.csrfToken && req.session) res.locals.csrfToken = generateCsrfToken(req, res);
-    render(res, 'error', { status, message }, status);
+    render(req, res, 'error', { status, heading, message }, status);
   });
   return app;
+}
+
+const ERROR_CODES = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  503: 'unavailable',
+};
+const HEADINGS = { 401: 'Log in first', 403: 'Forbidden', 404: 'Not found' };
+
+/** What an error tells the person who met it: a status, a heading and a message (never a stack). */
+function describeError(error) {
+  // SQLite (SQLITE_FULL) or the file system (ENOSPC): nothing was written, and nothing else is wrong.
+  if (error.code === 'SQLITE_FULL' || error.code === 'ENOSPC') {
+    return {
+      status: 503,
+      heading: 'Disk full',
+      message:
+        'The server’s disk is full, so nothing was saved. Free some space on the server, then send the form again.',
+    };
+  }
+  if (error.code === 'EBADCSRFTOKEN') {
+    return {
+      status: 403,
+      heading: HEADINGS[403],
+      message: 'The form expired or did not come from this site (invalid CSRF token). Reload the page and try again.',
+    };
+  }
+  const status = error.status ?? error.statusCode ?? 500;
+  if (status >= 500) return { status, heading: 'Error', message: 'Something went wrong on the server.' };
+  return { status, heading: HEADINGS[status] ?? 'Error', message: error.message };
 }
 
 function home(user) {
@@ -361,13 +428,11 @@ function safeNext(value) {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '';
 }
 
-function sameOriginPath(req) {
-  const referer = req.get('referer');
-  if (!referer) return null;
-  try {
-    const url = new URL(referer);
-    return url.host === req.get('host') ? url.pathname : null;
-  } catch {
-    return null;
-  }
+/** What is wrong with a new record, by field, or null. */
+function recordProblems(title, body) {
+  const errors = {};
+  if (title === '') errors.title = 'Enter a title.';
+  else if (title.length > 200) errors.title = `A title has at most 200 characters; this one has ${title.length}.`;
+  if (body.length > 2000) errors.body = `The text has at most 2000 characters; this one has ${body.length}.`;
+  return Object.keys(errors).length > 0 ? errors : null;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import express from 'express';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -53,6 +54,37 @@ function syncSecret(env, dataRoot) {
   return readFileSync(path, 'utf8').trim();
 }
 
+/**
+ * `TRUST_PROXY`: which proxies in front of this instance may say who the client is and whether it came
+ * over HTTPS (`X-Forwarded-For`, `X-Forwarded-Proto`), as Express's `trust proxy` takes it: a hop count
+ * (`1`: the one proxy in front), or addresses and subnets, comma separated (`loopback`,
+ * `10.0.0.0/8, 192.168.1.7`). Unset or `0`: none, the connection's own address and protocol count.
+ * `true` (trust every hop) is refused: any client could then name its own address and walk past the
+ * login throttle.
+ */
+export function parseTrustProxy(raw) {
+  const value = (raw ?? '').trim();
+  if (value === '' || value === '0' || value === 'false') return false;
+  if (value === 'true') {
+    throw new Error(
+      'TRUST_PROXY=true would trust every hop, so any client could name its own address: give the number of proxies in front (1) or their addresses',
+    );
+  }
+  const parsed = /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof parsed === 'number' && parsed > 10) {
+    throw new Error(`TRUST_PROXY: ${value} proxies in front of the app? Give the number of hops (1 to 10)`);
+  }
+  try {
+    // Express compiles the setting at once, and refuses what proxy-addr cannot read.
+    express().set('trust proxy', parsed);
+  } catch (error) {
+    throw new Error(
+      `TRUST_PROXY must be a hop count (1) or addresses and subnets, comma separated (loopback, 10.0.0.0/8): ${error.message} in ${JSON.stringify(value)}`,
+    );
+  }
+  return parsed;
+}
+
 /** One instance's configuration, from the environment; every value has a default that needs nothing else. */
 export function readConfig(env = process.env) {
   const name = env.INSTANCE_NAME || 'peer-a';
@@ -84,10 +116,25 @@ export function readConfig(env = process.env) {
     signByDefault: env.SYNC_SIGN !== '0',
     seedRecords: integer(env, 'SEED_RECORDS', 12, 0, 1000),
     cookieSecure: env.COOKIE_SECURE === '1',
-    loginAttempts: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    login: loginThrottleConfig(env),
     passwords: { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null },
     // Set: jobs live in Redis (prefix = this instance's name), so replicas of one peer share them.
     redisUrl: env.REDIS_URL || null,
     leaseMs: integer(env, 'REDIS_LEASE_MS', 15_000, 100, 3_600_000),
+  };
+}
+
+/** The login throttle (lib/login-throttle.js): wrong passwords before waits begin, and the longest wait. */
+function loginThrottleConfig(env) {
+  if (env.LOGIN_MAX_FAILURES !== undefined && env.LOGIN_MAX_FAILURES !== '') {
+    // Its meaning is gone (a lockout after N failures): say so rather than ignore it.
+    throw new Error(
+      'LOGIN_MAX_FAILURES is no longer read: logins are not locked out any more, wrong passwords wait longer and longer; set LOGIN_FREE_FAILURES and LOGIN_MAX_WAIT_S instead',
+    );
+  }
+  return {
+    freeFailures: integer(env, 'LOGIN_FREE_FAILURES', 5, 1, 1000),
+    maxWaitMs: integer(env, 'LOGIN_MAX_WAIT_S', 30, 1, 3600) * 1000,
   };
 }

@@ -4,7 +4,8 @@ import Database from 'better-sqlite3';
 
 /**
  * The app's own tables. Jobs are not here: the job registry keeps them in its JSONL log. This database
- * holds what the app owns: accounts, sessions, settings, the synced dataset and the two logs.
+ * holds what the app owns: accounts, sessions, wrong passwords (the login throttle), settings, the
+ * synced dataset and the two logs.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -18,6 +19,12 @@ CREATE TABLE IF NOT EXISTS sessions (
   expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS login_failures (
+  key TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_last ON login_failures (last_at);
 CREATE TABLE IF NOT EXISTS settings (
   name TEXT PRIMARY KEY,
   value TEXT
@@ -44,6 +51,13 @@ CREATE TABLE IF NOT EXISTS outbox (
   chunks TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS peer_nonces (
+  peer TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (peer, nonce)
+);
+CREATE INDEX IF NOT EXISTS peer_nonces_expires ON peer_nonces (expires_at);
 CREATE TABLE IF NOT EXISTS staged_bundles (
   job_id TEXT PRIMARY KEY,
   peer TEXT NOT NULL,

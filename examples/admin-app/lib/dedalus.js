@@ -10,22 +10,68 @@ export function maskKey(key) {
   return `${key.slice(0, 4)}••••••••${key.slice(-4)}`;
 }
 
-/** Refuses a key that cannot be one, and says why. */
+export const KEY_LENGTH = { min: 16, max: 200 };
+
+/**
+ * Refuses a key that cannot be one, and says why, never quoting it: a key goes into an HTTP header,
+ * so it is printable ASCII without spaces (a control character could end the header, or hide in a
+ * log line), and of a sensible length.
+ */
 export function checkKey(value) {
-  if (typeof value !== 'string' || value.trim() === '') return 'Enter an API key';
-  if (value.length > 500) return 'The API key is longer than 500 characters';
-  if (/\s/.test(value.trim())) return 'The API key must not contain spaces';
+  if (typeof value !== 'string' || value === '') return 'Enter an API key.';
+  const characters = [...value];
+  for (const [index, character] of characters.entries()) {
+    const code = character.codePointAt(0) ?? 0;
+    const which = `character ${index + 1}`;
+    if (code === 0x20) return `The API key must not contain spaces (${which} is one).`;
+    if (code < 0x20 || code === 0x7f) {
+      const hex = code.toString(16).toUpperCase().padStart(4, '0');
+      return `The API key must be printable: ${which} is a control character (U+${hex}).`;
+    }
+    if (code > 0x7e) return `The API key must be printable ASCII: ${which} is not ASCII.`;
+  }
+  if (characters.length < KEY_LENGTH.min) {
+    return `The API key is too short: ${characters.length} characters, keys have at least ${KEY_LENGTH.min}.`;
+  }
+  if (characters.length > KEY_LENGTH.max) {
+    return `The API key is too long: ${characters.length} characters, at most ${KEY_LENGTH.max}.`;
+  }
   return null;
 }
 
-/** The SDK's errors, in words an admin can act on. */
+/**
+ * `text` with every copy of `key` in it masked: a service (or the SDK) may quote the key it was given
+ * in an error, and the error becomes a job's message, which the job API, the stream, the job log and
+ * the run log all keep. Its JSON- and URL-escaped forms are masked too.
+ */
+export function withoutKey(text, key) {
+  if (!key) return text;
+  const forms = new Set([key, JSON.stringify(key).slice(1, -1), encodeURIComponent(key)]);
+  let out = text;
+  for (const form of forms) out = out.split(form).join(maskKey(key));
+  return out;
+}
+
+/** What the service said in an error body (`{"error":{"message":…}}` or `{"message":…}`), if anything. */
+function serviceMessage(body) {
+  const said = body?.error?.message ?? body?.message;
+  return typeof said === 'string' ? said : null;
+}
+
+/**
+ * The SDK's errors, in words an admin can act on. An error of unknown kind says only its name: its
+ * message may hold anything, the request's headers included.
+ */
 function explain(error, baseURL) {
   if (error instanceof Dedalus.AuthenticationError) return 'Dedalus refused the API key (401 Unauthorized)';
   if (error instanceof Dedalus.PermissionDeniedError) return 'The API key may not list models (403 Forbidden)';
   if (error instanceof Dedalus.APIConnectionTimeoutError) return `Dedalus at ${baseURL} did not answer in time`;
   if (error instanceof Dedalus.APIConnectionError) return `Could not reach Dedalus at ${baseURL}`;
-  if (error instanceof Dedalus.APIError) return `Dedalus answered ${error.status}: ${error.message}`;
-  return error?.message ?? String(error);
+  if (error instanceof Dedalus.APIError) {
+    const said = serviceMessage(error.error);
+    return `Dedalus answered ${error.status}${said ? `: ${said}` : ''}`;
+  }
+  return `The call to Dedalus failed (${error?.name ?? 'unknown error'})`;
 }
 
 /**
@@ -55,7 +101,8 @@ export function createDedalus({ settings, baseURL }) {
       return page.data.length;
     } catch (error) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      throw new Error(explain(error, baseURL), { cause: error });
+      // No `cause`: the SDK's error carries the request, key included.
+      throw new Error(withoutKey(explain(error, baseURL), apiKey));
     }
   }
 

@@ -1,10 +1,12 @@
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 
 /** Records per chunk: small, so even the demo dataset travels in several steps ("chunk 3 of 5"). */
 const CHUNK_SIZE = 5;
 const PEER_TIMEOUT_MS = 5000;
+/** The signature window: a call is accepted while its time is this close to the receiver's clock. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const NONCE = /^[A-Za-z0-9_-]{16,64}$/;
 const OUTBOX_TTL_MS = 10 * 60 * 1000;
 export const SYNC_CATEGORIES = ['sync-push', 'sync-pull'];
 
@@ -32,6 +34,11 @@ export function bundleDigest(records) {
 
 export function signBundle(key, from, to, digest) {
   return createHmac('sha256', key).update(`${from}\n${to}\n${digest}`).digest('hex');
+}
+
+/** What a call's MAC covers: its method, path, time, nonce and the SHA-256 of its body. */
+function transportMac(key, { method, path, time, nonce, bodyHash }) {
+  return createHmac('sha256', key).update(`${method}\n${path}\n${time}\n${nonce}\n${bodyHash}`).digest('hex');
 }
 
 function equalHex(a, b) {
@@ -106,6 +113,8 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     ),
     staged: db.prepare('SELECT * FROM staged_bundles WHERE job_id = ?'),
     unstage: db.prepare('DELETE FROM staged_bundles WHERE job_id = ?'),
+    nonceSeen: db.prepare('INSERT INTO peer_nonces (peer, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    nonceSweep: db.prepare('DELETE FROM peer_nonces WHERE expires_at < ?'),
   };
   const peersByName = new Map(peers.map((peer) => [peer.name, peer]));
 
@@ -138,9 +147,10 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
   async function callPeer(peer, method, path, body, signal) {
     const payload = body === undefined ? '' : JSON.stringify(body);
     const time = String(Date.now());
-    const mac = createHmac('sha256', peerKey(secret, name, peer.name, 'transport'))
-      .update(`${method}\n${path}\n${time}\n${createHash('sha256').update(payload).digest('hex')}`)
-      .digest('hex');
+    // New for every call, tries of the same step included: the peer refuses one it has seen.
+    const nonce = randomBytes(16).toString('base64url');
+    const bodyHash = createHash('sha256').update(payload).digest('hex');
+    const mac = transportMac(peerKey(secret, name, peer.name, 'transport'), { method, path, time, nonce, bodyHash });
     let response;
     try {
       response = await fetch(new URL(path, peer.url), {
@@ -149,6 +159,7 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
           'content-type': 'application/json',
           'x-sync-peer': name,
           'x-sync-time': time,
+          'x-sync-nonce': nonce,
           'x-sync-mac': mac,
         },
         body: payload === '' ? undefined : payload,
@@ -392,7 +403,26 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     return `bundle-${digest}-${signing() ? 'signed' : 'unsigned'}${allowUnsigned ? '-allow-unsigned' : ''}`;
   }
 
-  /** The routes another instance calls. No session and no CSRF: every call carries the pair's MAC. */
+  /**
+   * A genuine call recorded on the way (and its MAC with it) would be accepted again for as long as
+   * its time is within the window. So each call's nonce is remembered until then, in SQLite, where
+   * every replica of this peer sees it, and a call that brings one back is refused.
+   */
+  function rememberNonce(from, nonce, time) {
+    const now = Date.now();
+    statements.nonceSweep.run(now);
+    if (statements.nonceSeen.run(from, nonce, time + CLOCK_SKEW_MS).changes === 0) {
+      throw new SyncError(
+        409,
+        `replayed request: this x-sync-nonce was already used within the signature window (${CLOCK_SKEW_MS / 60_000} minutes)`,
+      );
+    }
+  }
+
+  /**
+   * The routes another instance calls. No session and no CSRF: every call carries the pair's MAC over
+   * its method, path, time, nonce and body, and is accepted once.
+   */
   function peerApi() {
     const router = express.Router();
     router.use(
@@ -406,18 +436,25 @@ export function createSync({ db, name, peers, secret, paceMs, signByDefault, set
     router.use((req, _res, next) => {
       const from = req.get('x-sync-peer');
       const time = Number(req.get('x-sync-time'));
+      const nonce = req.get('x-sync-nonce') ?? '';
       const mac = req.get('x-sync-mac') ?? '';
       if (!peersByName.has(from)) throw new SyncError(401, `Unknown peer ${JSON.stringify(from ?? '')}`);
       if (!Number.isFinite(time) || Math.abs(Date.now() - time) > CLOCK_SKEW_MS) {
         throw new SyncError(401, 'x-sync-time is missing or too far from this clock');
       }
+      if (!NONCE.test(nonce)) throw new SyncError(401, 'x-sync-nonce is missing or malformed');
       const bodyHash = createHash('sha256')
         .update(req.rawBody ?? '')
         .digest('hex');
-      const expected = createHmac('sha256', peerKey(secret, name, from, 'transport'))
-        .update(`${req.method}\n${req.originalUrl}\n${req.get('x-sync-time')}\n${bodyHash}`)
-        .digest('hex');
+      const expected = transportMac(peerKey(secret, name, from, 'transport'), {
+        method: req.method,
+        path: req.originalUrl,
+        time: req.get('x-sync-time'),
+        nonce,
+        bodyHash,
+      });
       if (!equalHex(mac, expected)) throw new SyncError(401, 'x-sync-mac does not match the peer key');
+      rememberNonce(from, nonce, time);
       req.peer = from;
       next();
     });

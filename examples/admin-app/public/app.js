@@ -108,7 +108,11 @@ function refreshLive() {
   timer = setTimeout(async () => {
     for (const region of regions) {
       try {
-        const response = await fetch(region.dataset.liveSrc, { credentials: 'same-origin' });
+        // The page's token goes along: a fragment with a form (Clear API key) reuses it.
+        const response = await fetch(region.dataset.liveSrc, {
+          credentials: 'same-origin',
+          headers: { 'x-csrf-token': csrfToken() },
+        });
         if (response.ok) {
           region.innerHTML = await response.text();
           enableScripted(region);
