@@ -150,7 +150,7 @@ describe('reference app: the peer API checks every field a peer sends', () => {
       [{ records: freshRecords(6) }, 'records must hold at most 5 records'],
     ];
     for (const [body, message] of cases) {
-      expect({ message, ...(await call('PUT', path, body)) }).toMatchObject({ status: 400, message });
+      expect({ body, ...(await call('PUT', path, body)) }).toMatchObject({ body, status: 400, message });
     }
     expect(await call('PUT', `/sync/api/inbox/${transferId}/chunks/3`, { records: [good] })).toMatchObject({
       status: 400,
@@ -198,7 +198,7 @@ describe('reference app: the peer API checks every field a peer sends', () => {
       [{ digest, signature: 42 }, 'signature must be 64 hex digits'],
       [{ signature }, 'digest is missing'],
     ] as const) {
-      expect({ message, ...(await call('POST', verify, body)) }).toMatchObject({ status: 400, message });
+      expect({ body, ...(await call('POST', verify, body)) }).toMatchObject({ body, status: 400, message });
     }
     const apply = `/sync/api/inbox/${transferId}/apply`;
     expect(await call('POST', apply, { acceptUnsigned: false })).toMatchObject({
