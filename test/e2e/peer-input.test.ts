@@ -273,7 +273,7 @@ describe('reference app: a pull or push checks every answer of the peer, and a p
   // One fake peer per case, each a name in peer-a's PEERS: the pulls run side by side.
   const scripts: Record<string, { script: Script; message: string; push?: true }> = {
     'push-bad-id': {
-      script: { inbox: () => ({ transferId: '../../../admin/records' }) },
+      script: { inbox: () => ({ transferId: '/admin/records?all' }) },
       message: 'push-bad-id sent a bad answer to POST /sync/api/inbox: transferId must be a UUID',
       push: true,
     },
