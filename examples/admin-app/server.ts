@@ -79,6 +79,7 @@ export async function startInstance(config: Config = readConfig()): Promise<Runn
         await jobs.close();
         server.closeAllConnections();
         stopLogs();
+        // Set by lib/app.js (a SqliteSessionStore); `locals` is untyped in Express.
         (app.locals.sessionStore as { close(): void }).close();
         db.close();
         await standIn?.close();

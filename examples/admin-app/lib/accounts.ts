@@ -2,6 +2,7 @@ import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Db } from './db.js';
 
+// promisify picks scrypt's overload with options; this is the one called here.
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, length: number) => Promise<Buffer>;
 const KEY_LENGTH = 64;
 // A fixed hash to compare against when the user does not exist, so a wrong username costs as much
