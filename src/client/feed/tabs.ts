@@ -11,7 +11,13 @@ type Message =
   | { t: 'job'; job: Job; snap: boolean }
   | { t: 'snap'; filter: NormalFilter; ids: string[] }
   // The leader's resume point (an id exact for `filter`) and how its connection stands.
-  | { t: 'info'; id: string | undefined; filter: NormalFilter | null; state: JobFeedState; connection: JobFeedConnection }
+  | {
+      t: 'info';
+      id: string | undefined;
+      filter: NormalFilter | null;
+      state: JobFeedState;
+      connection: JobFeedConnection;
+    }
   | { t: 'error'; code: JobFeedErrorCode; message: string; status: number | undefined }
   // A tab's subscriptions want `filter`: the leader widens its connection to cover it.
   | { t: 'want'; filter: NormalFilter }
@@ -21,7 +27,11 @@ type Message =
 
 /** The part of `navigator.locks` used here. */
 interface Locks {
-  request(name: string, options: { ifAvailable?: boolean; signal?: AbortSignal }, grant: (lock: unknown) => unknown): Promise<unknown>;
+  request(
+    name: string,
+    options: { ifAvailable?: boolean; signal?: AbortSignal },
+    grant: (lock: unknown) => unknown,
+  ): Promise<unknown>;
 }
 
 /** `navigator.locks`, when this page has both it and BroadcastChannel (and is a page at all). */
@@ -260,7 +270,8 @@ export class TabShare {
 
   #widen(filter: NormalFilter): void {
     const current = this.#machine.filter;
-    if (!current || !coversFilter(current, filter)) this.#machine.run(current ? unionFilters([current, filter]) : filter);
+    if (!current || !coversFilter(current, filter))
+      this.#machine.run(current ? unionFilters([current, filter]) : filter);
   }
 
   /** Asks the list route once for this tab's filter: what a follower holds before the next change. */
