@@ -5,7 +5,7 @@ import { coversFilter, matchesFilter, type NormalFilter, normalizeFilter, unionF
 import { HeldJobs } from './held-jobs.js';
 import { FeedMachine, type MachineListener } from './machine.js';
 import { type JobFeedOptions, readFeedOptions } from './options.js';
-import { TabShare, tabLocks } from './tabs.js';
+import { type FeedSource, shareTabs, tabLocks } from './tabs.js';
 import type { JobFeed, JobFeedConnection, JobFeedState } from './types.js';
 
 interface Subscription {
@@ -61,7 +61,7 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
   };
   // One stream for all tabs of the origin where the page can coordinate them; else one for this tab.
   const locks = settings.share ? tabLocks() : undefined;
-  const machine = locks ? new TabShare(settings, listener, locks) : new FeedMachine(settings, listener);
+  const machine: FeedSource = locks ? shareTabs(settings, listener, locks) : new FeedMachine(settings, listener);
 
   /** What every subscription together wants, or null when there is none. */
   const wanted = () =>

@@ -95,7 +95,7 @@ export class FeedMachine {
   }
 
   /**
-   * Takes over the resume point another tab's stream reached for `filter` (see TabShare): the next
+   * Takes over the resume point another tab's stream reached for `filter` (see shareTabs): the next
    * {@link FeedMachine.run} for a filter it covers resumes from `lastEventId`.
    */
   seed(filter: NormalFilter | null, lastEventId: string | undefined): void {
