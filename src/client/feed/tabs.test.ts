@@ -73,8 +73,12 @@ async function realServer() {
   });
   const handle = toNodeHandler(endpoint, { prefix: '/jobs' });
   const streams: Array<string | undefined> = [];
+  const urls: string[] = [];
   const server = createServer((req, res) => {
-    if (req.url?.startsWith('/jobs/events')) streams.push(req.headers['last-event-id'] as string | undefined);
+    if (req.url?.startsWith('/jobs/events')) {
+      streams.push(req.headers['last-event-id'] as string | undefined);
+      urls.push(req.url);
+    }
     void handle(req, res, req);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -83,7 +87,7 @@ async function realServer() {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs`, registry, endpoint, streams };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs`, registry, endpoint, streams, urls };
 }
 
 interface Tab {
@@ -158,7 +162,8 @@ describe('tabs sharing one stream', () => {
     await waitFor(() => follower.seen.at(-1)?.progress === 0.4, 'the follower caught up');
     expect(streams).toHaveLength(lastSeen + 1);
     expect(streams.at(-1)).toBeDefined();
-    expect(versionsOf(follower.seen, job.id)).toEqual([1, 2, 3, 4, 5]);
+    // Version 1 came from the list, unless version 2 overtook it (then it is not news): 2 to 5, each once.
+    expect(versionsOf(follower.seen, job.id).filter((version) => version > 1)).toEqual([2, 3, 4, 5]);
     await waitFor(() => endpoint.openStreams === 1, 'one stream');
 
     // Back from the freeze it follows again, and catches up with the list once.
@@ -192,6 +197,21 @@ describe('tabs sharing one stream', () => {
     expect(streams).toHaveLength(3);
     expect(streams.at(-1)).toBeDefined();
     expect(versionsOf(one.seen, job.id)).toEqual([1, 2, 3]);
+  });
+
+  it('a tab alone that goes idle asks for exactly what it wants next, from a snapshot, as one tab does', async () => {
+    const { url, urls, streams } = await realServer();
+    const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });
+    Object.defineProperty(globalThis, 'document', { value: doc, configurable: true });
+    const feed = createJobFeed({ url });
+    cleanups.push(() => feed.close());
+    const off = feed.subscribe({ category: 'alpha' }, () => {});
+    await waitFor(() => feed.state === 'streaming', 'streams for alpha');
+    off();
+    feed.subscribe({ category: 'beta' }, () => {});
+    await waitFor(() => urls.length === 2 && feed.state === 'streaming', 'streams for beta');
+    expect(urls).toEqual(['/jobs/events?category=alpha', '/jobs/events?category=beta']);
+    expect(streams).toEqual([undefined, undefined]);
   });
 
   it('falls back to a stream per tab without Web Locks, and with shareAcrossTabs: false', async () => {

@@ -253,6 +253,9 @@ export function shareTabs(settings: FeedSettings, on: MachineListener, locks: Lo
     idle() {
       leave();
       asked = null;
+      // As for one tab: the next connection this tab opens starts from a snapshot of what it then
+      // wants (other tabs say again what they want when it leads, and it widens for them).
+      seed = { id: undefined, filter: null };
       setState('idle');
     },
     /** Hidden: stops competing (a leader hands over) and keeps following. `gone`: leaves the channel too. */
