@@ -49,7 +49,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-let locks: FakeLocks | undefined;
+let locks: Pick<FakeLocks, 'request'> | undefined;
 beforeEach(() => {
   locks = new FakeLocks();
   const saved = ['document', 'navigator'].map(
@@ -224,6 +224,14 @@ describe('tabs sharing one stream', () => {
     await streaming(third, 'a tab without locks streams');
     expect(endpoint.openStreams).toBe(3);
     expect([shared.feed.state, alone.feed.state]).toEqual(['streaming', 'streaming']);
+  });
+
+  it('a tab whose lock requests are refused (an opaque origin) streams on its own', async () => {
+    const { url, endpoint } = await realServer();
+    locks = { request: () => Promise.reject(new DOMException('opaque origin', 'SecurityError')) };
+    const tab = openTab(url, {});
+    await streaming(tab, 'streams without the lock');
+    expect(endpoint.openStreams).toBe(1);
   });
 
   it('a tab on its own lets go of its stream on freeze (or pagehide) and resumes exactly after', async () => {

@@ -171,7 +171,11 @@ export function shareTabs(settings: FeedSettings, on: MachineListener, locks: Lo
   const compete = (first = false) => {
     if (request || !channel) return;
     if (settings.document?.visibilityState === 'hidden') {
-      if (first) poll();
+      // Paused, as one hidden tab would be, until a leader says otherwise.
+      if (first) {
+        setState('paused');
+        poll();
+      }
       return;
     }
     const mine = new AbortController();
@@ -185,7 +189,11 @@ export function shareTabs(settings: FeedSettings, on: MachineListener, locks: Lo
         request = null;
         compete();
       })
-      .catch(() => {});
+      // Refused (an opaque origin: a sandboxed frame, a file: page) rather than aborted by us: this tab
+      // streams on its own.
+      .catch(() => {
+        if (request === mine) void lead();
+      });
   };
 
   /** Stops competing; a leader hands over. */
