@@ -234,6 +234,28 @@ describe('tabs sharing one stream', () => {
     expect(endpoint.openStreams).toBe(1);
   });
 
+  it('leaving into the back/forward cache (pagehide) closes the stream; pageshow catches up exactly', async () => {
+    const { url, registry, endpoint, streams } = await realServer();
+    const job = await registry.enqueue({ category: 'alpha' });
+    const win = new EventTarget();
+    Object.defineProperty(globalThis, 'window', { value: win, configurable: true });
+    cleanups.push(() => delete (globalThis as { window?: unknown }).window);
+    for (const shareAcrossTabs of [true, false]) {
+      const tab = openTab(url, {}, { shareAcrossTabs });
+      await streaming(tab, 'streams');
+      const before = streams.length;
+      win.dispatchEvent(new Event('pagehide'));
+      await waitFor(() => endpoint.openStreams === 0, `no stream kept in the cache (sharing ${shareAcrossTabs})`);
+      await registry.update(job.id, { progress: shareAcrossTabs ? 0.1 : 0.2 });
+      win.dispatchEvent(new Event('pageshow'));
+      await waitFor(() => tab.seen.at(-1)?.progress === (shareAcrossTabs ? 0.1 : 0.2), 'caught up');
+      await waitFor(() => endpoint.openStreams === 1, 'one stream again');
+      expect(streams.slice(before)).toHaveLength(1);
+      expect(streams.at(-1)).toBeDefined();
+      tab.feed.close();
+    }
+  });
+
   it('a tab on its own lets go of its stream on freeze (or pagehide) and resumes exactly after', async () => {
     const { url, registry, endpoint, streams } = await realServer();
     const job = await registry.enqueue({ category: 'alpha' });
