@@ -21,6 +21,8 @@ export interface TestServerOptions {
   jsonlPath?: string;
   retryMs?: number;
   heartbeatMs?: number;
+  /** The endpoint's coalescing of progress-only updates (0: every update goes out). */
+  throttleMs?: number;
   /** Who asks; null → 401. */
   authorize?: () => Principal | null;
   /** Who may act on which job (the actions are off without it). */
@@ -73,6 +75,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     authorize: options.authorize ?? (() => ({ id: 'admin', scopes: ['admin'] })),
     retryMs: options.retryMs ?? 200,
     heartbeatMs: options.heartbeatMs ?? 15_000,
+    ...(options.throttleMs === undefined ? {} : { throttleMs: options.throttleMs }),
     ...(options.authorizeAction ? { authorizeAction: options.authorizeAction } : {}),
   });
   let failure: StreamFailure = 'none';

@@ -3,8 +3,9 @@ import type { Job } from '../../protocol/job.js';
 import { invalid, JobFeedError } from './errors.js';
 import { coversFilter, matchesFilter, type NormalFilter, normalizeFilter, unionFilters } from './filter.js';
 import { HeldJobs } from './held-jobs.js';
-import { FeedMachine } from './machine.js';
+import { FeedMachine, type MachineListener } from './machine.js';
 import { type JobFeedOptions, readFeedOptions } from './options.js';
+import { type FeedSource, shareTabs, tabLocks } from './tabs.js';
 import type { JobFeed, JobFeedConnection, JobFeedState } from './types.js';
 
 interface Subscription {
@@ -46,7 +47,7 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
       }
     }
   });
-  const machine = new FeedMachine(settings, {
+  const listener: MachineListener = {
     state(state) {
       options.onStateChange?.(state);
       for (const listener of stateListeners) listener(state);
@@ -57,7 +58,10 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
     error: report,
     job: (job, fromSnapshot) => held.apply(job, fromSnapshot),
     snapshot: (filter, carried) => held.forgetMissing(filter, carried),
-  });
+  };
+  // One stream for all tabs of the origin where the page can coordinate them; else one for this tab.
+  const locks = settings.share ? tabLocks() : undefined;
+  const machine: FeedSource = locks ? shareTabs(settings, listener, locks) : new FeedMachine(settings, listener);
 
   /** What every subscription together wants, or null when there is none. */
   const wanted = () =>
@@ -76,7 +80,18 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
     if (doc?.visibilityState === 'hidden') machine.pause();
     else machine.resume();
   };
-  doc?.addEventListener?.('visibilitychange', onVisibility);
+  // Leaving the page (maybe into the back/forward cache) or being frozen: nothing may stay open.
+  const onHide = () => machine.pause(true);
+  // Each source checks visibility itself when it comes back.
+  const onShow = () => machine.resume();
+  const lifecycle = [
+    [doc, 'visibilitychange', onVisibility],
+    [globalThis.document, 'freeze', onHide],
+    [globalThis.document, 'resume', onShow],
+    [globalThis.window, 'pagehide', onHide],
+    [globalThis.window, 'pageshow', onShow],
+  ] as const;
+  for (const [target, type, handler] of lifecycle) target?.addEventListener?.(type, handler);
 
   return {
     subscribe(filter, callback) {
@@ -110,7 +125,7 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
     close() {
       machine.close();
       subscriptions.clear();
-      doc?.removeEventListener?.('visibilitychange', onVisibility);
+      for (const [target, type, handler] of lifecycle) target?.removeEventListener?.(type, handler);
     },
     get state() {
       return machine.state;

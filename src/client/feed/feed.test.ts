@@ -231,7 +231,8 @@ describe('createJobFeed against the real routes', () => {
     const listeners = new Set<() => void>();
     const doc = {
       visibilityState: 'visible',
-      addEventListener: (_: string, listener: () => void) => listeners.add(listener),
+      // Only visibility: the feed also listens for `freeze` and `resume` on the document.
+      addEventListener: (type: string, listener: () => void) => type === 'visibilitychange' && listeners.add(listener),
       removeEventListener: (_: string, listener: () => void) => listeners.delete(listener),
     };
     const saved = Object.getOwnPropertyDescriptor(globalThis, 'document');

@@ -17,6 +17,8 @@ export interface MachineListener {
   job(job: Job, fromSnapshot: boolean): void;
   /** A full snapshot for `filter` carried these jobs and no others. */
   snapshot(filter: NormalFilter, carried: ReadonlySet<string>): void;
+  /** The resume point moved: `id` is exact for the current filter (undefined: a snapshot next time). */
+  resumeFrom?(id: string | undefined): void;
 }
 
 /**
@@ -90,6 +92,16 @@ export class FeedMachine {
     this.#filter = filter;
     this.#mode = 'running';
     this.#start();
+  }
+
+  /**
+   * Takes over the resume point another tab's stream reached for `filter` (see shareTabs): the next
+   * {@link FeedMachine.run} for a filter it covers resumes from `lastEventId`.
+   */
+  seed(filter: NormalFilter | null, lastEventId: string | undefined): void {
+    this.#filter = filter;
+    this.#lastEventId = lastEventId;
+    this.#etag = undefined;
   }
 
   /** No subscription left: disconnects, and the next connection starts from a snapshot. */
@@ -169,6 +181,7 @@ export class FeedMachine {
       snapshot: (carried) => this.#on.snapshot(filter, carried),
       resumeFrom: (id) => {
         this.#lastEventId = id;
+        this.#on.resumeFrom?.(id);
       },
       ready: () => this.#streamReady(),
       retry: (ms) => {

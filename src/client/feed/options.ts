@@ -41,6 +41,13 @@ export interface JobFeedOptions {
   /** Disconnect while `document.visibilityState` is `hidden`, and catch up when the page is shown. @default true */
   pauseWhenHidden?: boolean;
   /**
+   * Share one stream among all tabs of this origin on the same `url` (a Web Lock elects the tab that
+   * holds it; the others get its events over a BroadcastChannel). Where either API is missing, or with
+   * `false`, each tab opens its own stream.
+   * @default true
+   */
+  shareAcrossTabs?: boolean;
+  /**
    * Called with every problem. `unauthorized` and `forbidden` mean the feed stopped.
    * @default none
    * @example (error) => { if (error.code === 'unauthorized') location.assign('/login'); }
@@ -63,6 +70,8 @@ export interface FeedSettings {
   heartbeatMs: number;
   maxRetryMs: number;
   maxEventSize: number;
+  /** Share one stream among the tabs (`shareAcrossTabs`). */
+  share: boolean;
   /** The document whose visibility pauses the feed, or undefined (Node, `pauseWhenHidden: false`). */
   document: Document | undefined;
 }
@@ -88,8 +97,8 @@ export function readFeedOptions(options: JobFeedOptions): FeedSettings {
   if (!['include', 'same-origin', 'omit'].includes(credentials)) {
     invalid('credentials', 'must be "include", "same-origin" or "omit"');
   }
-  if (options.pauseWhenHidden !== undefined && typeof options.pauseWhenHidden !== 'boolean') {
-    invalid('pauseWhenHidden', 'must be true or false');
+  for (const field of ['pauseWhenHidden', 'shareAcrossTabs'] as const) {
+    if (options[field] !== undefined && typeof options[field] !== 'boolean') invalid(field, 'must be true or false');
   }
   let base: URL;
   try {
@@ -109,6 +118,7 @@ export function readFeedOptions(options: JobFeedOptions): FeedSettings {
     heartbeatMs: positive('heartbeatMs', DEFAULT_HEARTBEAT_MS),
     maxRetryMs: positive('maxRetryMs', 30_000),
     maxEventSize: positive('maxEventSize', 1 << 20),
+    share: options.shareAcrossTabs !== false,
     document: options.pauseWhenHidden === false ? undefined : globalThis.document,
   };
 }
