@@ -66,7 +66,7 @@ describe('reference app: sync control', () => {
     const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
     const detail = await jobDetail(page, a.url, String(job?.id));
     expect(detail.job).toMatchObject({
-      data: { peer: 'peer-b', allowUnsigned: false },
+      data: { peer: 'peer-b' },
       result: { records: 8, added: 8, signed: true },
     });
     expect(detail.permissions).toEqual(['cancel', 'retry', 'approve', 'reject']);
@@ -82,7 +82,7 @@ describe('reference app: sync control', () => {
 
     // The activity log follows without a reload, with the count from the job's result.
     const row = page.locator('#sync-live table.log tbody tr', { hasText: 'Push to peer-b' });
-    await row.getByText('success').waitFor();
+    await row.getByText('Succeeded').waitFor();
     expect(await row.getByRole('cell', { name: '8', exact: true }).count()).toBe(1);
 
     // The data really arrived on the other instance.
@@ -114,13 +114,14 @@ describe('reference app: sync control', () => {
     const history = await chromium.context.newPage();
     await history.goto(`${a.url}/admin/jobs?category=sync-push`);
     await history.getByRole('heading', { name: 'Job history' }).waitFor();
+    await history.waitForFunction(() => customElements.get('job-list') !== undefined);
     await page.goto(`${a.url}/admin/sync-control`);
     const selector = tileSelector('sync-push', 'peer', 'peer-c');
     const push = card('peer-c').getByRole('button', { name: 'Push now' });
     await push.click();
     await waitForTileState(page, selector, 'error');
     const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
-    await history.locator(`[data-job-id="${job?.id}"] job-status[state="error"]`).waitFor();
+    await history.locator(`job-list tr[data-job-id="${job?.id}"][data-state="error"]:visible`).waitFor();
     await history.close();
     expect(job?.message).toMatch(/^peer-c at http:\/\/127\.0\.0\.1:\d+ is not reachable: connection refused/);
     await page.locator(selector).getByText('is not reachable').filter({ visible: true }).first().waitFor();
