@@ -178,15 +178,24 @@ describe('reference app: operators act on sync jobs', () => {
     // `:visible`: the element renders in its shadow root; the server's rows stay behind, unrendered.
     const newest = history.locator('job-list tbody tr[data-job-id]:visible').first();
     await expect
-      .poll(async () => `${(await newest.getAttribute('data-job-id')) !== failed?.id} ${await newest.getAttribute('data-state')}`, {
-        timeout: 15_000,
-        interval: 100,
-      })
+      .poll(
+        async () =>
+          `${(await newest.getAttribute('data-job-id')) !== failed?.id} ${await newest.getAttribute('data-state')}`,
+        {
+          timeout: 15_000,
+          interval: 100,
+        },
+      )
       .toBe('true success');
     const retriedId = await newest.getAttribute('data-job-id');
     await waitForTileState(page, PUSH_C, 'success');
     const done = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
-    expect(done).toMatchObject({ id: retriedId, retryOf: failed?.id, data: { peer: 'peer-c' }, result: { signed: true } });
+    expect(done).toMatchObject({
+      id: retriedId,
+      retryOf: failed?.id,
+      data: { peer: 'peer-c' },
+      result: { signed: true },
+    });
     const result = done?.result as { records: number; added: number };
     expect(result.added).toBe(result.records); // all of them new on peer-c
 

@@ -109,7 +109,7 @@ enableScripted(document);
 // the tiles use too). In between, a row marked data-job-id takes the job's message as it changes
 // (its data-field="message" cell), so a running job's row says what it does now.
 const regions = [...document.querySelectorAll('[data-live-src]')];
-let timer = null;
+let scheduled = false;
 let fetching = false;
 let again = false;
 // At most one refresh every 250 ms, and one at a time: a job changing faster (its progress) neither
@@ -119,8 +119,10 @@ function refreshLive() {
     again = true;
     return;
   }
-  timer ??= setTimeout(async () => {
-    timer = null;
+  if (scheduled) return;
+  scheduled = true;
+  setTimeout(async () => {
+    scheduled = false;
     fetching = true;
     for (const region of regions) {
       try {
