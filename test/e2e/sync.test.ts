@@ -165,9 +165,9 @@ describe('reference app: sync control', () => {
     }
   });
 
-  it('has no accessibility violations (axe) on sync control and Dedalus', async () => {
-    // The two richest pages (cards, tiles, forms, tables, live regions); axe takes seconds per page here.
-    for (const path of ['/admin/sync-control', '/admin/dedalus']) {
+  it('has no accessibility violations (axe) on sync control, Dedalus and the job history', async () => {
+    // The richest pages (cards, tiles, forms, tables, live regions, the list); axe takes seconds per page here.
+    for (const path of ['/admin/sync-control', '/admin/dedalus', '/admin/jobs']) {
       await page.goto(`${a.url}${path}`);
       await page.waitForFunction(() => customElements.get('job-status') !== undefined);
       const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
