@@ -130,7 +130,7 @@ describe('reference app: the pages tell the truth', () => {
     expect(missing).toEqual([]);
   });
 
-  it('follows a running push in its Activity row, then shows the outcome in the tiles’ words and colours', async () => {
+  it('follows a running push in its Activity row', async () => {
     await page.goto(`${a.url}/admin/sync-control`);
     await card().getByRole('button', { name: 'Push now' }).click();
     // While it runs, its row says what it does now, not what it did first.
@@ -148,7 +148,12 @@ describe('reference app: the pages tell the truth', () => {
       { timeout: 15_000, polling: 50 },
     );
     await waitForTileState(page, PUSH, 'success');
+  });
+
+  it('shows how the push ended, in the tiles’ words and colours everywhere', async () => {
+    await page.goto(`${a.url}/admin/sync-control`);
     const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
+    expect(job?.state).toBe('success');
     const row = `#sync-live tr[data-job-id="${job?.id}"]`;
     await page.locator(row, { hasText: 'Succeeded' }).waitFor();
     await page.locator(row, { hasText: 'Pushed 8 records to peer-b: 8 new there, signature verified.' }).waitFor();
@@ -269,6 +274,10 @@ describe('reference app: the pages tell the truth', () => {
       expect(await rows.count()).toBe(1);
       expect(await rows.getAttribute('data-job-id')).not.toBe(first);
       await plain.getByRole('link', { name: 'Newest jobs' }).waitFor();
+      // A parameter the list cannot take is refused, naming it.
+      const wrong = await plain.goto(`${a.url}/admin/jobs?state=finished`);
+      expect(wrong?.status()).toBe(400);
+      await plain.getByText('`state` must be one of queued, pending').waitFor();
     } finally {
       await plain.close();
     }
