@@ -28,7 +28,12 @@ async function startPair() {
   const dataDir = mkdtempSync(join(tmpdir(), 'admin-app-screenshots-'));
   const [port, peerPort] = [await freePort(), await freePort()];
   const password = 'screenshots-admin-password';
-  const common = { DATA_DIR: dataDir, ADMIN_PASSWORD: password, VIEWER_PASSWORD: `${password}-viewer`, HOST: '127.0.0.1' };
+  const common = {
+    DATA_DIR: dataDir,
+    ADMIN_PASSWORD: password,
+    VIEWER_PASSWORD: `${password}-viewer`,
+    HOST: '127.0.0.1',
+  };
   const env = (name, own, peer, other) => ({
     ...common,
     INSTANCE_NAME: name,
