@@ -364,7 +364,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
     }
     const maskedKey = dedalus.store(apiKey);
     const job = await jobs.run('dedalus-save', { maskedKey }, { key: 'default' });
-    started(req, res, job, '/admin/dedalus', `Saving and verifying the key ${maskedKey}`, asked);
+    started(req, res, job, '/admin/dedalus', `Saved. The check of the key ${maskedKey}`, asked);
   });
   app.post('/admin/dedalus/key/clear', (req, res) => {
     dedalus.clear();
@@ -373,7 +373,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
   app.post('/admin/dedalus/verify', async (req, res) => {
     const asked = Date.now();
     const job = await jobs.run('dedalus-verify', {}, { key: 'default' });
-    started(req, res, job, '/admin/dedalus', 'Verifying the connection', asked);
+    started(req, res, job, '/admin/dedalus', 'Connection check', asked);
   });
   app.get('/admin/dedalus/logs', (req, res) => render(req, res, 'dedalus-logs', { runs: dedalusRuns(db) }));
 
