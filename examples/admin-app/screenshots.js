@@ -2,7 +2,7 @@
 // default it starts two instances of its own (peer-a and peer-b, in-process, in a temporary data
 // folder, each with its Dedalus stand-in), as `npm start` would: `npm run screenshots` runs it so.
 // Against a running `npm start` instead:
-//   ADMIN_PASSWORD=… node examples/admin-app/screenshots.js http://127.0.0.1:3000 http://127.0.0.1:3001
+//   ADMIN_PASSWORD=… node --import tsx examples/admin-app/screenshots.js http://127.0.0.1:3000 http://127.0.0.1:3001
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';

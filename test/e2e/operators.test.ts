@@ -193,7 +193,7 @@ describe('reference app: operators act on sync jobs', () => {
     expect(done).toMatchObject({
       id: retriedId,
       retryOf: failed?.id,
-      data: { peer: 'peer-c' },
+      data: { peer: 'peer-c', allowUnsigned: false },
       result: { signed: true },
     });
     const result = done?.result as { records: number; added: number };

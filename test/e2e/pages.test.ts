@@ -209,7 +209,7 @@ describe('reference app: the pages tell the truth', () => {
       });
       await waitForTileState(page, PUSH, 'pending');
       const held = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
-      expect(held).toMatchObject({ id, state: 'pending', data: { peer: 'peer-b' } });
+      expect(held).toMatchObject({ id, state: 'pending', data: { peer: 'peer-b', allowUnsigned: false } });
       const row = `#sync-live tr[data-job-id="${id}"]`;
       await page.locator(row, { hasText: 'Waiting for approval' }).waitFor();
       const tile = await badgeOf(page, 'tile', PUSH);

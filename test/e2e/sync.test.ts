@@ -66,7 +66,7 @@ describe('reference app: sync control', () => {
     const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
     const detail = await jobDetail(page, a.url, String(job?.id));
     expect(detail.job).toMatchObject({
-      data: { peer: 'peer-b' },
+      data: { peer: 'peer-b', allowUnsigned: false },
       result: { records: 8, added: 8, signed: true },
     });
     expect(detail.permissions).toEqual(['cancel', 'retry', 'approve', 'reject']);

@@ -44,6 +44,10 @@ class HttpError extends Error {
 /**
  * The admin app of one instance: pages, forms, the job API and the peer API.
  * Pages are rendered on the server and work without JavaScript; `public/app.js` upgrades the forms.
+ * `dedalusStandIn`: the local Dedalus stand-in the calls go to (its URL and the keys it accepts), or
+ * null for the real service.
+ *
+ * @param {{ config: any, db: any, settings: any, jobs: any, sync: any, dedalus: any, dedalusStandIn?: { url: string, keys: string[] } | null }} options
  */
 export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusStandIn = null }) {
   const app = express();
@@ -295,8 +299,9 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
   app.post('/admin/sync-control/:peer/push', async (req, res) => {
     const asked = Date.now();
     const peer = peerOf(req);
-    // "allow unsigned" is the pull's: what a push sends unsigned, the peer holds for approval.
-    const job = await jobs.run('sync-push', { peer: peer.name }, { key: sync.pushKey(false) });
+    // "allow unsigned" is the pull's, whatever the form posts: what a push sends unsigned, the peer
+    // holds for approval (the input keeps the field, always false, as sync's SyncInput has it).
+    const job = await jobs.run('sync-push', { peer: peer.name, allowUnsigned: false }, { key: sync.pushKey(false) });
     started(req, res, job, '/admin/sync-control', `Push to ${peer.name}`, asked);
   });
   app.post('/admin/sync-control/:peer/pull', async (req, res) => {
@@ -338,7 +343,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
   };
   const dedalusPage = (req, res, status = 200, errors = {}) => {
     const save = latest('dedalus-save', DEDALUS_TARGET);
-    // Under `npm start` the calls go to a local stand-in (server.js says so): the page names it and
+    // Under `npm start` the calls go to a local stand-in (server.ts says so): the page names it and
     // gives its demo key, which is no secret.
     const standIn = dedalusStandIn ? { key: dedalusStandIn.keys[0] ?? null } : null;
     const page = { baseURL: dedalus.baseURL, standIn, errors, save, saveBusy: busy(save), ...verifyForm() };

@@ -1,10 +1,11 @@
 // `npm start`: the Dedalus stand-in (unless DEDALUS_BASE_URL is set) and two instances of the admin
 // app, peer-a on PORT and peer-b on PEER_PORT, each the other's peer. Ctrl-C stops all of it.
-import { fork } from 'node:child_process';
+// Run with tsx (`node --import tsx examples/admin-app/start.ts`); the instances inherit it.
+import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generatePassword, hasAccounts } from './lib/accounts.js';
+import { generatePassword, hasAccounts, type Passwords, type Role } from './lib/accounts.js';
 import { openDatabase } from './lib/db.js';
 import { startDedalusStandIn } from './lib/dedalus-standin.js';
 
@@ -13,9 +14,9 @@ const port = Number(env.PORT || 3000);
 const peerPort = Number(env.PEER_PORT || 3001);
 const host = env.HOST || '127.0.0.1';
 const dataRoot = resolve(env.DATA_DIR || 'data');
-const standInKey = (env.DEDALUS_STANDIN_KEYS || 'dsk-demo-0123456789abcdef').split(',')[0];
+const standInKey = (env.DEDALUS_STANDIN_KEYS || 'dsk-demo-0123456789abcdef').split(',')[0] ?? '';
 
-function accountsExist(name) {
+function accountsExist(name: string): boolean {
   const path = join(dataRoot, name, 'app.db');
   if (!existsSync(path)) return false;
   const db = openDatabase(path);
@@ -28,22 +29,24 @@ function accountsExist(name) {
 
 // Both instances get the same demo passwords: generated here on the very first start, stored only as
 // hashes by each instance, and printed this once.
-const passwords = { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null };
+const passwords: Passwords = { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null };
 const firstStart = !accountsExist('peer-a') || !accountsExist('peer-b');
-const generated = {};
-for (const user of ['admin', 'viewer']) {
+const generated: Partial<Record<Role, string>> = {};
+for (const user of ['admin', 'viewer'] as const) {
   if (!passwords[user] && firstStart) passwords[user] = generated[user] = generatePassword();
 }
 
 const standIn = env.DEDALUS_BASE_URL
   ? null
   : await startDedalusStandIn({ port: Number(env.DEDALUS_STANDIN_PORT || 0), keys: [standInKey] });
-const dedalusUrl = env.DEDALUS_BASE_URL || standIn.url;
+const dedalusUrl = env.DEDALUS_BASE_URL || standIn?.url || '';
 
-const server = fileURLToPath(new URL('./server.js', import.meta.url));
-const children = [];
-function launch(name, ownPort, peerName, otherPort) {
+const server = fileURLToPath(new URL('./server.ts', import.meta.url));
+const children: ChildProcess[] = [];
+function launch(name: string, ownPort: number, peerName: string, otherPort: number): Promise<string> {
   const child = fork(server, [], {
+    // The loader this process runs with (tsx), so the instance runs its TypeScript the same way.
+    execArgv: process.execArgv,
     env: {
       ...env,
       INSTANCE_NAME: name,
@@ -61,13 +64,13 @@ function launch(name, ownPort, peerName, otherPort) {
   });
   children.push(child);
   return new Promise((resolveReady, reject) => {
-    child.once('message', (message) => resolveReady(message.ready));
+    child.once('message', (message) => resolveReady((message as { ready: string }).ready));
     child.once('exit', (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)));
   });
 }
 
 let stopping = false;
-async function stop(code) {
+async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   await Promise.all(
@@ -75,8 +78,8 @@ async function stop(code) {
       .filter((child) => child.exitCode === null && child.signalCode === null)
       .map(
         (child) =>
-          new Promise((done) => {
-            child.once('exit', done);
+          new Promise<void>((done) => {
+            child.once('exit', () => done());
             child.kill('SIGTERM');
           }),
       ),
@@ -114,6 +117,6 @@ try {
   lines.push('Press Ctrl-C to stop.', '');
   console.log(lines.join('\n'));
 } catch (error) {
-  console.error(error.message);
+  console.error((error as Error).message);
   await stop(1);
 }

@@ -1,34 +1,43 @@
-// One instance of the reference admin app. `npm start` runs two of these (see start.js); run one alone
-// with `node examples/admin-app/server.js` and the environment described in docs/reference-app.md.
+// One instance of the reference admin app. `npm start` runs two of these (see start.ts); run one alone
+// with `node --import tsx examples/admin-app/server.ts` and the environment described in
+// docs/reference-app.md.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createJobRegistry } from 'realtime-jobs';
+import { createJobRegistry, type JobStore } from 'realtime-jobs';
 import { jsonlStore } from 'realtime-jobs/jsonl';
 import { ensureAccounts } from './lib/accounts.js';
+// Still JavaScript (lib/app.js, lib/logs.js): its types are what TypeScript infers (allowJs).
 import { createApp } from './lib/app.js';
-import { readConfig } from './lib/config.js';
+import { type Config, readConfig } from './lib/config.js';
 import { openDatabase, settings as settingsOf } from './lib/db.js';
 import { createDedalus } from './lib/dedalus.js';
 import { startDedalusStandIn } from './lib/dedalus-standin.js';
 import { defineJobs } from './lib/definitions.js';
 import { recordLogs } from './lib/logs.js';
-import { createSync } from './lib/sync.js';
+import { createSync } from './lib/sync/index.js';
 
 /**
  * The embedded JSONL log (one process per peer: its lock refuses a second), or with `REDIS_URL` the
  * Redis store, shared by every replica of this peer. Imported only when used: `npm start` needs no Redis.
  */
-async function jobStore(config) {
+async function jobStore(config: Config): Promise<JobStore> {
   if (!config.redisUrl) return jsonlStore({ path: join(config.dataDir, 'jobs.jsonl') });
   const { redisStore } = await import('realtime-jobs/redis');
   return redisStore({ url: config.redisUrl, prefix: config.name, leaseMs: config.leaseMs });
 }
 
-/**
- * Starts one instance and resolves once it listens.
- * @returns {Promise<{ url: string, config: object, generatedPasswords: object, close(): Promise<void> }>}
- */
-export async function startInstance(config = readConfig()) {
+export interface RunningInstance {
+  url: string;
+  config: Config;
+  standInUrl: string | null;
+  generatedPasswords: Awaited<ReturnType<typeof ensureAccounts>>;
+  close(): Promise<void>;
+}
+
+/** Starts one instance and resolves once it listens. */
+export async function startInstance(config: Config = readConfig()): Promise<RunningInstance> {
   const db = openDatabase(join(config.dataDir, 'app.db'));
   const settings = settingsOf(db);
   const generatedPasswords = await ensureAccounts(db, config.passwords);
@@ -48,7 +57,7 @@ export async function startInstance(config = readConfig()) {
   });
   sync.seed(config.seedRecords);
   const standIn = config.dedalusBaseUrl ? null : await startDedalusStandIn({ keys: config.standInKeys });
-  const dedalus = createDedalus({ settings, baseURL: config.dedalusBaseUrl ?? standIn.url });
+  const dedalus = createDedalus({ settings, baseURL: config.dedalusBaseUrl ?? standIn?.url ?? '' });
   // Before any request: a job held for approval from before a restart is approved through its definition.
   defineJobs(jobs, { sync, dedalus });
   // A stand-in, our own or the one `npm start` runs for both instances (it says so with
@@ -57,11 +66,11 @@ export async function startInstance(config = readConfig()) {
     standIn || process.env.DEDALUS_STANDIN === '1' ? { url: dedalus.baseURL, keys: config.standInKeys } : null;
   const app = createApp({ config, db, settings, jobs, sync, dedalus, dedalusStandIn });
 
-  const server = await new Promise((resolve, reject) => {
+  const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, (error) => (error ? reject(error) : resolve(listening)));
   });
-  const url = `http://${config.host}:${server.address().port}`;
-  let closing = null;
+  const url = `http://${config.host}:${(server.address() as AddressInfo).port}`;
+  let closing: Promise<void> | null = null;
   return {
     url,
     config,
@@ -74,7 +83,8 @@ export async function startInstance(config = readConfig()) {
         await jobs.close();
         server.closeAllConnections();
         stopLogs();
-        app.locals.sessionStore.close();
+        // Set by lib/app.js (a SqliteSessionStore); `locals` is untyped in Express.
+        (app.locals.sessionStore as { close(): void }).close();
         db.close();
         await standIn?.close();
       })();
@@ -84,11 +94,11 @@ export async function startInstance(config = readConfig()) {
 }
 
 /** The configuration, or the process ends saying which setting is wrong and why (no stack trace). */
-function configOrExit() {
+function configOrExit(): Config {
   try {
     return readConfig();
   } catch (error) {
-    console.error(`Cannot start: ${error.message}`);
+    console.error(`Cannot start: ${(error as Error).message}`);
     process.exit(1);
   }
 }

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   transfer_id TEXT PRIMARY KEY,
   from_peer TEXT NOT NULL,
   chunks INTEGER NOT NULL,
+  received INTEGER NOT NULL DEFAULT 0,
   records TEXT NOT NULL DEFAULT '[]',
   signature TEXT,
   verified TEXT,
@@ -91,34 +92,59 @@ CREATE TABLE IF NOT EXISTS dedalus_runs (
  * Opens (and creates) the instance's SQLite database. WAL keeps readers off the writer's back, and lets
  * several processes (replicas of one peer) share the file.
  */
-export function openDatabase(path) {
+export type Db = Database.Database;
+
+export function openDatabase(path: string): Db {
   mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('busy_timeout = 2000');
   useWal(db);
   db.exec(SCHEMA);
+  migrate(db);
   return db;
+}
+
+/**
+ * Brings a database made by an earlier version up to this schema, in one write transaction (so two
+ * replicas opening the file at once do not both alter it).
+ */
+function migrate(db: Db): void {
+  const columns = db.prepare<[string], { name: string }>('SELECT name FROM pragma_table_info(?)');
+  db.transaction(() => {
+    // 0.2: the inbox counts the chunks that arrived, so one out of order (or twice) is refused.
+    if (!columns.all('inbox').some((column) => column.name === 'received')) {
+      db.exec('ALTER TABLE inbox ADD COLUMN received INTEGER NOT NULL DEFAULT 0');
+    }
+  }).immediate();
 }
 
 /**
  * Switches the file to WAL (once; it stays so). Two processes opening a new file at once can deadlock
  * on the switch, and SQLite then answers SQLITE_BUSY at once instead of waiting: try again shortly.
  */
-function useWal(db) {
+function useWal(db: Db): void {
   for (let attempt = 1; ; attempt++) {
     try {
       db.pragma('journal_mode = WAL');
       return;
     } catch (error) {
-      if (error.code !== 'SQLITE_BUSY' || attempt === 100) throw error;
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || attempt === 100) throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
   }
 }
 
 /** Small typed accessors on the `settings` table. */
-export function settings(db) {
-  const get = db.prepare('SELECT value FROM settings WHERE name = ?');
+export interface Settings {
+  get(name: string): string | null;
+  /** The stored value, or `value` stored now: replicas starting at once on one file agree on one. */
+  init(name: string, value: string): string;
+  /** Stores `value`; `null` removes the setting. */
+  set(name: string, value: string | null): void;
+}
+
+export function settings(db: Db): Settings {
+  const get = db.prepare<[string], { value: string | null }>('SELECT value FROM settings WHERE name = ?');
   const put = db.prepare(
     'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   );
@@ -126,14 +152,14 @@ export function settings(db) {
   const add = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
   return {
     get: (name) => get.get(name)?.value ?? null,
-    /** The stored value, or `value` stored now: replicas starting at once on one file agree on one. */
     init: (name, value) => {
-      add.run(name, String(value));
-      return get.get(name).value;
+      add.run(name, value);
+      // Just inserted, or there before: the row exists, and `value` was never null.
+      return get.get(name)?.value ?? value;
     },
     set: (name, value) => {
-      if (value === null || value === undefined) del.run(name);
-      else put.run(name, String(value));
+      if (value === null) del.run(name);
+      else put.run(name, value);
     },
   };
 }

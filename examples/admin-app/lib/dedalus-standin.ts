@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** A few model entries in the shape the real `GET /v1/models` answers. */
 const MODELS = [
@@ -11,15 +12,22 @@ const MODELS = [
  * A local stand-in for the Dedalus API, enough for the SDK's `models.list()`: the app and its tests
  * run offline against it, through the real SDK and real HTTP. A known key gets the model list; any
  * other gets `401` with an error body, which the SDK raises as `AuthenticationError`.
- *
- * @param {{ port?: number, host?: string, keys: string[], delayMs?: number }} options
- * @returns {Promise<{ url: string, close(): Promise<void> }>}
  */
-export async function startDedalusStandIn({ port = 0, host = '127.0.0.1', keys, delayMs = 400 }) {
+export async function startDedalusStandIn({
+  port = 0,
+  host = '127.0.0.1',
+  keys,
+  delayMs = 400,
+}: {
+  port?: number;
+  host?: string;
+  keys: readonly string[];
+  delayMs?: number;
+}): Promise<{ url: string; close(): Promise<void> }> {
   if (!Array.isArray(keys) || keys.length === 0) throw new Error('startDedalusStandIn: `keys` must list valid keys');
   const valid = new Set(keys);
   const server = createServer((req, res) => {
-    const send = (status, body) => {
+    const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
@@ -39,15 +47,15 @@ export async function startDedalusStandIn({ port = 0, host = '127.0.0.1', keys, 
       send(200, { object: 'list', data: MODELS });
     }, delayMs).unref();
   });
-  await new Promise((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);
   });
-  const address = server.address();
+  const address = server.address() as AddressInfo;
   return {
     url: `http://${host}:${address.port}`,
     close: () =>
-      new Promise((resolve) => {
+      new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,3 +1,6 @@
+import type { LoginThrottleConfig } from './config.js';
+import type { Db } from './db.js';
+
 /** Wrong passwords are forgotten this long after the last one. */
 const FORGET_MS = 15 * 60 * 1000;
 /** The first wait, doubled with every further wrong password. */
@@ -20,9 +23,14 @@ const ADDRESS_FACTOR = 4;
  *
  * Kept in SQLite, so replicas of one peer sharing the database share the counts.
  */
-export function loginThrottle(db, { freeFailures, maxWaitMs, now = Date.now }) {
+export function loginThrottle(
+  db: Db,
+  { freeFailures, maxWaitMs, now = Date.now }: LoginThrottleConfig & { now?: () => number },
+) {
   const statements = {
-    get: db.prepare('SELECT failures, last_at FROM login_failures WHERE key = ?'),
+    get: db.prepare<[string], { failures: number; last_at: number }>(
+      'SELECT failures, last_at FROM login_failures WHERE key = ?',
+    ),
     fail: db.prepare(
       `INSERT INTO login_failures (key, failures, last_at) VALUES (?, 1, ?)
        ON CONFLICT (key) DO UPDATE SET
@@ -31,14 +39,14 @@ export function loginThrottle(db, { freeFailures, maxWaitMs, now = Date.now }) {
     forget: db.prepare('DELETE FROM login_failures WHERE key = ?'),
     sweep: db.prepare('DELETE FROM login_failures WHERE last_at < ?'),
   };
-  const keys = (username, address) => [
+  const keys = (username: string, address: string) => [
     { key: `account ${String(username).slice(0, 100)} at ${address}`, free: freeFailures },
     { key: `address ${address}`, free: freeFailures * ADDRESS_FACTOR },
   ];
-  const waitAfter = (failures, free) =>
+  const waitAfter = (failures: number, free: number) =>
     failures < free ? 0 : Math.min(FIRST_WAIT_MS * 2 ** (failures - free), maxWaitMs);
 
-  const recordFailure = db.transaction((username, address) => {
+  const recordFailure = db.transaction((username: string, address: string) => {
     const at = now();
     statements.sweep.run(at - FORGET_MS);
     for (const { key } of keys(username, address)) statements.fail.run(key, at, at - FORGET_MS);
@@ -46,7 +54,7 @@ export function loginThrottle(db, { freeFailures, maxWaitMs, now = Date.now }) {
 
   return {
     /** Milliseconds this address must still wait before trying `username` again; 0: it may try now. */
-    waitMs(username, address) {
+    waitMs(username: string, address: string): number {
       const at = now();
       let wait = 0;
       for (const { key, free } of keys(username, address)) {
@@ -56,12 +64,13 @@ export function loginThrottle(db, { freeFailures, maxWaitMs, now = Date.now }) {
       }
       return wait;
     },
-    failed(username, address) {
+    failed(username: string, address: string): void {
       recordFailure(username, address);
     },
     /** The right password: this account starts afresh at this address (the address's count stays). */
-    succeeded(username, address) {
-      statements.forget.run(keys(username, address)[0].key);
+    succeeded(username: string, address: string): void {
+      const [account] = keys(username, address);
+      if (account) statements.forget.run(account.key);
     },
   };
 }

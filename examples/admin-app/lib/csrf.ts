@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { doubleCsrf } from 'csrf-csrf';
+import type { CookieOptions, Request, Response } from 'express';
 
 const PRE_SESSION = /^[A-Za-z0-9_-]{24}$/;
+
+/** Each request's pre-session id, once read (or made): null when it has none. */
+const preSessions = new WeakMap<Request, string | null>();
+
+/** What a request may carry as its token: the header, or the form field (urlencoded, so a string). */
+function sentToken(req: Request): string | undefined {
+  const header = req.get('x-csrf-token');
+  if (header !== undefined) return header;
+  const field: unknown = (req.body as Record<string, unknown> | undefined)?._csrf;
+  return typeof field === 'string' ? field : undefined;
+}
 
 /**
  * The app's CSRF tokens (csrf-csrf's double submit), bound to who is asking: the login session once
@@ -16,17 +28,27 @@ const PRE_SESSION = /^[A-Za-z0-9_-]{24}$/;
  *
  * Needs `cookie-parser` with the same secret before it (the pre-session cookie is signed).
  */
-export function createCsrf({ secret, cookieSuffix, secure }) {
+export function createCsrf({
+  secret,
+  cookieSuffix,
+  secure,
+}: {
+  secret: string;
+  cookieSuffix: string;
+  secure: boolean;
+}) {
   const preSessionCookie = `pre_${cookieSuffix}`;
-  const cookieOptions = { sameSite: 'strict', secure, httpOnly: true, path: '/' };
+  const cookieOptions = { sameSite: 'strict', secure, httpOnly: true, path: '/' } satisfies CookieOptions;
 
   /** The request's pre-session id: from its signed cookie, or one made for it by `formToken`. */
-  const preSessionOf = (req) => {
-    if (req.preSession === undefined) {
-      const value = req.signedCookies?.[preSessionCookie];
-      req.preSession = typeof value === 'string' && PRE_SESSION.test(value) ? value : null;
+  const preSessionOf = (req: Request): string | null => {
+    let id = preSessions.get(req);
+    if (id === undefined) {
+      const value: unknown = req.signedCookies?.[preSessionCookie];
+      id = typeof value === 'string' && PRE_SESSION.test(value) ? value : null;
+      preSessions.set(req, id);
     }
-    return req.preSession;
+    return id;
   };
 
   const { doubleCsrfProtection, generateCsrfToken, validateRequest } = doubleCsrf({
@@ -38,18 +60,18 @@ export function createCsrf({ secret, cookieSuffix, secure }) {
     cookieName: `csrf_${cookieSuffix}`,
     cookieOptions,
     // Forms send the token as a field, fetch sends it as a header: each request uses exactly one.
-    getCsrfTokenFromRequest: (req) =>
-      req.get('x-csrf-token') !== undefined ? req.get('x-csrf-token') : req.body?._csrf,
+    getCsrfTokenFromRequest: sentToken,
   });
 
   return {
     protect: doubleCsrfProtection,
 
     /** The token for a form about to be rendered; makes the pre-session (and the cookie) only if missing. */
-    formToken(req, res) {
+    formToken(req: Request, res: Response): string {
       if (!req.session?.user && preSessionOf(req) === null) {
-        req.preSession = randomBytes(18).toString('base64url');
-        res.cookie(preSessionCookie, req.preSession, { ...cookieOptions, sameSite: 'lax', signed: true });
+        const id = randomBytes(18).toString('base64url');
+        preSessions.set(req, id);
+        res.cookie(preSessionCookie, id, { ...cookieOptions, sameSite: 'lax', signed: true });
       }
       return generateCsrfToken(req, res);
     },
@@ -58,8 +80,8 @@ export function createCsrf({ secret, cookieSuffix, secure }) {
      * The token a page sent along with a fragment request (`x-csrf-token`), if it is still valid: a
      * fragment re-rendered into that page takes the page's token and never makes one of its own.
      */
-    pageToken(req) {
-      return validateRequest(req) ? req.get('x-csrf-token') : null;
+    pageToken(req: Request): string | null {
+      return validateRequest(req) ? (req.get('x-csrf-token') ?? null) : null;
     },
   };
 }

@@ -1,10 +1,21 @@
 import Dedalus from 'dedalus-labs';
+import type { JobContext } from 'realtime-jobs';
+import type { Settings } from './db.js';
 
-export const DEDALUS_CATEGORIES = ['dedalus-verify', 'dedalus-save'];
+export const DEDALUS_CATEGORIES: readonly string[] = ['dedalus-verify', 'dedalus-save'];
 export const DEDALUS_TARGET = { service: 'dedalus' };
 
+/** `dedalus-save` is started with the masked form of the key the route stored; `dedalus-verify` with nothing. */
+export type SaveInput = { maskedKey: string };
+export type VerifyInput = Record<string, never>;
+export type CheckResult = { models: number; verifiedAt: string };
+/** What the calls use of either job's context. */
+type CallContext = Pick<JobContext, 'log' | 'signal' | 'progress' | 'warn'>;
+
 /** Shows a key only as its first 4 and last 4 characters. */
-export function maskKey(key) {
+export function maskKey(key: string): string;
+export function maskKey(key: string | null): string | null;
+export function maskKey(key: string | null): string | null {
   if (!key) return null;
   if (key.length < 12) return '••••••••';
   return `${key.slice(0, 4)}••••••••${key.slice(-4)}`;
@@ -17,7 +28,7 @@ export const KEY_LENGTH = { min: 16, max: 200 };
  * so it is printable ASCII without spaces (a control character could end the header, or hide in a
  * log line), and of a sensible length.
  */
-export function checkKey(value) {
+export function checkKey(value: unknown): string | null {
   if (typeof value !== 'string' || value === '') return 'Enter an API key.';
   const characters = [...value];
   for (const [index, character] of characters.entries()) {
@@ -44,7 +55,7 @@ export function checkKey(value) {
  * in an error, and the error becomes a job's message, which the job API, the stream, the job log and
  * the run log all keep. Its JSON- and URL-escaped forms are masked too.
  */
-export function withoutKey(text, key) {
+export function withoutKey(text: string, key: string | null): string {
   if (!key) return text;
   const forms = new Set([key, JSON.stringify(key).slice(1, -1), encodeURIComponent(key)]);
   let out = text;
@@ -53,8 +64,9 @@ export function withoutKey(text, key) {
 }
 
 /** What the service said in an error body (`{"error":{"message":…}}` or `{"message":…}`), if anything. */
-function serviceMessage(body) {
-  const said = body?.error?.message ?? body?.message;
+function serviceMessage(body: unknown): string | null {
+  const shaped = body as { error?: { message?: unknown }; message?: unknown } | null | undefined;
+  const said = shaped?.error?.message ?? shaped?.message;
   return typeof said === 'string' ? said : null;
 }
 
@@ -62,7 +74,7 @@ function serviceMessage(body) {
  * The SDK's errors, in words an admin can act on. An error of unknown kind says only its name: its
  * message may hold anything, the request's headers included.
  */
-function explain(error, baseURL) {
+function explain(error: unknown, baseURL: string): string {
   if (error instanceof Dedalus.AuthenticationError) return 'Dedalus refused the API key (401 Unauthorized)';
   if (error instanceof Dedalus.PermissionDeniedError) return 'The API key may not list models (403 Forbidden)';
   if (error instanceof Dedalus.APIConnectionTimeoutError) return `Dedalus at ${baseURL} did not answer in time`;
@@ -71,17 +83,19 @@ function explain(error, baseURL) {
     const said = serviceMessage(error.error);
     return `Dedalus answered ${error.status}${said ? `: ${said}` : ''}`;
   }
-  return `The call to Dedalus failed (${error?.name ?? 'unknown error'})`;
+  return `The call to Dedalus failed (${error instanceof Error ? error.name : 'unknown error'})`;
 }
 
 /**
  * The Dedalus settings (the API key in the instance's SQLite settings, never shown back whole) and the
- * work of the two jobs that talk to the service through the real SDK (`lib/definitions.js` registers
+ * work of the two jobs that talk to the service through the real SDK (`lib/definitions.ts` registers
  * them).
  */
-export function createDedalus({ settings, baseURL }) {
+export type DedalusService = ReturnType<typeof createDedalus>;
+
+export function createDedalus({ settings, baseURL }: { settings: Settings; baseURL: string }) {
   /** Lists the models with this key; every HTTP request the SDK makes is a line in the job's log. */
-  async function listModels(ctx, apiKey) {
+  async function listModels(ctx: CallContext, apiKey: string): Promise<number> {
     let requests = 0;
     const client = new Dedalus({
       apiKey,
@@ -107,7 +121,7 @@ export function createDedalus({ settings, baseURL }) {
   }
 
   /** Lists the models with `key`; records "verified at" only if `key` is still the saved key. */
-  async function check(ctx, key) {
+  async function check(ctx: CallContext, key: string): Promise<CheckResult> {
     ctx.progress(null, { phase: 'calling', message: `Listing models at ${baseURL} with key ${maskKey(key)}…` });
     ctx.log(`Listing models at ${baseURL} with key ${maskKey(key)}`);
     const models = await listModels(ctx, key);
@@ -136,7 +150,7 @@ export function createDedalus({ settings, baseURL }) {
      * Save API key, first half (the route's, at once): stores the key unverified. The key is never a
      * job's input, which the job API shows and the job log keeps; the job gets its masked form.
      */
-    store(apiKey) {
+    store(apiKey: string): string {
       settings.set('dedalus_api_key', apiKey);
       settings.set('dedalus_saved_at', new Date().toISOString());
       settings.set('dedalus_verified_at', null);
@@ -149,7 +163,7 @@ export function createDedalus({ settings, baseURL }) {
     },
 
     /** Verify connection (`dedalus-verify`): lists models with the saved key. */
-    async verify(ctx) {
+    async verify(ctx: JobContext<VerifyInput, CheckResult>): Promise<CheckResult> {
       const key = settings.get('dedalus_api_key');
       if (!key) throw new Error('No API key is saved: save one first');
       const result = await check(ctx, key);
@@ -162,17 +176,17 @@ export function createDedalus({ settings, baseURL }) {
      * Save API key, second half (`dedalus-save`, input `{ maskedKey }`): verifies the key the route
      * stored. A key that fails stays saved but unverified, so a service outage does not lose it.
      */
-    async save(ctx) {
+    async save(ctx: JobContext<SaveInput, CheckResult>): Promise<CheckResult> {
       const key = settings.get('dedalus_api_key');
       if (!key || maskKey(key) !== ctx.input.maskedKey) {
         throw new Error(`The saved key is no longer ${ctx.input.maskedKey}: nothing verified`);
       }
       ctx.log(`Saved key ${ctx.input.maskedKey}; "verified at" cleared until it passes`);
-      let result;
+      let result: CheckResult;
       try {
         result = await check(ctx, key);
       } catch (error) {
-        throw new Error(`Saved, but not verified: ${error.message}`, { cause: error });
+        throw new Error(`Saved, but not verified: ${(error as Error).message}`, { cause: error });
       }
       ctx.update({ message: `Saved and verified: ${result.models} models available.` });
       return result;

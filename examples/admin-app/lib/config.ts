@@ -2,10 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import express from 'express';
+import type { Passwords } from './accounts.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+export interface Peer {
+  name: string;
+  /** Its origin, e.g. `http://127.0.0.1:3001`. */
+  url: string;
+}
+/** Express's `trust proxy` value: off, a hop count, or addresses and subnets. */
+export type TrustProxy = false | number | string;
+export interface LoginThrottleConfig {
+  freeFailures: number;
+  maxWaitMs: number;
+}
+export type Config = ReturnType<typeof readConfig>;
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-function integer(env, name, fallback, min, max) {
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -16,17 +31,17 @@ function integer(env, name, fallback, min, max) {
 }
 
 /** `peer-b=http://127.0.0.1:3001,peer-c=http://10.0.0.3:3000` → [{ name, url }]. */
-export function parsePeers(raw) {
+export function parsePeers(raw: string): Peer[] {
   return raw
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean)
     .map((entry) => {
-      const [name, url] = entry.split('=');
-      if (!NAME.test(name ?? '')) throw new Error(`PEERS: ${JSON.stringify(name)} is not a peer name (a-z, 0-9, -)`);
-      let parsed;
+      const [name = '', url] = entry.split('=');
+      if (!NAME.test(name)) throw new Error(`PEERS: ${JSON.stringify(name)} is not a peer name (a-z, 0-9, -)`);
+      let parsed: URL;
       try {
-        parsed = new URL(url);
+        parsed = new URL(url ?? '');
       } catch {
         throw new Error(`PEERS: the URL of ${name} (${JSON.stringify(url)}) is not a URL`);
       }
@@ -39,7 +54,7 @@ export function parsePeers(raw) {
  * The secret both instances derive their per-peer keys from: `SYNC_SECRET`, or a file shared under
  * `DATA_DIR` (created with mode 0600 on first start), which is how the two local instances agree.
  */
-function syncSecret(env, dataRoot) {
+function syncSecret(env: Env, dataRoot: string): string {
   if (env.SYNC_SECRET) {
     if (env.SYNC_SECRET.length < 16) throw new Error('SYNC_SECRET must be at least 16 characters');
     return env.SYNC_SECRET;
@@ -49,7 +64,7 @@ function syncSecret(env, dataRoot) {
   try {
     writeFileSync(path, randomBytes(32).toString('base64url'), { flag: 'wx', mode: 0o600 });
   } catch (error) {
-    if (error.code !== 'EEXIST') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
   return readFileSync(path, 'utf8').trim();
 }
@@ -62,7 +77,7 @@ function syncSecret(env, dataRoot) {
  * `true` (trust every hop) is refused: any client could then name its own address and walk past the
  * login throttle.
  */
-export function parseTrustProxy(raw) {
+export function parseTrustProxy(raw: string | undefined): TrustProxy {
   const value = (raw ?? '').trim();
   if (value === '' || value === '0' || value === 'false') return false;
   if (value === 'true') {
@@ -79,14 +94,14 @@ export function parseTrustProxy(raw) {
     express().set('trust proxy', parsed);
   } catch (error) {
     throw new Error(
-      `TRUST_PROXY must be a hop count (1) or addresses and subnets, comma separated (loopback, 10.0.0.0/8): ${error.message} in ${JSON.stringify(value)}`,
+      `TRUST_PROXY must be a hop count (1) or addresses and subnets, comma separated (loopback, 10.0.0.0/8): ${(error as Error).message} in ${JSON.stringify(value)}`,
     );
   }
   return parsed;
 }
 
 /** One instance's configuration, from the environment; every value has a default that needs nothing else. */
-export function readConfig(env = process.env) {
+export function readConfig(env: Env = process.env) {
   const name = env.INSTANCE_NAME || 'peer-a';
   if (!NAME.test(name)) throw new Error(`INSTANCE_NAME must be a-z, 0-9 and -, got ${JSON.stringify(name)}`);
   const port = integer(env, 'PORT', 3000, 0, 65535);
@@ -94,7 +109,7 @@ export function readConfig(env = process.env) {
   const dataRoot = resolve(env.DATA_DIR || 'data');
   const peers = parsePeers(env.PEERS ?? `peer-b=http://127.0.0.1:${integer(env, 'PEER_PORT', 3001, 1, 65535)}`);
   if (peers.some((peer) => peer.name === name)) throw new Error(`PEERS must not list this instance (${name})`);
-  let dedalusBaseUrl = env.DEDALUS_BASE_URL || null;
+  let dedalusBaseUrl: string | null = env.DEDALUS_BASE_URL || null;
   if (dedalusBaseUrl) {
     try {
       dedalusBaseUrl = new URL(dedalusBaseUrl).href.replace(/\/+$/, '');
@@ -118,15 +133,15 @@ export function readConfig(env = process.env) {
     cookieSecure: env.COOKIE_SECURE === '1',
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     login: loginThrottleConfig(env),
-    passwords: { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null },
+    passwords: { admin: env.ADMIN_PASSWORD || null, viewer: env.VIEWER_PASSWORD || null } satisfies Passwords,
     // Set: jobs live in Redis (prefix = this instance's name), so replicas of one peer share them.
     redisUrl: env.REDIS_URL || null,
     leaseMs: integer(env, 'REDIS_LEASE_MS', 15_000, 100, 3_600_000),
   };
 }
 
-/** The login throttle (lib/login-throttle.js): wrong passwords before waits begin, and the longest wait. */
-function loginThrottleConfig(env) {
+/** The login throttle (lib/login-throttle.ts): wrong passwords before waits begin, and the longest wait. */
+function loginThrottleConfig(env: Env): LoginThrottleConfig {
   if (env.LOGIN_MAX_FAILURES !== undefined && env.LOGIN_MAX_FAILURES !== '') {
     // Its meaning is gone (a lockout after N failures): say so rather than ignore it.
     throw new Error(

@@ -1,12 +1,14 @@
-import { DEDALUS_TARGET } from './dedalus.js';
+import type { JobContext, JobDefinitionOptions, JobRegistry, JobWork, JsonObject } from 'realtime-jobs';
+import { type CheckResult, DEDALUS_TARGET, type DedalusService, type SaveInput, type VerifyInput } from './dedalus.js';
+import type { Sync, SyncInput, SyncResult } from './sync/index.js';
 
 /**
  * Every kind of job the app runs, registered once at start-up (on every replica of a peer): how each
  * runs, how many at once, for how long, whether a failure is tried again, and what an approval does.
- * The work is in `sync.js` and `dedalus.js`; pages start jobs with `jobs.run(category, input, …)`.
+ * The work is in `sync/push-pull.ts` and `dedalus.ts`; pages start jobs with `jobs.run(category, input, …)`.
  */
-export function defineJobs(jobs, { sync, dedalus }) {
-  const transfer = {
+export function defineJobs(jobs: JobRegistry, { sync, dedalus }: { sync: Sync; dedalus: DedalusService }) {
+  const transfer: JobDefinitionOptions<SyncInput, SyncResult> = {
     target: (input) => ({ peer: input.peer }),
     // One push (and one pull) per peer at a time, whoever starts it and on whichever replica: the slot
     // is kept by the job store. Another push to that peer waits, `queued`; other peers run meanwhile.
@@ -28,7 +30,7 @@ export function defineJobs(jobs, { sync, dedalus }) {
   };
   const dedalusCall = {
     target: () => DEDALUS_TARGET,
-    // Three SDK requests of at most 10 s each (see `maxRetries` in dedalus.js), with their backoff.
+    // Three SDK requests of at most 10 s each (see `maxRetries` in dedalus.ts), with their backoff.
     timeoutMs: 45_000,
     // No retries here: the SDK retries what may pass; what remains (a refused key, a service down
     // after three tries) would only fail again, while the admin who clicked waits for the answer.
@@ -37,8 +39,8 @@ export function defineJobs(jobs, { sync, dedalus }) {
   return {
     push: jobs.define('sync-push', logFailures(sync.push), transfer),
     pull: jobs.define('sync-pull', logFailures(sync.pull), transfer),
-    dedalusSave: jobs.define('dedalus-save', logFailures(dedalus.save), dedalusCall),
-    dedalusVerify: jobs.define('dedalus-verify', logFailures(dedalus.verify), dedalusCall),
+    dedalusSave: jobs.define<SaveInput, CheckResult>('dedalus-save', logFailures(dedalus.save), dedalusCall),
+    dedalusVerify: jobs.define<VerifyInput, CheckResult>('dedalus-verify', logFailures(dedalus.verify), dedalusCall),
   };
 }
 
@@ -46,14 +48,16 @@ export function defineJobs(jobs, { sync, dedalus }) {
  * The work, with each failed attempt's reason written to the job's log (the job's message keeps only
  * the last). Lines written after a cancel or a timeout are dropped by the library: the job says why.
  */
-function logFailures(work) {
+function logFailures<Input extends JsonObject, Result extends JsonObject>(
+  work: (ctx: JobContext<Input, Result>) => Promise<Result>,
+): JobWork<Input, Result> {
   return async (ctx) => {
     const what = ctx.approval ? 'Applying the approved bundle' : `Attempt ${ctx.attempt}`;
     if (!ctx.approval && ctx.attempt > 1) ctx.log(`Attempt ${ctx.attempt} of ${ctx.job.maxAttempts}`);
     try {
       return await work(ctx);
     } catch (error) {
-      ctx.log(`${what} failed: ${error?.message ?? error}`, { level: 'error' });
+      ctx.log(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, { level: 'error' });
       throw error;
     }
   };
