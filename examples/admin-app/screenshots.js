@@ -2,14 +2,14 @@
 // default it starts two instances of its own (peer-a and peer-b, in-process, in a temporary data
 // folder, each with its Dedalus stand-in), as `npm start` would: `npm run screenshots` runs it so.
 // Against a running `npm start` instead:
-//   ADMIN_PASSWORD=… node --import tsx examples/admin-app/screenshots.js http://127.0.0.1:3000 http://127.0.0.1:3001
+//   ADMIN_PASSWORD=… node examples/admin-app/screenshots.js http://127.0.0.1:3000 http://127.0.0.1:3001
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { readConfig } from './lib/config.js';
-import { startInstance } from './server.js';
+// The app as `npm start` runs it, compiled by `npm run build` (scripts/build-app.mjs).
+import { startInstance } from './build/server.js';
 
 const out = new URL('../../docs/screenshots/', import.meta.url).pathname;
 const key = process.env.DEDALUS_KEY ?? 'dsk-demo-0123456789abcdef';
@@ -41,10 +41,17 @@ async function startPair() {
     PEERS: `${peer}=http://127.0.0.1:${other}`,
     SYNC_SECRET: 'screenshots-sync-secret-shared-by-both',
   });
-  const instances = await Promise.all([
-    startInstance(readConfig(env('peer-a', port, 'peer-b', peerPort))),
-    startInstance(readConfig(env('peer-b', peerPort, 'peer-a', port))),
-  ]);
+  // Each instance reads its configuration from the environment when it starts, as a process of its
+  // own would; the real Dedalus service is left out, so the page shows its stand-in as under `npm start`.
+  delete process.env.DEDALUS_BASE_URL;
+  const instances = [];
+  for (const [name, own, peer, other] of [
+    ['peer-a', port, 'peer-b', peerPort],
+    ['peer-b', peerPort, 'peer-a', port],
+  ]) {
+    Object.assign(process.env, env(name, own, peer, other));
+    instances.push(await startInstance());
+  }
   return {
     urls: instances.map((instance) => instance.url),
     password,

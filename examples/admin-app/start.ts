@@ -41,11 +41,12 @@ const standIn = env.DEDALUS_BASE_URL
   : await startDedalusStandIn({ port: Number(env.DEDALUS_STANDIN_PORT || 0), keys: [standInKey] });
 const dedalusUrl = env.DEDALUS_BASE_URL || standIn?.url || '';
 
-const server = fileURLToPath(new URL('./server.ts', import.meta.url));
+// Beside this file: build/server.js when compiled (`npm start`), server.ts when run from source.
+const server = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './server.ts' : './server.js', import.meta.url));
 const children: ChildProcess[] = [];
 function launch(name: string, ownPort: number, peerName: string, otherPort: number): Promise<string> {
   const child = fork(server, [], {
-    // The loader this process runs with (tsx), so the instance runs its TypeScript the same way.
+    // The loader this process runs with, if any, so the instance runs the same way.
     execArgv: process.execArgv,
     env: {
       ...env,

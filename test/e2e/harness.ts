@@ -10,9 +10,8 @@ import { launchChromium } from '../support/browser.js';
 
 export { startDedalusStandIn };
 
-const SERVER = fileURLToPath(new URL('../../examples/admin-app/server.ts', import.meta.url));
-/** The app is TypeScript run by tsx, as `npm start` runs it: `node --import tsx` (found from the working directory). */
-export const TSX = ['--import', 'tsx'];
+/** The app as `npm start` runs it: compiled to build/ (test/support/global-setup.ts compiles it first). */
+const SERVER = fileURLToPath(new URL('../../examples/admin-app/build/server.js', import.meta.url));
 export const ADMIN_PASSWORD = 'e2e-admin-password';
 export const VIEWER_PASSWORD = 'e2e-viewer-password';
 export const GOOD_KEY = 'dsk-e2e-good-key-0123456789';
@@ -79,7 +78,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     SEED_RECORDS: '8',
     ...options.env,
   };
-  const child: ChildProcess = spawn(process.execPath, [...TSX, SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk) => {
     output += chunk;

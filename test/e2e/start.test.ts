@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, TSX, tempDir } from './harness.js';
+import { freePort, tempDir } from './harness.js';
 
-const START = fileURLToPath(new URL('../../examples/admin-app/start.ts', import.meta.url));
+const START = fileURLToPath(new URL('../../examples/admin-app/build/start.js', import.meta.url));
 
-/** Runs `start.ts` (what `npm start` runs after the build, with tsx) until it prints its banner. */
+/** Runs build/start.js (what `npm start` runs after the build) until it prints its banner. */
 async function launch(env: Record<string, string>) {
   const { ADMIN_PASSWORD: _a, VIEWER_PASSWORD: _v, DEDALUS_BASE_URL: _d, ...base } = process.env;
-  const child = spawn(process.execPath, [...TSX, START], {
+  const child = spawn(process.execPath, [START], {
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -23,14 +23,14 @@ async function launch(env: Record<string, string>) {
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`start.ts printed no banner:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`start.js printed no banner:\n${output}`)), 20_000);
     child.stdout.on('data', () => {
       if (output.includes('Press Ctrl-C to stop.')) {
         clearTimeout(timer);
         resolve();
       }
     });
-    void exited.then((code) => reject(new Error(`start.ts exited with ${code}:\n${output}`)));
+    void exited.then((code) => reject(new Error(`start.js exited with ${code}:\n${output}`)));
   });
   return { child, exited, output: () => output };
 }
@@ -56,7 +56,7 @@ async function session(base: string, username: string, password: string) {
   return { location, cookie: cookies.join('; ') };
 }
 
-describe('npm start (examples/admin-app/start.ts)', () => {
+describe('npm start (examples/admin-app/build/start.js)', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   afterAll(async () => {
     await dir?.remove();
