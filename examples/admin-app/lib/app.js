@@ -138,6 +138,9 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
     res.locals.instance = config.name;
     res.locals.peers = config.peers;
     res.locals.flash = req.session.flash ?? null;
+    // When this request came in, before anything was read: `public/app.js` takes a job that has not
+    // changed since as already shown on the page (no fragment refresh for the feed's first snapshot).
+    res.locals.renderedAt = new Date().toISOString();
     delete req.session.flash;
     next();
   });

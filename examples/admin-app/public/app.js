@@ -154,6 +154,11 @@ function showMessage(job) {
   }
 }
 
+// The server's time when it began to render this page: a job last changed before then is on the page
+// as it is, so the feed's first snapshot of it is no news (re-rendering a region a person is about to
+// click would swap the button under the click).
+const renderedAt = document.querySelector('meta[name="rendered-at"]')?.content ?? '';
+
 if (regions.length > 0) {
   const categories = [...new Set(regions.flatMap((region) => (region.dataset.liveCategories ?? '').split(/\s+/)))];
   const seen = new Map();
@@ -162,8 +167,10 @@ if (regions.length > 0) {
     sharedJobFeed().subscribe({ category: categories.filter(Boolean) }, (job) => {
       showMessage(job);
       // Progress inside one state changes nothing else these regions show; a new job or a new state does.
-      if (seen.get(job.id) === job.state) return;
+      const before = seen.get(job.id);
+      if (before === job.state) return;
       seen.set(job.id, job.state);
+      if (before === undefined && job.updatedAt < renderedAt) return;
       refreshLive();
     });
   } catch {
