@@ -60,7 +60,11 @@ export async function startInstance(config: Config = readConfig()): Promise<Runn
   const dedalus = createDedalus({ settings, baseURL: config.dedalusBaseUrl ?? standIn?.url ?? '' });
   // Before any request: a job held for approval from before a restart is approved through its definition.
   defineJobs(jobs, { sync, dedalus });
-  const app = createApp({ config, db, settings, jobs, sync, dedalus });
+  // A stand-in, our own or the one `npm start` runs for both instances (it says so with
+  // DEDALUS_STANDIN=1): the Dedalus page names it and shows its demo key.
+  const dedalusStandIn =
+    standIn || process.env.DEDALUS_STANDIN === '1' ? { url: dedalus.baseURL, keys: config.standInKeys } : null;
+  const app = createApp({ config, db, settings, jobs, sync, dedalus, dedalusStandIn });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, (error) => (error ? reject(error) : resolve(listening)));

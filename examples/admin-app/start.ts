@@ -56,6 +56,8 @@ function launch(name: string, ownPort: number, peerName: string, otherPort: numb
       PEERS: `${peerName}=http://${host}:${otherPort}`,
       DATA_DIR: dataRoot,
       DEDALUS_BASE_URL: dedalusUrl,
+      // Tells the instances that DEDALUS_BASE_URL is the stand-in, with the key it accepts.
+      ...(standIn ? { DEDALUS_STANDIN: '1', DEDALUS_STANDIN_KEYS: standInKey } : {}),
       ADMIN_PASSWORD: passwords.admin ?? '',
       VIEWER_PASSWORD: passwords.viewer ?? '',
     },

@@ -42,6 +42,12 @@ describe('renderJobStatus', () => {
     expect(html).toContain('<style>job-status{display:block;');
     const indeterminate = renderJobStatus(await registry.update(job.id, { progress: null }), { label: 'Push' });
     expect(indeterminate).toContain('<progress class="rj-progress" max="100" aria-label="Progress">');
+    // Ended, its last phase is history: the tile says how it ended, not "Phase: transferring".
+    const done = renderJobStatus(await registry.update(job.id, { state: 'success', message: 'Pushed 4' }), {
+      label: 'Push',
+    });
+    expect(done).toContain('<span class="rj-message">Pushed 4</span>');
+    expect(done).not.toContain('Phase:');
     // The seed carries the whole snapshot, escaped.
     const seed = /data-job="([^"]*)"/.exec(html)?.[1] ?? '';
     expect(JSON.parse(seed.replaceAll('&quot;', '"').replaceAll('&amp;', '&'))).toEqual(running);

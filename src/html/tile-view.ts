@@ -53,7 +53,9 @@ export function tileView(job: Job | null, emptyMessage: string): TileView {
     state: job.state,
     badge: STATE_WORDS[job.state] ?? job.state,
     message: job.message ?? '',
-    phase: job.phase || null,
+    // A phase is a step of work still going on: a finished job's last phase ("applying") would read
+    // as if it were still at it, so only a busy job shows one; the message says how it ended.
+    phase: isBusy(job.state) ? job.phase || null : null,
     progress: showBar ? (job.progress === null ? null : Math.round(job.progress * 100)) : undefined,
     times,
   };

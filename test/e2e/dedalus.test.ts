@@ -37,9 +37,25 @@ describe('reference app: Dedalus connection', () => {
     await env?.close();
   });
 
-  it('verifying without a saved key fails and says why', async () => {
+  it('offers no Verify without a saved key, says why, and a verify posted anyway fails saying why', async () => {
     await page.goto(`${app.url}/admin/dedalus`);
-    await page.getByRole('button', { name: 'Verify connection' }).click();
+    const verify = page.getByRole('button', { name: 'Verify connection' });
+    expect(await verify.isDisabled()).toBe(true);
+    expect(await verify.getAttribute('aria-describedby')).toBe('verify-hint');
+    expect(await page.locator('#verify-hint').textContent()).toBe(
+      'Save an API key first: there is nothing to verify yet.',
+    );
+    // The page names where the calls go: here the test's service, no stand-in of the app's own.
+    expect(await page.locator('[data-field="dedalus-target"]').textContent()).toContain(env.dedalusUrl);
+    expect(await page.locator('[data-field="demo-key"]').count()).toBe(0);
+    // A page rendered before the key was cleared (another tab) may still post it: the job says why.
+    await page.evaluate(async () => {
+      const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
+      await fetch('/admin/dedalus/verify', {
+        method: 'POST',
+        headers: { accept: 'application/json', 'x-csrf-token': token },
+      });
+    });
     await waitForTileState(page, verifyTile, 'error');
     expect((await latestJob(page, app.url, 'dedalus-verify'))?.message).toBe('No API key is saved: save one first');
   });
@@ -49,8 +65,10 @@ describe('reference app: Dedalus connection', () => {
     await save(GOOD_KEY);
     await waitForTileState(page, saveTile, 'success');
     expect((await latestJob(page, app.url, 'dedalus-save'))?.message).toBe('Saved and verified: 3 models available.');
-    // "Verified at" follows the job without a reload.
+    // "Verified at" follows the job without a reload, and Verify is offered now that a key is saved.
     await page.locator('[data-field="verified-at"]', { hasText: / UTC$/ }).waitFor();
+    await page.getByRole('button', { name: 'Verify connection', disabled: false }).waitFor();
+    expect(await page.locator('#verify-hint').count()).toBe(0);
     await page.reload();
     const masked = await field('masked-key').textContent();
     expect(masked).toBe(`${GOOD_KEY.slice(0, 4)}••••••••${GOOD_KEY.slice(-4)}`);
@@ -119,12 +137,13 @@ describe('reference app: Dedalus connection', () => {
       trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')),
     );
     // Newest first: verify (bad), save (bad), verify (good), save (good), verify (no key).
+    // States in the tiles' words.
     expect(cells.map((row) => `${row[1]} ${row[2]}`)).toEqual([
-      'verify error',
-      'save error',
-      'verify success',
-      'save success',
-      'verify error',
+      'verify Failed',
+      'save Failed',
+      'verify Succeeded',
+      'save Succeeded',
+      'verify Failed',
     ]);
     expect(cells[0]?.[5]).toBe('Dedalus refused the API key (401 Unauthorized)');
     expect(cells[2]?.[4]).toBe('3');
@@ -137,5 +156,6 @@ describe('reference app: Dedalus connection', () => {
     expect(await field('masked-key').textContent()).toBe('none');
     expect(await field('verified-at').textContent()).toBe('not verified');
     expect(await page.getByRole('button', { name: 'Clear API key' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Verify connection' }).isDisabled()).toBe(true);
   });
 });

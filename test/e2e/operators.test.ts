@@ -4,7 +4,6 @@ import { launchChromium } from '../support/browser.js';
 import {
   freePort,
   type Instance,
-  jobAction,
   latestJob,
   logIn,
   logLines,
@@ -165,15 +164,48 @@ describe('reference app: operators act on sync jobs', () => {
       peers: { 'peer-a': portA },
       dedalusUrl: standIn.url,
     });
-    // Until <job-list> lands the app has no Retry button: the request its button will send.
-    const retried = await jobAction(page, String(failed?.id), 'retry');
-    expect(retried.status).toBe(200);
-    expect(retried.job).toMatchObject({ retryOf: failed?.id, data: { peer: 'peer-c', allowUnsigned: false } });
+    // The job history is the library's <job-list>: Retry on the failed job's row posts the library's
+    // retry action, and the new job appears on top, live, through to its end.
+    const history = await chromium.context.newPage();
+    await history.goto(`${a.url}/admin/jobs`);
+    await history.waitForFunction(() => customElements.get('job-list') !== undefined);
+    const failedRow = history.locator(`job-list tr[data-job-id="${failed?.id}"]:visible`);
+    const [request] = await Promise.all([
+      history.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/api/admin/jobs/${failed?.id}/retry`)),
+      failedRow.getByRole('button', { name: 'Retry sync-push (peer: peer-c)' }).click(),
+    ]);
+    expect(request.headers()['x-realtime-jobs']).toBe('1');
+    // `:visible`: the element renders in its shadow root; the server's rows stay behind, unrendered.
+    const newest = history.locator('job-list tbody tr[data-job-id]:visible').first();
+    await expect
+      .poll(
+        async () =>
+          `${(await newest.getAttribute('data-job-id')) !== failed?.id} ${await newest.getAttribute('data-state')}`,
+        {
+          timeout: 15_000,
+          interval: 100,
+        },
+      )
+      .toBe('true success');
+    const retriedId = await newest.getAttribute('data-job-id');
     await waitForTileState(page, PUSH_C, 'success');
     const done = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
-    expect(done).toMatchObject({ id: retried.job.id, result: { signed: true } });
+    expect(done).toMatchObject({
+      id: retriedId,
+      retryOf: failed?.id,
+      data: { peer: 'peer-c', allowUnsigned: false },
+      result: { signed: true },
+    });
     const result = done?.result as { records: number; added: number };
     expect(result.added).toBe(result.records); // all of them new on peer-c
+
+    // Its detail, from the row's toggle: the log lines the work wrote, from the library's detail route.
+    await newest.getByRole('button', { name: 'sync-push', exact: true }).click();
+    await history.locator('job-list .rj-log li', { hasText: `peer-c applied ${result.records} records` }).waitFor();
+    expect(await history.locator('job-list .rj-log li:visible').allInnerTexts()).toEqual(
+      expect.arrayContaining([expect.stringContaining('Connecting to peer-c at http://127.0.0.1:')]),
+    );
+    await history.close();
   });
 
   it('pushes to two peers at once', async () => {

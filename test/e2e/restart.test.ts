@@ -100,17 +100,17 @@ describe('reference app: restart in the middle of a job', () => {
     expect(after?.state).toBe('error');
 
     await page.goto(`${a.url}/admin/jobs`);
-    await page.locator(`[data-job-id="${interrupted?.id}"] job-status[state="error"]`).waitFor();
-    await page.locator(`[data-job-id="${pulled?.id}"] job-status[state="success"]`).waitFor();
-    // Filtered by state (the form's GET parameters), each job lands on its side only.
-    await page.getByLabel('State').selectOption('error');
-    await page.getByRole('button', { name: 'Filter' }).click();
-    await page.waitForURL(/state=error/);
-    await page.locator(`[data-job-id="${interrupted?.id}"]`).waitFor();
-    expect(await page.locator(`[data-job-id="${pulled?.id}"]`).count()).toBe(0);
+    await page.locator(`job-list tr[data-job-id="${interrupted?.id}"][data-state="error"]:visible`).waitFor();
+    await page.locator(`job-list tr[data-job-id="${pulled?.id}"][data-state="success"]:visible`).waitFor();
+    // Filtered by state (the list's filter form), each job lands on its side only.
+    await page.locator('job-list').getByRole('combobox', { name: 'State' }).selectOption('error');
+    await page.locator('job-list').getByRole('button', { name: 'Filter' }).click();
+    await page.locator(`job-list tr[data-job-id="${pulled?.id}"]:visible`).waitFor({ state: 'detached' });
+    await page.locator(`job-list tr[data-job-id="${interrupted?.id}"]:visible`).waitFor();
+    // The same filters as a page address (what the form sends without JavaScript).
     await page.goto(`${a.url}/admin/jobs?state=success&category=sync-pull`);
-    await page.locator(`[data-job-id="${pulled?.id}"]`).waitFor();
-    expect(await page.locator(`[data-job-id="${interrupted?.id}"]`).count()).toBe(0);
+    await page.locator(`job-list tr[data-job-id="${pulled?.id}"]:visible`).waitFor();
+    expect(await page.locator(`job-list tr[data-job-id="${interrupted?.id}"]:visible`).count()).toBe(0);
     await page.goto(`${a.url}/admin/sync-control`);
     await page.locator('#sync-live table.log tbody tr', { hasText: 'The server restarted' }).waitFor();
 

@@ -37,6 +37,11 @@ async function launch(env: Record<string, string>) {
 
 /** Logs in over plain HTTP with the login form's CSRF token; answers where the login redirected. */
 async function logIn(base: string, username: string, password: string): Promise<string | null> {
+  return (await session(base, username, password)).location;
+}
+
+/** A login over plain HTTP: where it redirected, and the cookies of the session. */
+async function session(base: string, username: string, password: string) {
   const page = await fetch(`${base}/login`);
   const cookies = page.headers.getSetCookie().map((cookie) => cookie.split(';')[0]);
   const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
@@ -46,7 +51,9 @@ async function logIn(base: string, username: string, password: string): Promise<
     headers: { cookie: cookies.join('; '), 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ _csrf: token, username, password }),
   });
-  return response.status === 303 ? response.headers.get('location') : null;
+  const location = response.status === 303 ? response.headers.get('location') : null;
+  cookies.push(...response.headers.getSetCookie().map((cookie) => cookie.split(';')[0]));
+  return { location, cookie: cookies.join('; ') };
 }
 
 describe('npm start (examples/admin-app/build/start.js)', () => {
@@ -71,6 +78,15 @@ describe('npm start (examples/admin-app/build/start.js)', () => {
     expect(await logIn(`http://127.0.0.1:${port}`, 'admin', admin)).toBe('/admin/sync-control');
     expect(await logIn(`http://127.0.0.1:${peerPort}`, 'viewer', viewer)).toBe('/account');
     expect(await logIn(`http://127.0.0.1:${port}`, 'admin', viewer)).toBeNull();
+
+    // The Dedalus page says its calls go to the stand-in start.js runs, and gives the demo key.
+    const standIn = /Dedalus (http:\/\/127\.0\.0\.1:\d+) \(local stand-in; a valid key is (\S+)\)/.exec(banner);
+    const admin1 = await session(`http://127.0.0.1:${port}`, 'admin', admin);
+    const dedalus = await (
+      await fetch(`http://127.0.0.1:${port}/admin/dedalus`, { headers: { cookie: admin1.cookie } })
+    ).text();
+    expect(dedalus).toContain(`a <strong>local stand-in</strong> of the Dedalus API at <code>${standIn?.[1]}</code>`);
+    expect(dedalus).toContain(`Its demo key is <code data-field="demo-key">${standIn?.[2]}</code>`);
 
     expect(existsSync(join(dir.path, 'peer-a', 'jobs.jsonl.lock'))).toBe(true);
     first.child.kill('SIGINT');

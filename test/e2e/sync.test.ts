@@ -82,7 +82,7 @@ describe('reference app: sync control', () => {
 
     // The activity log follows without a reload, with the count from the job's result.
     const row = page.locator('#sync-live table.log tbody tr', { hasText: 'Push to peer-b' });
-    await row.getByText('success').waitFor();
+    await row.getByText('Succeeded').waitFor();
     expect(await row.getByRole('cell', { name: '8', exact: true }).count()).toBe(1);
 
     // The data really arrived on the other instance.
@@ -114,13 +114,14 @@ describe('reference app: sync control', () => {
     const history = await chromium.context.newPage();
     await history.goto(`${a.url}/admin/jobs?category=sync-push`);
     await history.getByRole('heading', { name: 'Job history' }).waitFor();
+    await history.waitForFunction(() => customElements.get('job-list') !== undefined);
     await page.goto(`${a.url}/admin/sync-control`);
     const selector = tileSelector('sync-push', 'peer', 'peer-c');
     const push = card('peer-c').getByRole('button', { name: 'Push now' });
     await push.click();
     await waitForTileState(page, selector, 'error');
     const job = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-c']);
-    await history.locator(`[data-job-id="${job?.id}"] job-status[state="error"]`).waitFor();
+    await history.locator(`job-list tr[data-job-id="${job?.id}"][data-state="error"]:visible`).waitFor();
     await history.close();
     expect(job?.message).toMatch(/^peer-c at http:\/\/127\.0\.0\.1:\d+ is not reachable: connection refused/);
     await page.locator(selector).getByText('is not reachable').filter({ visible: true }).first().waitFor();
@@ -164,9 +165,9 @@ describe('reference app: sync control', () => {
     }
   });
 
-  it('has no accessibility violations (axe) on sync control and Dedalus', async () => {
-    // The two richest pages (cards, tiles, forms, tables, live regions); axe takes seconds per page here.
-    for (const path of ['/admin/sync-control', '/admin/dedalus']) {
+  it('has no accessibility violations (axe) on sync control, Dedalus and the job history', async () => {
+    // The richest pages (cards, tiles, forms, tables, live regions, the list); axe takes seconds per page here.
+    for (const path of ['/admin/sync-control', '/admin/dedalus', '/admin/jobs']) {
       await page.goto(`${a.url}${path}`);
       await page.waitForFunction(() => customElements.get('job-status') !== undefined);
       const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();

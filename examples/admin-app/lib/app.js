@@ -6,25 +6,32 @@ import { Eta } from 'eta';
 import express from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
-import { isBusy, JOB_STATES } from 'realtime-jobs';
+import { isBusy, isJobsError } from 'realtime-jobs';
 import { jobsRouter } from 'realtime-jobs/express';
+import { listQueryString, readJobListQuery, renderJobList, renderJobListStyles } from 'realtime-jobs/html';
 import { authenticate } from './accounts.js';
 import { createCsrf } from './csrf.js';
-import { checkKey, DEDALUS_CATEGORIES, DEDALUS_TARGET } from './dedalus.js';
+import { checkKey, DEDALUS_TARGET } from './dedalus.js';
 import { loginThrottle } from './login-throttle.js';
 import { activity, dedalusRuns } from './logs.js';
 import { SqliteSessionStore } from './session-store.js';
 import { SYNC_CATEGORIES } from './sync.js';
-import { tile, tileStyles } from './tiles.js';
+import { stateBadge, tile, tileStyles } from './tiles.js';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-const CATEGORIES = [...SYNC_CATEGORIES, ...DEDALUS_CATEGORIES];
+/** Jobs per page of the job history. */
+const JOBS_PER_PAGE = 25;
 
-/** The browser bundle, resolved through the package's public export (built by `npx tsup`). */
-function browserBundlePath() {
-  const path = fileURLToPath(import.meta.resolve('realtime-jobs/browser.js'));
+/** A browser bundle, resolved through the package's public export (built by `npx tsup`). */
+function bundlePath(name) {
+  const path = fileURLToPath(import.meta.resolve(`realtime-jobs/${name}`));
   return existsSync(path) ? path : null;
 }
+/**
+ * The two bundles: a page loads one, never both (each holds the feed: two would open two connections).
+ * The job history loads the list bundle, which holds everything the other does plus `<job-list>`.
+ */
+const BUNDLES = { '/assets/realtime-jobs.js': 'browser.js', '/assets/realtime-jobs-list.js': 'browser-list.js' };
 
 class HttpError extends Error {
   constructor(status, message, field) {
@@ -37,8 +44,12 @@ class HttpError extends Error {
 /**
  * The admin app of one instance: pages, forms, the job API and the peer API.
  * Pages are rendered on the server and work without JavaScript; `public/app.js` upgrades the forms.
+ * `dedalusStandIn`: the local Dedalus stand-in the calls go to (its URL and the keys it accepts), or
+ * null for the real service.
+ *
+ * @param {{ config: any, db: any, settings: any, jobs: any, sync: any, dedalus: any, dedalusStandIn?: { url: string, keys: string[] } | null }} options
  */
-export function createApp({ config, db, settings, jobs, sync, dedalus }) {
+export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusStandIn = null }) {
   const app = express();
   // TRUST_PROXY: the proxies whose X-Forwarded-For and X-Forwarded-Proto count (req.ip, req.secure),
   // so behind an HTTPS proxy the Secure cookies are set and the login throttle sees the client.
@@ -64,11 +75,17 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     }),
   );
   app.use('/assets', express.static(here('../public'), { maxAge: '1h' }));
-  const bundle = browserBundlePath();
-  app.get('/assets/realtime-jobs.js', (_req, res) => {
-    if (!bundle) return res.status(404).type('text/plain').send('The browser bundle is not built: run npx tsup');
-    res.sendFile(bundle);
-  });
+  for (const [url, name] of Object.entries(BUNDLES)) {
+    const path = bundlePath(name);
+    app.get(url, (_req, res) => {
+      if (!path) return res.status(404).type('text/plain').send('The browser bundle is not built: run npx tsup');
+      res.sendFile(path);
+    });
+  }
+  // Browsers ask for /favicon.ico whatever the page links to (a feed reader, a bookmark): the same icon.
+  app.get('/favicon.ico', (_req, res) =>
+    res.type('image/svg+xml').set('cache-control', 'public, max-age=86400').sendFile(here('../public/favicon.svg')),
+  );
 
   // The peer API: machine to machine, authenticated per call by the pair's key, no session or CSRF.
   app.use('/sync/api', sync.peerApi());
@@ -121,6 +138,9 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     res.locals.instance = config.name;
     res.locals.peers = config.peers;
     res.locals.flash = req.session.flash ?? null;
+    // When this request came in, before anything was read: `public/app.js` takes a job that has not
+    // changed since as already shown on the page (no fragment refresh for the feed's first snapshot).
+    res.locals.renderedAt = new Date().toISOString();
     delete req.session.flash;
     next();
   });
@@ -136,13 +156,13 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     res
       .status(status)
       .type('html')
-      .send(eta.render(view, { ...res.locals, csrfToken, ...data, tile, tileStyles }));
+      .send(eta.render(view, { ...res.locals, csrfToken, ...data, tile, tileStyles, stateBadge }));
   };
   /** A fragment that `public/app.js` fetches into a page: its forms take the page's own token. */
   const renderFragment = (req, res, view, data = {}) => {
     res
       .type('html')
-      .send(eta.render(view, { ...res.locals, csrfToken: csrf.pageToken(req), ...data, tile, tileStyles }));
+      .send(eta.render(view, { ...res.locals, csrfToken: csrf.pageToken(req), ...data, tile, tileStyles, stateBadge }));
   };
   const wantsJson = (req) => (req.get('accept') ?? '').includes('application/json');
   // A browser says `Sec-Fetch-Mode: navigate` when a person opens a page; fetch, EventSource and the
@@ -163,10 +183,16 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     if (!wantsPage(req)) throw new HttpError(status, message, field);
     page(status, errors);
   };
-  /** A started (or found) job: 202 with the job for fetch, 303 back to the page for a plain form. */
-  const started = (req, res, job, path) => {
+  /**
+   * A started (or found) job: 202 with the job for fetch; for a plain form 303 back to the page, with
+   * a line saying what happened, since without JavaScript nothing else on the page says it.
+   * `asked` is when the request came in: a job queued before it was already under way (the same
+   * push twice, a double click), and the run answered that one.
+   */
+  const started = (req, res, job, path, what, asked) => {
     if (wantsJson(req)) return res.status(202).json({ job });
-    back(req, res, path);
+    const found = Date.parse(job.queuedAt) < asked;
+    back(req, res, path, found ? `${what} was already under way: the page follows it.` : `${what} started.`);
   };
 
   // --- accounts -------------------------------------------------------------------------------
@@ -238,6 +264,12 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
 
   const latest = (category, target) => jobs.list({ category: [category], target, limit: 1 })[0] ?? null;
   const busy = (job) => job !== null && isBusy(job.state);
+  /**
+   * Whether work is going on (queued or running): a page without JavaScript reloads itself meanwhile
+   * (layout.eta's `<noscript>` refresh) and stops once it ends. A job waiting for approval is busy
+   * too, but waits for a person, maybe for days: the page does not reload for that.
+   */
+  const working = (...list) => list.some((job) => job !== null && (job.state === 'queued' || job.state === 'running'));
   const peerOf = (req) => {
     const peer = sync.peer(req.params.peer);
     if (!peer) throw new HttpError(404, `No peer named ${JSON.stringify(req.params.peer)}`, 'peer');
@@ -248,6 +280,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     waiting: jobs.list({ category: SYNC_CATEGORIES, state: ['pending'], limit: 20 }),
     activity: activity(db, 15),
   });
+  const syncSummary = () => ({ records: sync.count(), signing: sync.signing() });
 
   app.get('/admin/sync-control', (req, res) => {
     const cards = config.peers.map((peer) => {
@@ -256,22 +289,31 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
       const pull = latest('sync-pull', target);
       return { peer, push, pull, pushBusy: busy(push), pullBusy: busy(pull) };
     });
-    render(req, res, 'sync-control', { cards, signing: sync.signing(), records: sync.count(), ...syncLive() });
+    const refresh = working(...cards.flatMap((card) => [card.push, card.pull]));
+    render(req, res, 'sync-control', { cards, refresh, ...syncSummary(), ...syncLive() });
   });
   app.get('/admin/sync-control/live', (req, res) => renderFragment(req, res, 'sync-live', syncLive()));
+  // The page's first line: how many records this instance holds, which a pull (or its approval) changes.
+  app.get('/admin/sync-control/summary', (req, res) => renderFragment(req, res, 'sync-summary', syncSummary()));
 
-  for (const direction of ['push', 'pull']) {
-    app.post(`/admin/sync-control/:peer/${direction}`, async (req, res) => {
-      const peer = peerOf(req);
-      const allowUnsigned = req.body?.allow_unsigned === 'on';
-      // While a job with the same key is busy (a job held for approval too, across restarts and
-      // replicas), `run` answers that job. A push is keyed by the bundle it sends (sync.pushKey); a pull
-      // asks for whatever the peer holds, so one busy pull per peer answers for all.
-      const key = direction === 'push' ? sync.pushKey(allowUnsigned) : 'sync';
-      const job = await jobs.run(`sync-${direction}`, { peer: peer.name, allowUnsigned }, { key });
-      started(req, res, job, '/admin/sync-control');
-    });
-  }
+  // While a job with the same key is busy (a job held for approval too, across restarts and replicas),
+  // `run` answers that job. A push is keyed by the bundle it sends (sync.pushKey); a pull asks for
+  // whatever the peer holds, so one busy pull per peer answers for all.
+  app.post('/admin/sync-control/:peer/push', async (req, res) => {
+    const asked = Date.now();
+    const peer = peerOf(req);
+    // "allow unsigned" is the pull's, whatever the form posts: what a push sends unsigned, the peer
+    // holds for approval (the input keeps the field, always false, as sync's SyncInput has it).
+    const job = await jobs.run('sync-push', { peer: peer.name, allowUnsigned: false }, { key: sync.pushKey(false) });
+    started(req, res, job, '/admin/sync-control', `Push to ${peer.name}`, asked);
+  });
+  app.post('/admin/sync-control/:peer/pull', async (req, res) => {
+    const asked = Date.now();
+    const peer = peerOf(req);
+    const allowUnsigned = req.body?.allow_unsigned === 'on';
+    const job = await jobs.run('sync-pull', { peer: peer.name, allowUnsigned }, { key: 'sync' });
+    started(req, res, job, '/admin/sync-control', `Pull from ${peer.name}`, asked);
+  });
 
   const recordsPage = (req, res, status = 200, form = { values: { title: '', body: '' }, errors: {} }) =>
     render(
@@ -297,16 +339,24 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     back(req, res, '/admin/records', on ? 'Outgoing bundles are signed.' : 'Outgoing bundles are now sent UNSIGNED.');
   });
 
+  /** The Connection card's form: Verify needs a saved key, and is disabled (saying so) without one. */
+  const verifyForm = () => {
+    const verify = latest('dedalus-verify', DEDALUS_TARGET);
+    return { settings: dedalus.state(), verify, verifyBusy: busy(verify) };
+  };
   const dedalusPage = (req, res, status = 200, errors = {}) => {
     const save = latest('dedalus-save', DEDALUS_TARGET);
-    const verify = latest('dedalus-verify', DEDALUS_TARGET);
-    const page = { settings: dedalus.state(), baseURL: dedalus.baseURL, standIn: !config.dedalusBaseUrl, errors };
-    render(req, res, 'dedalus', { ...page, save, verify, saveBusy: busy(save), verifyBusy: busy(verify) }, status);
+    // Under `npm start` the calls go to a local stand-in (server.ts says so): the page names it and
+    // gives its demo key, which is no secret.
+    const standIn = dedalusStandIn ? { key: dedalusStandIn.keys[0] ?? null } : null;
+    const page = { baseURL: dedalus.baseURL, standIn, errors, save, saveBusy: busy(save), ...verifyForm() };
+    render(req, res, 'dedalus', { ...page, refresh: working(save, page.verify) }, status);
   };
   app.get('/admin/dedalus', (req, res) => dedalusPage(req, res));
   app.get('/admin/dedalus/key-state', (req, res) =>
     renderFragment(req, res, 'dedalus-key', { settings: dedalus.state() }),
   );
+  app.get('/admin/dedalus/verify-form', (req, res) => renderFragment(req, res, 'dedalus-verify', verifyForm()));
   app.post('/admin/dedalus/key', async (req, res) => {
     const apiKey = typeof req.body?.api_key === 'string' ? req.body.api_key.trim() : '';
     // The page shows the problem, never the key: the field comes back empty.
@@ -316,41 +366,52 @@ export function createApp({ config, db, settings, jobs, sync, dedalus }) {
     if (problem) return refuse(400, problem);
     // The key is stored here and the job verifies it: a job's input is shown by the job API and kept
     // in its log, no place for a secret. One save at a time, so a job never verifies another's key.
+    const asked = Date.now();
     if (busy(latest('dedalus-save', DEDALUS_TARGET))) {
       return refuse(409, 'A key is being saved and verified: wait for it to finish');
     }
     const maskedKey = dedalus.store(apiKey);
     const job = await jobs.run('dedalus-save', { maskedKey }, { key: 'default' });
-    started(req, res, job, '/admin/dedalus');
+    started(req, res, job, '/admin/dedalus', `Saved. The check of the key ${maskedKey}`, asked);
   });
   app.post('/admin/dedalus/key/clear', (req, res) => {
     dedalus.clear();
     back(req, res, '/admin/dedalus', 'The API key was removed.');
   });
   app.post('/admin/dedalus/verify', async (req, res) => {
+    const asked = Date.now();
     const job = await jobs.run('dedalus-verify', {}, { key: 'default' });
-    started(req, res, job, '/admin/dedalus');
+    started(req, res, job, '/admin/dedalus', 'Connection check', asked);
   });
   app.get('/admin/dedalus/logs', (req, res) => render(req, res, 'dedalus-logs', { runs: dedalusRuns(db) }));
 
-  const jobFilters = (query) => {
-    const state = JOB_STATES.includes(query.state) ? query.state : '';
-    const category = CATEGORIES.includes(query.category) ? query.category : '';
-    return { state, category };
-  };
-  const jobList = (filters) =>
-    jobs.list({
-      limit: 100,
-      ...(filters.state ? { state: [filters.state] } : {}),
-      ...(filters.category ? { category: [filters.category] } : {}),
+  // The job history: the library's <job-list>, rendered here from what its list route answers this
+  // user (jobs, next page, permissions from authorizeAction), hydrated by the list bundle. Its
+  // actions and details go to the job routes: the app has no route of its own for them.
+  const jobListStyles = renderJobListStyles();
+  app.get('/admin/jobs', async (req, res) => {
+    let query;
+    let page;
+    try {
+      query = readJobListQuery(new URL(req.originalUrl, 'http://x').searchParams, { targetField: 'peer' });
+      query.limit ??= JOBS_PER_PAGE;
+      page = await jobsApi.listPage(req, listQueryString(query));
+    } catch (error) {
+      // A parameter the list cannot take (400, naming it), or the login's refusal.
+      if (!isJobsError(error)) throw error;
+      throw new HttpError(error.status ?? 400, error.message, error.field);
+    }
+    const list = renderJobList(page.jobs, {
+      ...query,
+      targetField: 'peer',
+      label: 'Jobs, newest first',
+      next: page.next,
+      permissions: page.permissions,
+      styles: false,
     });
-  app.get('/admin/jobs', (req, res) => {
-    const filters = jobFilters(req.query);
-    render(req, res, 'jobs', { filters, states: JOB_STATES, categories: CATEGORIES, list: jobList(filters) });
+    const refresh = working(...page.jobs);
+    render(req, res, 'jobs', { list, jobListStyles, bundle: '/assets/realtime-jobs-list.js', refresh });
   });
-  app.get('/admin/jobs/list', (req, res) =>
-    renderFragment(req, res, 'jobs-list', { list: jobList(jobFilters(req.query)) }),
-  );
 
   // --- errors -----------------------------------------------------------------------------------
   app.use((_req, _res, next) => next(new HttpError(404, 'Not found')));

@@ -2,6 +2,9 @@
 // the job API's actions (Approve, Reject, Cancel) need it.
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+// The page's one realtime-jobs bundle (the job history loads the list bundle, the other pages the
+// tile bundle): importing it again here shares its module, and so its one feed.
+const bundleUrl = document.querySelector('script[data-realtime-jobs]')?.src ?? '/assets/realtime-jobs.js';
 
 // Forms marked data-async post with fetch and stay on the page: the answer is 202 with the job, and the
 // tiles follow it through the realtime-jobs feed.
@@ -27,7 +30,9 @@ document.addEventListener('submit', async (event) => {
     if (response.status !== 202) {
       const answer = await response.json().catch(() => null);
       failed = answer?.error?.message ?? `The server answered ${response.status}`;
-    } else if (form.querySelector('input[type="password"]')) {
+    } else {
+      // A choice made for one job is not kept for the next: "allow unsigned" is ticked for one pull,
+      // a typed key is gone once sent.
       form.reset();
     }
   } catch {
@@ -99,13 +104,26 @@ function enableScripted(root) {
 }
 enableScripted(document);
 
-// Regions marked data-live-src are re-rendered by the server whenever one of their jobs changes state.
-// The changes come from the page's one shared job feed (the browser bundle's, which the tiles use too).
+// Regions marked data-live-src are re-rendered by the server whenever one of their jobs is new or
+// changes state. The changes come from the page's one shared job feed (the browser bundle's, which
+// the tiles use too). In between, a row marked data-job-id takes the job's message as it changes
+// (its data-field="message" cell), so a running job's row says what it does now.
 const regions = [...document.querySelectorAll('[data-live-src]')];
-let timer = null;
+let scheduled = false;
+let fetching = false;
+let again = false;
+// At most one refresh every 250 ms, and one at a time: a job changing faster (its progress) neither
+// starves the refresh nor piles requests up; the last change is always fetched.
 function refreshLive() {
-  clearTimeout(timer);
-  timer = setTimeout(async () => {
+  if (fetching) {
+    again = true;
+    return;
+  }
+  if (scheduled) return;
+  scheduled = true;
+  setTimeout(async () => {
+    scheduled = false;
+    fetching = true;
     for (const region of regions) {
       try {
         // The page's token goes along: a fragment with a form (Clear API key) reuses it.
@@ -121,18 +139,38 @@ function refreshLive() {
         // The next change tries again.
       }
     }
+    fetching = false;
+    if (again) {
+      again = false;
+      refreshLive();
+    }
   }, 250);
 }
+
+function showMessage(job) {
+  for (const region of regions) {
+    const cell = region.querySelector(`tr[data-job-id="${CSS.escape(job.id)}"] [data-field="message"]`);
+    if (cell) cell.textContent = job.message ?? '';
+  }
+}
+
+// The server's time when it began to render this page: a job last changed before then is on the page
+// as it is, so the feed's first snapshot of it is no news (re-rendering a region a person is about to
+// click would swap the button under the click).
+const renderedAt = document.querySelector('meta[name="rendered-at"]')?.content ?? '';
 
 if (regions.length > 0) {
   const categories = [...new Set(regions.flatMap((region) => (region.dataset.liveCategories ?? '').split(/\s+/)))];
   const seen = new Map();
   try {
-    const { sharedJobFeed } = await import('/assets/realtime-jobs.js');
+    const { sharedJobFeed } = await import(bundleUrl);
     sharedJobFeed().subscribe({ category: categories.filter(Boolean) }, (job) => {
-      // Progress inside one state changes nothing these regions show; a new job or a new state does.
-      if (seen.get(job.id) === job.state) return;
+      showMessage(job);
+      // Progress inside one state changes nothing else these regions show; a new job or a new state does.
+      const before = seen.get(job.id);
+      if (before === job.state) return;
       seen.set(job.id, job.state);
+      if (before === undefined && job.updatedAt < renderedAt) return;
       refreshLive();
     });
   } catch {

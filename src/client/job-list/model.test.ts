@@ -62,4 +62,27 @@ describe('ListModel', () => {
     expect(list.permissions).toBeNull();
     expect(() => list.take({} as never, false)).toThrow('The list answered without `jobs`');
   });
+
+  it('asks the routes again for the permissions of a shown job whose state changed', async () => {
+    const { list, host } = model();
+    const asked: string[][] = [];
+    host.api = {
+      page: async (_query: JobListQuery, ids: string[]) => {
+        asked.push(ids);
+        return {
+          jobs: [at(5, { state: 'pending', version: 3 })],
+          next: null,
+          permissions: { j5: ['approve', 'reject'] },
+        };
+      },
+    } as unknown as JobsApi;
+    list.take({ jobs: [at(5, { state: 'running', version: 2 })], next: null, permissions: { j5: ['cancel'] } }, false);
+    // Progress within a state asks nothing; a new state does (the app may forbid cancelling a pending job).
+    list.add(at(5, { state: 'running', version: 3, progress: 0.5 }));
+    list.add(at(5, { state: 'pending', version: 4 }));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(asked).toEqual([['j5']]);
+    expect(list.permissions?.get('j5')).toEqual(['approve', 'reject']);
+    expect(list.rows.map((row) => `${row.state} ${row.version}`)).toEqual(['pending 4']);
+  });
 });

@@ -83,7 +83,12 @@ export class ListModel {
     const { rows, previous } = replaceRow(this.rows, job);
     if (previous) {
       this.rows = rows;
-      if (previous.state !== job.state) this.#host.announce(job.id, `${describe(job)}: ${STATE_WORDS[job.state]}.`);
+      if (previous.state !== job.state) {
+        this.#host.announce(job.id, `${describe(job)}: ${STATE_WORDS[job.state]}.`);
+        // What may be done to a job can depend on its state (an app may forbid cancelling a job that
+        // waits for approval): ask the server again rather than offer a button it would refuse.
+        if (this.permissions) this.confirm(job);
+      }
       this.#host.changed();
       return;
     }
