@@ -117,7 +117,8 @@ export function writeNodeResponse(
     stream.close('server-closed');
     throw error;
   }
-  res.flushHeaders();
+  // No flushHeaders(): `stream.start()` writes its first frame (`retry:`) in this same tick, and Node
+  // sends the headers with it, so a stream opens with one socket write instead of two.
   // A compression middleware (which skips `no-transform` bodies) may still buffer until flushed.
   const flushable = res as ServerResponse & { flush?: () => void };
   res.on('drain', () => stream.resume());
