@@ -91,6 +91,31 @@ async function implementation(name) {
       open: () => responses.size,
     };
   }
+  if (name === 'express-raw') {
+    // Context, not a baseline of the goals: the raw loop behind an Express app (`--impls express-raw`),
+    // what Express itself costs per stream before any route runs.
+    const responses = new Set();
+    let eventId = 0;
+    let job = base;
+    const app = express();
+    app.get('/events', (_req, res) => {
+      res.writeHead(200, { ...STREAM_HEADERS, connection: 'keep-alive' });
+      res.flushHeaders();
+      res.write(encodeSseMessage({ retry: 3000 }));
+      responses.add(res);
+      res.on('close', () => responses.delete(res));
+    });
+    return {
+      ...onPlainHttp(app),
+      path: '/events',
+      send: (seq, sentAt) => {
+        job = jobSnapshot(job, { progress: (seq % 100) / 100, data: { seq, sentAt } });
+        const frame = encodeSseMessage({ id: `e-${++eventId}`, event: 'job-update', data: JSON.stringify(job) });
+        for (const res of responses) res.write(frame);
+      },
+      open: () => responses.size,
+    };
+  }
   if (name === 'better-sse') {
     const channel = createChannel();
     let eventId = 0;

@@ -38,8 +38,10 @@ const ALL = [
   { impl: 'node', options: 'default' },
   { impl: 'node', options: 'tuned' },
 ];
+/** Context only, on request: the raw loop behind an Express app (what Express alone costs). */
+const EXTRA = [{ impl: 'express-raw' }];
 const IMPLS = list(argument('impls'));
-const CONFIGS = IMPLS ? ALL.filter((c) => IMPLS.includes(c.impl)) : ALL;
+const CONFIGS = IMPLS ? [...ALL, ...EXTRA].filter((c) => IMPLS.includes(c.impl)) : ALL;
 const label = (config) => (config.options ? `${config.impl} (${config.options})` : config.impl);
 
 /**
@@ -178,7 +180,7 @@ export async function fanout() {
     const raw = of(connections, 'raw');
     const peer = of(connections, 'better-sse');
     if (!raw || !peer) continue;
-    for (const run of runs.filter((r) => r.connections === connections && r.options)) {
+    for (const run of runs.filter((r) => r.connections === connections && (r.options || r.impl === 'express-raw'))) {
       for (const key of ['spaced', 'bursts']) {
         ratios.push({
           streams: connections,
