@@ -130,48 +130,8 @@ function best(config, connections, results) {
   };
 }
 
-export async function fanout() {
-  if (SKIPPED.length > 0) {
-    console.log(
-      `fan-out: skipping ${SKIPPED.join(', ')} connections: \`ulimit -n\` is ${FD_LIMIT}; raise it to run them`,
-    );
-  }
-  const runs = [];
-  for (const connections of SIZES) {
-    const rounds = new Map(CONFIGS.map((config) => [config, []]));
-    for (let r = 0; r < ROUNDS; r++) {
-      // Rotating the order spreads slow moments of a shared machine over every configuration.
-      const order = CONFIGS.map((_, i) => CONFIGS[(i + r * 3) % CONFIGS.length]);
-      for (const config of order) {
-        process.stdout.write(`fan-out: ${label(config)} × ${connections}, round ${r + 1}… `);
-        const result = await runOne(config, connections);
-        console.log(
-          `spaced p99 ${result.spaced.p99Ms} ms, ${round((result.spaced.cpuMs * 1000) / result.spaced.updates, 0)} µs CPU/update; bursts p99 ${result.bursts.p99Ms} ms`,
-        );
-        rounds.get(config).push(result);
-      }
-    }
-    for (const config of CONFIGS) runs.push(best(config, connections, rounds.get(config)));
-  }
-
-  const rows = runs.flatMap((run) =>
-    ['spaced', 'bursts'].map((key) => ({
-      streams: run.connections,
-      impl: label(run),
-      updates:
-        key === 'spaced' ? `${SPACED.count} × ${SPACED.gapMs} ms apart` : `${BURSTS.count} bursts of ${BURSTS.per}`,
-      'p50 ms': round(run[key].p50Ms, 1),
-      'p99 ms': round(run[key].p99Ms, 1),
-      delivered: `${run[key].delivered}/${run[key].expected}${run[key].timedOut ? ' (timed out)' : ''}`,
-      'CPU µs/update': round(run[key].cpuUsPerUpdate, 0),
-      'accept µs/stream': round(run.acceptCpuUsPerStream, 0),
-      'RSS KB/stream': round(run.rssPerConnectionKB, 1),
-      'heap KB/stream': round(run.heapPerConnectionKB, 1),
-    })),
-  );
-  printTable(`Fan-out (best of ${ROUNDS} rounds, figure by figure)`, rows);
-
-  // Ratios of every mount and options to both baselines, on each kind of updates.
+/** Ratios of every mount and options to both baselines, on each kind of updates, and the goals. */
+function compare(runs) {
   const of = (connections, impl, options) =>
     runs.find((run) => run.connections === connections && run.impl === impl && run.options === options);
   const ratios = [];
@@ -209,6 +169,53 @@ export async function fanout() {
       }
     }
   }
+  return { ratios, goals };
+}
+
+export async function fanout() {
+  if (SKIPPED.length > 0) {
+    console.log(
+      `fan-out: skipping ${SKIPPED.join(', ')} connections: \`ulimit -n\` is ${FD_LIMIT}; raise it to run them`,
+    );
+  }
+  const runs = [];
+  for (const connections of SIZES) {
+    const rounds = new Map(CONFIGS.map((config) => [config, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      // Rotating the order spreads slow moments of a shared machine over every configuration.
+      const order = CONFIGS.map((_, i) => CONFIGS[(i + r * 3) % CONFIGS.length]);
+      for (const config of order) {
+        process.stdout.write(`fan-out: ${label(config)} × ${connections}, round ${r + 1}… `);
+        const result = await runOne(config, connections);
+        console.log(
+          `spaced p99 ${result.spaced.p99Ms} ms, ${round((result.spaced.cpuMs * 1000) / result.spaced.updates, 0)} µs CPU/update; bursts p99 ${result.bursts.p99Ms} ms`,
+        );
+        rounds.get(config).push(result);
+      }
+    }
+    for (const config of CONFIGS) runs.push(best(config, connections, rounds.get(config)));
+    // A long run interrupted at a larger size keeps what it measured (`partial` says so).
+    writeResults('fanout', { partial: true, rounds: ROUNDS, spaced: SPACED, bursts: BURSTS, runs, ...compare(runs) });
+  }
+
+  const rows = runs.flatMap((run) =>
+    ['spaced', 'bursts'].map((key) => ({
+      streams: run.connections,
+      impl: label(run),
+      updates:
+        key === 'spaced' ? `${SPACED.count} × ${SPACED.gapMs} ms apart` : `${BURSTS.count} bursts of ${BURSTS.per}`,
+      'p50 ms': round(run[key].p50Ms, 1),
+      'p99 ms': round(run[key].p99Ms, 1),
+      delivered: `${run[key].delivered}/${run[key].expected}${run[key].timedOut ? ' (timed out)' : ''}`,
+      'CPU µs/update': round(run[key].cpuUsPerUpdate, 0),
+      'accept µs/stream': round(run.acceptCpuUsPerStream, 0),
+      'RSS KB/stream': round(run.rssPerConnectionKB, 1),
+      'heap KB/stream': round(run.heapPerConnectionKB, 1),
+    })),
+  );
+  printTable(`Fan-out (best of ${ROUNDS} rounds, figure by figure)`, rows);
+
+  const { ratios, goals } = compare(runs);
   printTable('Fan-out ratios (realtime-jobs ÷ baseline, same run; below 1 is better)', ratios);
   printTable(
     'Fan-out goals (issue #14: Express router, 20 updates 50 ms apart)',
