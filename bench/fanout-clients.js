@@ -10,16 +10,14 @@ let counts;
 let latencies;
 let samples = 0;
 let connections = 0;
-let perBurst = 1;
+/** seq → resolve, for `await-seq`. */
 const waiting = new Map();
 
 function received(seq, sentAt, at) {
-  latencies[samples++] = at - sentAt;
-  const count = ++counts[seq];
-  if ((seq + 1) % perBurst === 0 && count === connections) {
-    const burst = (seq + 1) / perBurst - 1;
-    waiting.get(burst)?.();
-    waiting.delete(burst);
+  if (samples < latencies.length) latencies[samples++] = at - sentAt;
+  if (++counts[seq] === connections) {
+    waiting.get(seq)?.();
+    waiting.delete(seq);
   }
 }
 
@@ -48,11 +46,12 @@ function connect(port, path) {
 
 process.on('message', async (message) => {
   try {
-    if (message.type === 'connect') {
+    if (message.type === 'init') {
       connections = message.connections;
-      perBurst = message.perBurst;
-      counts = new Uint32Array(message.bursts * message.perBurst);
-      latencies = new Float64Array(message.connections * message.bursts * message.perBurst);
+      counts = new Uint32Array(message.updates);
+      latencies = new Float64Array(message.connections * message.updates);
+      process.send({ type: 'ready' });
+    } else if (message.type === 'connect') {
       let next = 0;
       // Bounded concurrency: a burst of thousands of SYNs at once measures the kernel, not the server.
       await Promise.all(
@@ -64,33 +63,34 @@ process.on('message', async (message) => {
         }),
       );
       process.send({ type: 'connected' });
-    } else if (message.type === 'await-burst') {
-      const { burst } = message;
-      const last = (burst + 1) * perBurst - 1;
-      if (counts[last] === connections) process.send({ type: `burst-${burst}` });
+    } else if (message.type === 'await-seq') {
+      // Resolves once update `seq` has reached every connection (or after 60 s: the run says so).
+      const { seq } = message;
+      if (counts[seq] === connections) process.send({ type: 'seq' });
       else {
         const timer = setTimeout(() => {
-          waiting.delete(burst);
-          process.send({ type: `burst-${burst}`, timedOut: true });
+          waiting.delete(seq);
+          process.send({ type: 'seq', timedOut: true });
         }, 60_000);
-        waiting.set(burst, () => {
+        waiting.set(seq, () => {
           clearTimeout(timer);
-          process.send({ type: `burst-${burst}` });
+          process.send({ type: 'seq' });
         });
       }
     } else if (message.type === 'report') {
+      // The latencies since the last report: one phase's.
       const values = latencies.subarray(0, samples);
       process.send({
         type: 'report',
         latencies: {
           delivered: samples,
-          expected: latencies.length,
           p50Ms: round(percentile(values, 50), 3),
           p90Ms: round(percentile(values, 90), 3),
           p99Ms: round(percentile(values, 99), 3),
           maxMs: round(percentile(values, 100), 3),
         },
       });
+      samples = 0;
     }
   } catch (error) {
     process.send({ type: 'error', message: String(error?.stack ?? error) });

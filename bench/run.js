@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { machine, now, printTable, QUICK, ROOT, ratio, resultsPath } from './lib.js';
 
 const BENCHMARKS = ['fanout', 'flood', 'many-jobs', 'persistence', 'browser', 'redis', 'otel'];
-const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+/** Options that take a value (`--sizes 1000,5000`): the value is not a benchmark's name. */
+const WITH_VALUE = new Set(['--sizes', '--rounds', '--impls']);
+const only = process.argv.slice(2).filter((arg, i, args) => !arg.startsWith('--') && !WITH_VALUE.has(args[i - 1]));
 const start = now();
 const startedAt = Date.now();
 const info = machine();
@@ -41,11 +43,16 @@ const read = (name) => {
 };
 const summary = [];
 const fanout = read('fanout');
-for (const row of fanout?.ratios ?? []) {
-  summary.push({
-    benchmark: `fan-out ${row.connections}`,
-    result: `p99 ${row['p99 vs raw']}× raw, ${row['p99 vs better-sse']}× better-sse; RSS/conn ${row['RSS/conn vs raw']}× raw`,
-  });
+// Every goal of issue #14 with its value, per size and options: `1.07 (≤ 1.15 ✓)`.
+for (const connections of [...new Set((fanout?.goals ?? []).map((goal) => goal.streams))]) {
+  for (const impl of [...new Set(fanout.goals.map((goal) => goal.impl))]) {
+    const goals = fanout.goals.filter((goal) => goal.streams === connections && goal.impl === impl);
+    if (goals.length === 0) continue;
+    summary.push({
+      benchmark: `fan-out ${connections}, ${impl}`,
+      result: goals.map((goal) => `${goal.goal} ${goal.value} (≤ ${goal.max} ${goal.met ? '✓' : '✗'})`).join('; '),
+    });
+  }
 }
 const flood = read('flood');
 if (flood) {

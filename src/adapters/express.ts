@@ -1,4 +1,4 @@
-import { type Request, Router } from 'express';
+import { type NextFunction, type Request, type Response, Router } from 'express';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
 import { isActionPath, queryOf } from '../core/http/routes.js';
 import type { JobRegistry } from '../core/registry.js';
@@ -45,17 +45,30 @@ export interface JobsRouter extends Router {
 export function jobsRouter(registry: JobRegistry, options: JobsRouterOptions): JobsRouter {
   const endpoint = createJobsEndpoint<Request>(registry, options);
   const router = Router();
-  router.use((req, res, next) => {
+  /** The Router's own dispatch (`router.handle`, untyped in @types/express). */
+  type Dispatch = (req: Request, res: Response, next: NextFunction) => void;
+  const dispatchable = router as unknown as { handle: Dispatch };
+  // Express calls `router.handle(req, res, next)` for every request below the mount path. Answering
+  // there, rather than from a middleware inside the Router, skips its per-request layer matching and
+  // the closures it leaves on `req` — which a stream would hold for as long as it is open (about 1 KB
+  // and a tenth of the CPU of opening one). Anything not ours still goes through the Router, so
+  // routes an app adds to it keep working.
+  const dispatch = dispatchable.handle;
+  const handle = (req: Request, res: Response, next: NextFunction) => {
     // Express strips the mount path from `req.url`, so no prefix here. A body parser of the app's
     // (express.json()) may have read the body already: then its `req.body` is the body.
     const request = fromNodeRequest(req, '', req.body === undefined ? undefined : { body: req.body });
     const read = req.method === 'GET' || req.method === 'HEAD';
-    if (!read && !(req.method === 'POST' && isActionPath(request.path))) return next();
+    if (!read && !(req.method === 'POST' && isActionPath(request.path))) {
+      dispatch.call(router, req, res, next);
+      return;
+    }
     endpoint
       .handle(request, req)
       .then((response) => writeNodeResponse(req, res, response))
       .catch(next);
-  });
+  };
+  dispatchable.handle = handle;
   return Object.defineProperties(router, {
     openStreams: { get: () => endpoint.openStreams, enumerable: true },
     closeStreams: {

@@ -117,9 +117,12 @@ export function writeNodeResponse(
     stream.close('server-closed');
     throw error;
   }
-  res.flushHeaders();
+  // No flushHeaders(): `stream.start()` writes its first frame (`retry:`) in this same tick, and Node
+  // sends the headers with it, so a stream opens with one socket write instead of two.
   // A compression middleware (which skips `no-transform` bodies) may still buffer until flushed.
-  const flushable = res as ServerResponse & { flush?: () => void };
+  // Looked up once: it is set (or not) before any route runs, and a lookup per frame walks the
+  // response's prototype chain (Express's included) for a method that is usually absent.
+  const flush = (res as ServerResponse & { flush?: () => void }).flush?.bind(res) ?? null;
   res.on('drain', () => stream.resume());
   const gone = () => stream.close('client-closed');
   res.on('close', gone);
@@ -128,7 +131,7 @@ export function writeNodeResponse(
     stream.start({
       write(chunk) {
         const ok = res.write(chunk);
-        flushable.flush?.();
+        if (flush) flush();
         return ok;
       },
       end() {

@@ -66,6 +66,41 @@ export function encodeJobEvent(event: JobEvent): Uint8Array {
   return frame;
 }
 
+/**
+ * A snapshot's frame of a job (no id), shared the same way: jobs are frozen snapshots, so thousands of
+ * streams opening on the same jobs encode each job once (a Redis store hands out fresh objects and
+ * simply misses). The entry lives as long as that version of the job.
+ */
+const snapshotFrames = new WeakMap<Job, Uint8Array>();
+
+function encodeSnapshotJob(job: Job): Uint8Array {
+  let frame = snapshotFrames.get(job);
+  if (!frame) {
+    frame = encodeSseMessage({ event: STREAM_EVENT.update, data: JSON.stringify(job) });
+    if (Object.isFrozen(job)) snapshotFrames.set(job, frame);
+  }
+  return frame;
+}
+
+/** The last `ready` and `retry` frames, reused while streams open at the same head with the same options. */
+let lastReady: { head: string; frame: Uint8Array } | null = null;
+let lastRetry: { ms: number; frame: Uint8Array } | null = null;
+
+function encodeReady(head: string): Uint8Array {
+  if (lastReady?.head !== head) {
+    lastReady = {
+      head,
+      frame: encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) }),
+    };
+  }
+  return lastReady.frame;
+}
+
+function encodeRetry(ms: number): Uint8Array {
+  if (lastRetry?.ms !== ms) lastRetry = { ms, frame: encodeSseMessage({ retry: ms }) };
+  return lastRetry.frame;
+}
+
 function logData(jobId: string, lines: readonly LogLine[]): string {
   return JSON.stringify({ jobId, lines });
 }
@@ -168,7 +203,7 @@ export class JobStream {
     if (this.#options.closeWithRegistry !== false) {
       this.onClose(this.#registry.onClose(() => this.close('registry-closed')));
     }
-    this.#write(encodeSseMessage({ retry: this.#options.retryMs }));
+    this.#write(encodeRetry(this.#options.retryMs));
     if (lastEventId === undefined) {
       this.#begin(this.#snapshot(null));
       return;
@@ -252,11 +287,11 @@ export class JobStream {
       yield encodeSseMessage({ event: STREAM_EVENT.resync, data: JSON.stringify({ reason: resyncReason }) });
     }
     for (const [i, job] of jobs.entries()) {
-      yield encodeSseMessage({ event: STREAM_EVENT.update, data: JSON.stringify(job) });
+      yield encodeSnapshotJob(job);
       const lines = logs[i] ?? [];
       if (lines.length > 0) yield encodeSseMessage({ event: STREAM_EVENT.log, data: logData(job.id, lines) });
     }
-    yield encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) });
+    yield encodeReady(head);
   }
 
   /** The replay's frames: each missed event with its own id, then `ready` at the position reached. */
@@ -265,7 +300,7 @@ export class JobStream {
     const matches = compileFilter(this.#options.filter);
     const logs = this.#options.logs === true;
     for (const event of events) if (matches(event.job) && (logs || !event.log)) yield encodeJobEvent(event);
-    yield encodeSseMessage({ id: head, event: STREAM_EVENT.ready, data: JSON.stringify({ head }) });
+    yield encodeReady(head);
   }
 
   #begin(initial: Generator<Uint8Array>): void {

@@ -17,7 +17,9 @@ export type SubscribeEvents = (
  * One subscription to the registry shared by every stream of an endpoint, which lets progress-only
  * changes of a job go out at most once per `intervalMs`: a flood of `ctx.progress()` calls costs one
  * frame per stream per interval instead of one per call. The first change in a state goes out at once,
- * and so does every change of state; the newest held snapshot of a job is sent when its interval ends,
+ * and so does every change of state, and so does any change after `intervalMs` without one: a quiet
+ * job pays no latency, only a flood is coalesced. The newest held snapshot of a job is sent when the
+ * interval since its last send ends (not a whole interval after it was held),
  * or just before any event that goes out at once, so the stream's ids always increase. The registry's replay buffer still holds every
  * event: a client that resumes misses nothing.
  */
@@ -25,7 +27,7 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
   if (intervalMs <= 0) return (filter, listener, options) => registry.subscribe(filter, listener, options);
 
   const subscribers = new Subscribers<(event: JobEvent) => void>();
-  /** When each job last went out, and in which state. */
+  /** When each job last went out (`performance.now()`: monotonic, sub-millisecond), and in which state. */
   const sent = new Map<string, { state: string; at: number }>();
   /** Held snapshots, oldest event first. */
   const held = new Map<string, JobEvent>();
@@ -34,7 +36,7 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
 
   const deliver = (event: JobEvent) => {
     if (!event.log) {
-      sent.set(event.job.id, { state: event.job.state, at: Date.now() });
+      sent.set(event.job.id, { state: event.job.state, at: performance.now() });
       if (isTerminal(event.job.state)) sent.delete(event.job.id);
     }
     for (const bucket of subscribers.bucketsFor(event.job)) {
@@ -54,12 +56,15 @@ export function createThrottledEvents(registry: JobRegistry, intervalMs: number)
 
   const onEvent = (event: JobEvent) => {
     const last = event.log ? undefined : sent.get(event.job.id);
-    if (last && last.state === event.job.state && Date.now() - last.at < intervalMs) {
+    const quietFor = last ? performance.now() - last.at : Number.POSITIVE_INFINITY;
+    if (last && last.state === event.job.state && quietFor < intervalMs) {
       // Superseded snapshots are dropped; re-inserting keeps `held` in event order.
       held.delete(event.job.id);
       held.set(event.job.id, event);
       if (!timer) {
-        timer = setTimeout(flushHeld, intervalMs);
+        // Held only for what is left of the interval: updates that come about once per interval
+        // (progress every 50 ms, throttle 50 ms) are delayed by a millisecond, not by an interval.
+        timer = setTimeout(flushHeld, Math.max(1, Math.ceil(intervalMs - quietFor)));
         timer.unref?.();
       }
       return;

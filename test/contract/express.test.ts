@@ -78,6 +78,16 @@ describe('Express router', () => {
     expect(router.openStreams).toBe(1);
   });
 
+  test('routes an app adds to the router itself still answer what the job routes leave', async () => {
+    const { router, url } = await app(() => {});
+    // jobsRouter answers from `router.handle`; what it does not take must still reach the Router's stack.
+    router.post('/custom', (_req, res) => void res.status(201).send('custom'));
+    const answer = await request(`${url}/custom`, { method: 'POST', headers: { 'x-user': 'admin' } });
+    expect(answer.status).toBe(201);
+    expect(answer.bytes.toString()).toBe('custom');
+    expect((await request(url, { headers: { 'x-user': 'admin' } })).status).toBe(200);
+  });
+
   test('GET and HEAD everywhere, POST on the action paths only: every other request falls through to the app', async () => {
     const registry = await testRegistry();
     const application = express();

@@ -72,7 +72,8 @@ export interface JobsHandlerOptions<Context = Request> {
   stallTimeoutMs?: number;
   /**
    * Progress-only changes of one job go out on a stream at most once per this many milliseconds (the
-   * newest one wins); the first change in a state and every change of state go out at once. `0` sends
+   * newest one wins); the first change in a state, every change of state and any change after a quiet
+   * `throttleMs` go out at once, and a held one waits only for the rest of the interval. `0` sends
    * every change. Resuming clients still get every event.
    * @default 50
    */
