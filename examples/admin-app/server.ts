@@ -1,6 +1,6 @@
 // One instance of the reference admin app. `npm start` runs two of these (see start.ts); run one alone
-// with `node --import tsx examples/admin-app/server.ts` and the environment described in
-// docs/reference-app.md.
+// with `npm run build`, then `node examples/admin-app/build/server.js` and the environment described
+// in docs/reference-app.md.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { Peer } from '../config.js';
 import { activity } from '../logs.js';
-import { SYNC_CATEGORIES } from '../sync/index.js';
+import { type PullInput, type PushInput, SYNC_CATEGORIES } from '../sync/index.js';
 import { formField } from './account-routes.js';
 import type { RouteContext } from './context.js';
 import { HttpError } from './errors.js';
@@ -43,14 +43,16 @@ export function syncRoutes({ app, config, db, jobs, sync, render, renderFragment
     const peer = peerOf(req);
     // "allow unsigned" is the pull's, whatever the form posts: what a push sends unsigned, the peer
     // holds for approval (the input keeps the field, always false, as sync's PushInput has it).
-    const job = await jobs.run('sync-push', { peer: peer.name, allowUnsigned: false }, { key: sync.pushKey(false) });
+    const input: PushInput = { peer: peer.name, allowUnsigned: false };
+    const job = await jobs.run('sync-push', input, { key: sync.pushKey() });
     started(req, res, job, '/admin/sync-control', `Push to ${peer.name}`, asked);
   });
   app.post('/admin/sync-control/:peer/pull', async (req, res) => {
     const asked = Date.now();
     const peer = peerOf(req);
     const allowUnsigned = formField(req, 'allow_unsigned') === 'on';
-    const job = await jobs.run('sync-pull', { peer: peer.name, allowUnsigned }, { key: 'sync' });
+    const input: PullInput = { peer: peer.name, allowUnsigned };
+    const job = await jobs.run('sync-pull', input, { key: 'sync' });
     started(req, res, job, '/admin/sync-control', `Pull from ${peer.name}`, asked);
   });
 }
