@@ -3,7 +3,7 @@ import { authenticate, type User } from '../accounts.js';
 import { loginThrottle } from '../login-throttle.js';
 import type { RouteContext } from './context.js';
 import { HttpError } from './errors.js';
-import { wantsPage } from './render.js';
+import { formField, wantsPage } from './render.js';
 
 /** Who is logged in, or null. */
 export const currentUser = (req: Request): User | null => req.session.user ?? null;
@@ -16,12 +16,6 @@ function home(user: User): string {
 /** Only a local path: `next=//evil.example` or `next=https://…` would be an open redirect. */
 function safeNext(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '';
-}
-
-/** A field of the posted form (urlencoded: a string, or absent). */
-export function formField(req: Request, name: string): unknown {
-  // express.urlencoded leaves `req.body` an object of fields; without a body it stays undefined.
-  return (req.body as Record<string, unknown> | undefined)?.[name];
 }
 
 /** Logging in and out, and the pages anyone logged in may see. */

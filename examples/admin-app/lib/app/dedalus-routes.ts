@@ -1,10 +1,9 @@
 import type { Request, Response } from 'express';
 import { checkKey, DEDALUS_TARGET } from '../dedalus.js';
 import { dedalusRuns } from '../logs.js';
-import { formField } from './account-routes.js';
 import type { RouteContext } from './context.js';
 import { busy, latest, working } from './job-state.js';
-import { back, type FormErrors, refuseForm, started } from './render.js';
+import { back, type FormErrors, formField, refuseForm, started } from './render.js';
 
 /** The Dedalus page: save, verify and clear the API key, and the run log. */
 export function dedalusRoutes({ app, db, jobs, dedalus, dedalusStandIn, render, renderFragment }: RouteContext): void {

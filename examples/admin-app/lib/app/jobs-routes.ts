@@ -1,5 +1,12 @@
 import { isJobsError } from 'realtime-jobs';
-import { listQueryString, readJobListQuery, renderJobList, renderJobListStyles } from 'realtime-jobs/html';
+import {
+  type JobListAnswer,
+  type JobListQuery,
+  listQueryString,
+  readJobListQuery,
+  renderJobList,
+  renderJobListStyles,
+} from 'realtime-jobs/html';
 import type { RouteContext } from './context.js';
 import { HttpError } from './errors.js';
 import { working } from './job-state.js';
@@ -15,8 +22,8 @@ const JOBS_PER_PAGE = 25;
 export function jobsRoutes({ app, jobsApi, render }: RouteContext): void {
   const jobListStyles = renderJobListStyles();
   app.get('/admin/jobs', async (req, res) => {
-    let query: ReturnType<typeof readJobListQuery>;
-    let page: Awaited<ReturnType<typeof jobsApi.listPage>>;
+    let query: JobListQuery;
+    let page: JobListAnswer;
     try {
       query = readJobListQuery(new URL(req.originalUrl, 'http://x').searchParams, { targetField: 'peer' });
       query.limit ??= JOBS_PER_PAGE;

@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
-import { formField } from './account-routes.js';
 import type { RouteContext } from './context.js';
-import { back, type FormErrors, refuseForm } from './render.js';
+import { back, type FormErrors, formField, refuseForm } from './render.js';
 
 /** The records form as shown: the values typed, and each field's problem. */
 interface RecordForm {

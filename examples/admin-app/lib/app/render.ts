@@ -10,6 +10,12 @@ export type ViewData = Record<string, unknown>;
 /** A form's problems, by field: the message shown next to each. */
 export type FormErrors = Record<string, string>;
 
+/** A field of the posted form (urlencoded: a string, or absent). */
+export function formField(req: Request, name: string): unknown {
+  // express.urlencoded leaves `req.body` an object of fields; without a body it stays undefined.
+  return (req.body as Record<string, unknown> | undefined)?.[name];
+}
+
 /** Whether the client asked for JSON (`public/app.js`'s fetches do). */
 export const wantsJson = (req: Request): boolean => (req.get('accept') ?? '').includes('application/json');
 

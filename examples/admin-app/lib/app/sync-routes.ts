@@ -2,11 +2,10 @@ import type { Request } from 'express';
 import type { Peer } from '../config.js';
 import { activity } from '../logs.js';
 import { type PullInput, type PushInput, SYNC_CATEGORIES } from '../sync/index.js';
-import { formField } from './account-routes.js';
 import type { RouteContext } from './context.js';
 import { HttpError } from './errors.js';
 import { busy, latest, working } from './job-state.js';
-import { started } from './render.js';
+import { formField, started } from './render.js';
 
 /** The sync control page: a card per peer with push and pull, the jobs held for approval, the activity log. */
 export function syncRoutes({ app, config, db, jobs, sync, render, renderFragment }: RouteContext): void {
