@@ -1,6 +1,6 @@
 // One instance of the reference admin app. `npm start` runs two of these (see start.ts); run one alone
-// with `node --import tsx examples/admin-app/server.ts` and the environment described in
-// docs/reference-app.md.
+// with `npm run build`, then `node examples/admin-app/build/server.js` and the environment described
+// in docs/reference-app.md.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,8 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { createJobRegistry, type JobStore } from 'realtime-jobs';
 import { jsonlStore } from 'realtime-jobs/jsonl';
 import { ensureAccounts } from './lib/accounts.js';
-// Still JavaScript (lib/app.js, lib/logs.js): its types are what TypeScript infers (allowJs).
-import { createApp } from './lib/app.js';
+import { createApp } from './lib/app/index.js';
 import { type Config, readConfig } from './lib/config.js';
 import { openDatabase, settings as settingsOf } from './lib/db.js';
 import { createDedalus } from './lib/dedalus.js';
@@ -83,8 +82,7 @@ export async function startInstance(config: Config = readConfig()): Promise<Runn
         await jobs.close();
         server.closeAllConnections();
         stopLogs();
-        // Set by lib/app.js (a SqliteSessionStore); `locals` is untyped in Express.
-        (app.locals.sessionStore as { close(): void }).close();
+        app.sessionStore.close();
         db.close();
         await standIn?.close();
       })();

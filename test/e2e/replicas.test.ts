@@ -26,7 +26,7 @@ const PUSH_TILE = tileSelector('sync-push', 'peer', 'peer-b');
 const lastId = (stream: string) =>
   [...stream.slice(0, stream.lastIndexOf('\n\n') + 1).matchAll(/^id: ?(.*)$/gm)].at(-1)?.[1] ?? null;
 
-/** One call of peer-a's peer API as peer-b makes it (lib/sync.js `callPeer`), to one replica. */
+/** One call of peer-a's peer API as peer-b makes it (lib/sync/peer-client.ts `call`), to one replica. */
 async function asPeerB(base: string, method: string, path: string, body?: unknown) {
   const payload = body === undefined ? '' : JSON.stringify(body);
   const time = String(Date.now());

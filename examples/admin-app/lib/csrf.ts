@@ -85,3 +85,4 @@ export function createCsrf({
     },
   };
 }
+export type Csrf = ReturnType<typeof createCsrf>;

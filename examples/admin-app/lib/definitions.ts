@@ -1,6 +1,6 @@
 import type { JobContext, JobDefinitionOptions, JobRegistry, JobWork, JsonObject } from 'realtime-jobs';
 import { type CheckResult, DEDALUS_TARGET, type DedalusService, type SaveInput, type VerifyInput } from './dedalus.js';
-import type { Sync, SyncInput, SyncResult } from './sync/index.js';
+import type { PullInput, PushInput, Sync, SyncInput, SyncResult } from './sync/index.js';
 
 /**
  * Every kind of job the app runs, registered once at start-up (on every replica of a peer): how each
@@ -37,8 +37,8 @@ export function defineJobs(jobs: JobRegistry, { sync, dedalus }: { sync: Sync; d
     retries: 0,
   };
   return {
-    push: jobs.define('sync-push', logFailures(sync.push), transfer),
-    pull: jobs.define('sync-pull', logFailures(sync.pull), transfer),
+    push: jobs.define<PushInput, SyncResult>('sync-push', logFailures(sync.push), transfer),
+    pull: jobs.define<PullInput, SyncResult>('sync-pull', logFailures(sync.pull), transfer),
     dedalusSave: jobs.define<SaveInput, CheckResult>('dedalus-save', logFailures(dedalus.save), dedalusCall),
     dedalusVerify: jobs.define<VerifyInput, CheckResult>('dedalus-verify', logFailures(dedalus.verify), dedalusCall),
   };

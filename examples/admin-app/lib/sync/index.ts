@@ -8,7 +8,7 @@ import { transfers } from './push-pull.js';
 import { syncStore } from './store.js';
 
 export type { SyncRecord } from './protocol.js';
-export type { SyncInput, SyncResult } from './push-pull.js';
+export type { PullInput, PushInput, SyncInput, SyncResult } from './push-pull.js';
 export const SYNC_CATEGORIES: readonly string[] = ['sync-push', 'sync-pull'];
 
 /**

@@ -15,8 +15,16 @@ import {
 } from './protocol.js';
 import type { SyncStore } from './store.js';
 
-/** What a sync job is started with: `{ peer, allowUnsigned }` (the forms of the sync-control page). */
-export type SyncInput = { peer: string; allowUnsigned: boolean };
+/** What a pull is started with: `{ peer, allowUnsigned }` (the pull form's "allow unsigned" box). */
+export type PullInput = { peer: string; allowUnsigned: boolean };
+/**
+ * What a push is started with: `{ peer, allowUnsigned: false }`. "Allow unsigned" is the pull's: what
+ * a push sends unsigned, the peer holds for approval. The field stays, so both inputs have one shape
+ * (in the job API, the job list, the logs).
+ */
+export type PushInput = { peer: string; allowUnsigned: false };
+/** Either input: what the work both share (applying or discarding a held bundle) is given. */
+export type SyncInput = PullInput | PushInput;
 /** What a sync job returns: held for approval (no `added` yet), or applied. */
 export type SyncResult = { records: number; signed: false } | { records: number; added: number; signed: boolean };
 export type SyncContext = JobContext<SyncInput, SyncResult>;
@@ -81,7 +89,7 @@ export function transfers({
    * stops it between steps (every pause and call takes `ctx.signal`); nothing is applied until the
    * last step, so a cancelled pull, or one the peer answered wrongly, leaves no trace here.
    */
-  async function pull(ctx: SyncContext): Promise<SyncResult> {
+  async function pull(ctx: JobContext<PullInput, SyncResult>): Promise<SyncResult> {
     const { signal } = ctx;
     const peer = peerNamed(ctx.input.peer);
     ctx.progress(0.02, { phase: 'connecting', message: `Connecting to ${peer.name} at ${peer.url}…` });
@@ -174,7 +182,7 @@ export function transfers({
    * Cancelling stops it between steps; the peer drops an unfinished transfer after a day, and applies
    * nothing it was not asked to.
    */
-  async function push(ctx: SyncContext): Promise<SyncResult> {
+  async function push(ctx: JobContext<PushInput, SyncResult>): Promise<SyncResult> {
     const { signal } = ctx;
     const peer = peerNamed(ctx.input.peer);
     ctx.progress(0.02, { phase: 'connecting', message: `Connecting to ${peer.name} at ${peer.url}…` });
@@ -227,7 +235,8 @@ export function transfers({
         ? `${peer.name} checked the digest and the signature: both valid`
         : `${peer.name} checked the digest: valid; the bundle carries no signature`,
     );
-    if (!verdict.signed && !ctx.input.allowUnsigned) {
+    // Whatever the input says (a push queued by 0.1 could allow unsigned): an unsigned push is held.
+    if (!verdict.signed) {
       store.stage.run(ctx.jobId, peer.name, 'push', transferId, '[]', new Date().toISOString());
       ctx.log(`${peer.name} holds the bundle until someone approves or rejects it`, { level: 'warn' });
       ctx.update({ phase: 'awaiting-approval' });
@@ -238,12 +247,12 @@ export function transfers({
     }
     ctx.progress(0.95, { phase: 'applying', message: `${peer.name} is applying ${records.length} records…` });
     await sleep(paceMs, signal);
-    const { added } = await applyOnPeer(peer, transferId, !verdict.signed, records.length, signal);
+    const { added } = await applyOnPeer(peer, transferId, false, records.length, signal);
     ctx.log(`${peer.name} applied ${records.length} records: ${added} new there`);
-    const summary = `Pushed ${records.length} records to ${peer.name}: ${added} new there`;
-    if (verdict.signed) ctx.update({ message: `${summary}, signature verified.` });
-    else ctx.warn(`${summary}, as an UNSIGNED bundle (allowed by "allow unsigned").`);
-    return { records: records.length, added, signed: verdict.signed };
+    ctx.update({
+      message: `Pushed ${records.length} records to ${peer.name}: ${added} new there, signature verified.`,
+    });
+    return { records: records.length, added, signed: true };
   }
 
   /** Asks the peer to apply a verified transfer; it cannot have added more records than it holds. */
@@ -316,13 +325,13 @@ export function transfers({
   }
 
   /**
-   * The idempotency key of a push: the bundle it would send (the records' digest, signed or not) and
-   * whether it may go unsigned. The same push twice (a double click, two admins at once) is one job;
-   * a push of changed records is a new one, which waits for the running push to that peer.
+   * The idempotency key of a push: the bundle it would send (the records' digest, signed or not). The
+   * same push twice (a double click, two admins at once) is one job; a push of changed records is a
+   * new one, which waits for the running push to that peer.
    */
-  function pushKey(allowUnsigned: boolean): string {
+  function pushKey(): string {
     const digest = bundleDigest(store.allRecords()).slice(0, 16);
-    return `bundle-${digest}-${signing() ? 'signed' : 'unsigned'}${allowUnsigned ? '-allow-unsigned' : ''}`;
+    return `bundle-${digest}-${signing() ? 'signed' : 'unsigned'}`;
   }
 
   return { pull, push, applyApproved, discard, pushKey };

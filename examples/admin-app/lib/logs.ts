@@ -1,25 +1,78 @@
+import type { Job, JobRegistry } from 'realtime-jobs';
+import type { Db } from './db.js';
 import { DEDALUS_CATEGORIES } from './dedalus.js';
-import { SYNC_CATEGORIES } from './sync.js';
+import { SYNC_CATEGORIES } from './sync/index.js';
+
+/** A row of the sync activity log: one per push or pull job, updated as the job changes. */
+export interface ActivityRow {
+  job_id: string;
+  direction: 'push' | 'pull';
+  peer: string;
+  started_at: string;
+  /** The job's state (a `JobState`), as stored. */
+  state: string;
+  message: string | null;
+  records: number | null;
+  finished_at: string | null;
+}
+
+/** A row of the Dedalus run log: one per save or verify job. */
+export interface DedalusRunRow {
+  job_id: string;
+  trigger: 'save' | 'verify';
+  started_at: string;
+  /** The job's state (a `JobState`), as stored. */
+  outcome: string;
+  duration_ms: number | null;
+  models: number | null;
+  error: string | null;
+}
 
 /**
  * Keeps the sync activity log and the Dedalus run log in SQLite, fed by the registry's own change
  * events: whatever starts or ends a job (a click, an approval, a restart), the logs follow.
+ * Returns the function that stops following.
  */
-export function recordLogs(db, jobs) {
-  const upsertActivity = db.prepare(
+export function recordLogs(db: Db, jobs: JobRegistry): () => void {
+  const upsertActivity = db.prepare<
+    [
+      {
+        id: string;
+        direction: ActivityRow['direction'];
+        peer: string;
+        queuedAt: string;
+        state: string;
+        message: string | null;
+        records: number | null;
+        finishedAt: string | null;
+      },
+    ]
+  >(
     `INSERT INTO sync_activity (job_id, direction, peer, started_at, state, message, records, finished_at)
      VALUES (@id, @direction, @peer, @queuedAt, @state, @message, @records, @finishedAt)
      ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, message = excluded.message,
        records = excluded.records, finished_at = excluded.finished_at`,
   );
-  const upsertRun = db.prepare(
+  const upsertRun = db.prepare<
+    [
+      {
+        id: string;
+        trigger: DedalusRunRow['trigger'];
+        queuedAt: string;
+        state: string;
+        duration: number | null;
+        models: number | null;
+        error: string | null;
+      },
+    ]
+  >(
     `INSERT INTO dedalus_runs (job_id, trigger, started_at, outcome, duration_ms, models, error)
      VALUES (@id, @trigger, @queuedAt, @state, @duration, @models, @error)
      ON CONFLICT (job_id) DO UPDATE SET outcome = excluded.outcome, duration_ms = excluded.duration_ms,
        models = excluded.models, error = excluded.error`,
   );
 
-  const record = (job) => {
+  const record = (job: Job): void => {
     if (SYNC_CATEGORIES.includes(job.category)) {
       upsertActivity.run({
         id: job.id,
@@ -53,15 +106,17 @@ export function recordLogs(db, jobs) {
 }
 
 /** A number the job's work returned (its `result`: a job held for approval has one too). */
-function numberIn(job, field) {
+function numberIn(job: Job, field: string): number | null {
   const value = job.result?.[field];
   return typeof value === 'number' ? value : null;
 }
 
-export function activity(db, limit = 20) {
-  return db.prepare('SELECT * FROM sync_activity ORDER BY started_at DESC LIMIT ?').all(limit);
+/** The newest rows of the sync activity log. */
+export function activity(db: Db, limit = 20): ActivityRow[] {
+  return db.prepare<[number], ActivityRow>('SELECT * FROM sync_activity ORDER BY started_at DESC LIMIT ?').all(limit);
 }
 
-export function dedalusRuns(db, limit = 100) {
-  return db.prepare('SELECT * FROM dedalus_runs ORDER BY started_at DESC LIMIT ?').all(limit);
+/** The newest rows of the Dedalus run log. */
+export function dedalusRuns(db: Db, limit = 100): DedalusRunRow[] {
+  return db.prepare<[number], DedalusRunRow>('SELECT * FROM dedalus_runs ORDER BY started_at DESC LIMIT ?').all(limit);
 }
