@@ -1,6 +1,6 @@
 // `npm start`: the Dedalus stand-in (unless DEDALUS_BASE_URL is set) and two instances of the admin
 // app, peer-a on PORT and peer-b on PEER_PORT, each the other's peer. Ctrl-C stops all of it.
-// Run with tsx (`node --import tsx examples/admin-app/start.ts`); the instances inherit it.
+// `npm run build` compiles it to build/start.js, which `npm start` runs; the instances are build/server.js.
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
