@@ -68,7 +68,7 @@ async function registryRun(dir, name, storeOptions) {
 async function flushLatency(dir, name, storeOptions, count) {
   const store = jsonlStore({ path: join(dir, `${name}.jsonl`), ...storeOptions });
   const registry = await createJobRegistry({ store, onError: () => {} });
-  const id = registry.enqueue({ category: 'bench', target: { n: '0' }, state: 'running' }).id;
+  const id = (await registry.enqueue({ category: 'bench', target: { n: '0' }, state: 'running' })).id;
   await store.flush();
   const times = [];
   for (let i = 0; i < count; i++) {

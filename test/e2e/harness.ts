@@ -185,7 +185,7 @@ export async function logLines(page: Page, base: string, id: string): Promise<st
 }
 
 /**
- * Posts one of the job API's actions from the page, as `public/app.js` does (fetch with the
+ * Posts one of the job API's actions from the page, as `browser/app.ts` does (fetch with the
  * `X-Realtime-Jobs: 1` proof): the status and the answer's job or error.
  */
 export async function jobAction(page: Page, id: string, action: 'cancel' | 'retry' | 'approve' | 'reject') {

@@ -50,7 +50,7 @@ async function asPeerB(base: string, method: string, path: string, body?: unknow
 const isJobStream = (exchange: Exchange) => exchange.url.startsWith('/api/admin/jobs/events');
 /**
  * The stream of the sync-control page once its parts have joined the page's one feed: the tiles' filter
- * first, widened to this one when `public/app.js` subscribes for the activity log.
+ * first, widened to this one when `browser/app.ts` subscribes for the activity log.
  */
 const PAGE_STREAM = '/api/admin/jobs/events?category=sync-push&category=sync-pull';
 

@@ -65,7 +65,7 @@ describe('reference app: sessions and the login form', () => {
     return answer.status();
   }
 
-  // The flake of restart.test.ts: a page's fragment refresh (public/app.js fetches one after every
+  // The flake of restart.test.ts: a page's fragment refresh (browser/app.ts fetches one after every
   // job change), sent with the session cookie just before that session was logged out and answered
   // just after the login form was rendered, made a new CSRF token and cookie, under the form. Here
   // the refresh comes from a second tab (the same cookie jar) and the proxy holds it back on purpose.

@@ -42,7 +42,7 @@ type Handle = (req: Request, res: Response, done?: (error?: unknown) => void) =>
 
 /**
  * The admin app of one instance: pages, forms, the job API and the peer API.
- * Pages are rendered on the server and work without JavaScript; `public/app.js` upgrades the forms.
+ * Pages are rendered on the server and work without JavaScript; `browser/app.ts` upgrades the forms.
  * The routes are by area, in this folder: `account-routes.ts` (login, logout, account),
  * `sync-routes.ts`, `records-routes.ts`, `dedalus-routes.ts` and `jobs-routes.ts` (the job history);
  * `render.ts` renders pages and answers forms, `errors.ts` turns errors into pages or JSON.
@@ -73,6 +73,8 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
     }),
   );
   app.use('/assets', express.static(appPath('public'), { maxAge: '1h' }));
+  // The browser script, compiled from browser/app.ts by `npm run build`.
+  app.use('/assets', express.static(appPath('build/assets'), { maxAge: '1h' }));
   for (const [url, name] of Object.entries(BUNDLES)) {
     const path = bundlePath(name);
     app.get(url, (_req, res) => {
@@ -136,7 +138,7 @@ export function createApp({ config, db, settings, jobs, sync, dedalus, dedalusSt
     res.locals.instance = config.name;
     res.locals.peers = config.peers;
     res.locals.flash = req.session.flash ?? null;
-    // When this request came in, before anything was read: `public/app.js` takes a job that has not
+    // When this request came in, before anything was read: `browser/app.ts` takes a job that has not
     // changed since as already shown on the page (no fragment refresh for the feed's first snapshot).
     res.locals.renderedAt = new Date().toISOString();
     delete req.session.flash;

@@ -16,7 +16,7 @@ export function formField(req: Request, name: string): unknown {
   return (req.body as Record<string, unknown> | undefined)?.[name];
 }
 
-/** Whether the client asked for JSON (`public/app.js`'s fetches do). */
+/** Whether the client asked for JSON (`browser/app.ts`'s fetches do). */
 export const wantsJson = (req: Request): boolean => (req.get('accept') ?? '').includes('application/json');
 
 /**
@@ -81,7 +81,7 @@ export function createRender({ eta, csrf }: { eta: Eta; csrf: Csrf }) {
         .type('html')
         .send(eta.render(view, { ...res.locals, csrfToken, ...data, tile, tileStyles, stateBadge }));
     },
-    /** A fragment that `public/app.js` fetches into a page: its forms take the page's own token. */
+    /** A fragment that `browser/app.ts` fetches into a page: its forms take the page's own token. */
     renderFragment(req: Request, res: Response, view: string, data: ViewData = {}): void {
       res
         .type('html')
