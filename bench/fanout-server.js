@@ -69,19 +69,19 @@ async function implementation(name) {
     };
   };
 
-  if (name === 'raw') {
-    // The limit: one frame encoded once, written to every response in a plain loop.
+  /** The raw loop: one frame encoded once, written to every open response. */
+  const rawLoop = () => {
     const responses = new Set();
     let eventId = 0;
     let job = base;
     return {
-      ...onPlainHttp((_req, res) => {
+      accept: (_req, res) => {
         res.writeHead(200, { ...STREAM_HEADERS, connection: 'keep-alive' });
         res.flushHeaders();
         res.write(encodeSseMessage({ retry: 3000 }));
         responses.add(res);
         res.on('close', () => responses.delete(res));
-      }),
+      },
       path: '/events',
       send: (seq, sentAt) => {
         job = jobSnapshot(job, { progress: (seq % 100) / 100, data: { seq, sentAt } });
@@ -90,31 +90,20 @@ async function implementation(name) {
       },
       open: () => responses.size,
     };
+  };
+
+  if (name === 'raw') {
+    // The limit: the raw loop on plain node:http.
+    const { accept, ...loop } = rawLoop();
+    return { ...onPlainHttp(accept), ...loop };
   }
   if (name === 'express-raw') {
     // Context, not a baseline of the goals: the raw loop behind an Express app (`--impls express-raw`),
     // what Express itself costs per stream before any route runs.
-    const responses = new Set();
-    let eventId = 0;
-    let job = base;
+    const { accept, ...loop } = rawLoop();
     const app = express();
-    app.get('/events', (_req, res) => {
-      res.writeHead(200, { ...STREAM_HEADERS, connection: 'keep-alive' });
-      res.flushHeaders();
-      res.write(encodeSseMessage({ retry: 3000 }));
-      responses.add(res);
-      res.on('close', () => responses.delete(res));
-    });
-    return {
-      ...onPlainHttp(app),
-      path: '/events',
-      send: (seq, sentAt) => {
-        job = jobSnapshot(job, { progress: (seq % 100) / 100, data: { seq, sentAt } });
-        const frame = encodeSseMessage({ id: `e-${++eventId}`, event: 'job-update', data: JSON.stringify(job) });
-        for (const res of responses) res.write(frame);
-      },
-      open: () => responses.size,
-    };
+    app.get('/events', accept);
+    return { ...onPlainHttp(app), ...loop };
   }
   if (name === 'better-sse') {
     const channel = createChannel();
