@@ -1,54 +1,16 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
+import { ensureBuilt } from '../support/build.js';
 import { bundleFixture } from '../support/bundle.js';
-import { waitFor } from '../support/wait.js';
 import { BUNDLE, LIST_BUNDLE, ROOT } from './server.js';
 
-const CACHE = join(ROOT, 'node_modules', '.cache', 'realtime-jobs-browser-tests');
-
-async function newestSource(dir: string): Promise<number> {
-  let newest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-  }
-  return newest;
-}
-
 /**
- * Makes sure both browser bundles (`dist/browser/realtime-jobs.js`, `-list.js`) exist and are newer than their sources, running the real
- * build (`npx tsup`) once when it is not. A lock directory keeps parallel test files from building twice.
+ * Makes sure both browser bundles (`dist/browser/realtime-jobs.js`, `-list.js`) exist and are newer
+ * than their sources: the browser code and the html and protocol modules it imports (see {@link ensureBuilt}).
  */
 export async function ensureBundle(): Promise<void> {
-  // Everything the bundle is built from: the browser code and the protocol module it imports.
-  const sources = Math.max(
-    ...(await Promise.all(['client', 'html', 'protocol'].map((dir) => newestSource(join(ROOT, 'src', dir))))),
-  );
-  const fresh = () =>
-    [BUNDLE, LIST_BUNDLE].every((bundle) => existsSync(bundle) && statSync(bundle).mtimeMs >= sources);
-  if (fresh()) return;
-  await mkdir(CACHE, { recursive: true });
-  const lock = join(CACHE, 'build.lock');
-  // The first test file to take the lock builds; the others wait for the bundle it makes (or, should
-  // its build fail, take the lock in turn).
-  let building = false;
-  const takeLock = async () => {
-    building = await mkdir(lock).then(
-      () => true,
-      () => false,
-    );
-    return building;
-  };
-  await waitFor(async () => fresh() || (await takeLock()), 'the browser bundle to be built', 120_000);
-  if (!building) return;
-  try {
-    if (!fresh()) await promisify(execFile)('npx', ['tsup'], { cwd: ROOT, maxBuffer: 1 << 24 });
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
+  await ensureBuilt([BUNDLE, LIST_BUNDLE], ['client', 'html', 'protocol'], 'the browser bundle to be built');
 }
 
 /** Bundles the crash server for `node` (packages stay external and resolve from the repo). */

@@ -1,14 +1,11 @@
-import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { onTestFinished } from 'vitest';
 import type { Job } from '../../src/protocol/job.js';
+import { ensureBuilt } from '../support/build.js';
 import { bundleFixture } from '../support/bundle.js';
-import { waitFor } from '../support/wait.js';
 import type { Command, SeenRequest } from './fixtures/server.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -17,42 +14,9 @@ export const ADMIN = 'Authorization: Bearer admin-token';
 /** How long a test waits for another process: two cores, shared. */
 export const PATIENCE_MS = 15_000;
 
-async function newestSource(dir: string): Promise<number> {
-  let newest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * Makes sure `dist/cli.js` exists and is newer than its sources, running the real build (`npx tsup`)
- * once when it is not. A lock directory keeps parallel test files from building twice.
- */
+/** Makes sure `dist/cli.js` exists and is newer than its sources (see {@link ensureBuilt}). */
 export async function ensureCli(): Promise<void> {
-  const sources = Math.max(
-    ...(await Promise.all(['cli', 'client', 'protocol'].map((dir) => newestSource(join(ROOT, 'src', dir))))),
-  );
-  const fresh = () => existsSync(CLI) && statSync(CLI).mtimeMs >= sources;
-  if (fresh()) return;
-  const cache = join(ROOT, 'node_modules', '.cache', 'realtime-jobs-cli-tests');
-  await mkdir(cache, { recursive: true });
-  const lock = join(cache, 'build.lock');
-  let building = false;
-  const takeLock = async () => {
-    building = await mkdir(lock).then(
-      () => true,
-      () => false,
-    );
-    return building;
-  };
-  await waitFor(async () => fresh() || (await takeLock()), 'the command line to be built', 180_000);
-  if (!building) return;
-  try {
-    if (!fresh()) await promisify(execFile)('npx', ['tsup'], { cwd: ROOT, maxBuffer: 1 << 24 });
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
+  await ensureBuilt([CLI], ['cli', 'client', 'protocol'], 'the command line to be built');
 }
 
 /** The fixture server (test/cli/fixtures/server.ts) in its own process, driven over IPC. */
