@@ -51,6 +51,7 @@ export async function startInstance(config: Config = readConfig()): Promise<Runn
     peers: config.peers,
     secret: config.syncSecret,
     paceMs: config.paceMs,
+    peerTimeoutMs: config.peerTimeoutMs,
     signByDefault: config.signByDefault,
     settings,
   });

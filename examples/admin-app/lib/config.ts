@@ -128,6 +128,7 @@ export function readConfig(env: Env = process.env) {
     standInKeys: (env.DEDALUS_STANDIN_KEYS || 'dsk-demo-0123456789abcdef').split(',').filter(Boolean),
     syncSecret: syncSecret(env, dataRoot),
     paceMs: integer(env, 'SYNC_PACE_MS', 300, 0, 60_000),
+    peerTimeoutMs: integer(env, 'SYNC_PEER_TIMEOUT_MS', 5000, 100, 600_000),
     signByDefault: env.SYNC_SIGN !== '0',
     seedRecords: integer(env, 'SEED_RECORDS', 12, 0, 1000),
     cookieSecure: env.COOKIE_SECURE === '1',

@@ -14,7 +14,7 @@ export function defineJobs(jobs: JobRegistry, { sync, dedalus }: { sync: Sync; d
     // is kept by the job store. Another push to that peer waits, `queued`; other peers run meanwhile.
     concurrency: 1,
     concurrencyPer: 'target',
-    // Per attempt. Each step is a pause of SYNC_PACE_MS and a call of at most 5 s: a dataset of a
+    // Per attempt. Each step is a pause of SYNC_PACE_MS and a call of at most SYNC_PEER_TIMEOUT_MS (5 s): a dataset of a
     // thousand records takes about a minute at the default pace.
     timeoutMs: 5 * 60_000,
     // Tried again (after 1 s, then 2 s): every attempt opens a new transfer from scratch, and applying

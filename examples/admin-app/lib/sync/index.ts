@@ -23,6 +23,7 @@ export function createSync({
   peers,
   secret,
   paceMs,
+  peerTimeoutMs,
   signByDefault,
   settings,
 }: {
@@ -34,6 +35,8 @@ export function createSync({
   secret: string;
   /** A pause per step, so a person can watch the phases of a tiny transfer. */
   paceMs: number;
+  /** How long one call to a peer may take before it counts as unreachable. */
+  peerTimeoutMs: number;
   /** Whether outgoing bundles are signed until the setting is changed. */
   signByDefault: boolean;
   settings: Settings;
@@ -51,7 +54,7 @@ export function createSync({
   };
   const work = transfers({
     store,
-    client: peerClient({ name, secret }),
+    client: peerClient({ name, secret, timeoutMs: peerTimeoutMs }),
     name,
     secret,
     paceMs,

@@ -4,8 +4,6 @@ import type { Peer } from '../config.js';
 import { peerKey, sha256Hex, transportMac } from './keys.js';
 import { MAX_BODY_BYTES, ProtocolError, parseMessage } from './protocol.js';
 
-export const PEER_TIMEOUT_MS = 5000;
-
 /**
  * A call another peer refused, or answered in a way this end cannot use (`badAnswer`: a wrong field,
  * not JSON, too large); `status` when it answered at all.
@@ -27,7 +25,7 @@ type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
  * answer against its schema before anyone uses it: a peer that answers a wrong type, a huge count or
  * a record of the wrong shape gets an error naming the field, never a crash further on.
  */
-export function peerClient({ name, secret }: { name: string; secret: string }) {
+export function peerClient({ name, secret, timeoutMs }: { name: string; secret: string; timeoutMs: number }) {
   /**
    * One call: `answer` is the schema of the JSON it must answer with, or `null` for a call answered
    * with no body (204). Failures are explained in words, the peer's name and the call included.
@@ -74,11 +72,11 @@ export function peerClient({ name, secret }: { name: string; secret: string }) {
           'x-sync-mac': mac,
         },
         body: payload === '' ? null : payload,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(PEER_TIMEOUT_MS)]),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
       });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw unreachable(peer, error);
+      throw unreachable(peer, error, timeoutMs);
     }
     let text: string;
     try {
@@ -92,7 +90,7 @@ export function peerClient({ name, secret }: { name: string; secret: string }) {
           true,
         );
       }
-      throw unreachable(peer, error);
+      throw unreachable(peer, error, timeoutMs);
     }
     let json: unknown = null;
     let isJson = false;
@@ -122,14 +120,14 @@ export function peerClient({ name, secret }: { name: string; secret: string }) {
       );
     }
   }
-  return { call };
+  return { call, timeoutMs };
 }
 export type PeerClient = ReturnType<typeof peerClient>;
 
-function unreachable(peer: Peer, error: unknown): PeerError {
+function unreachable(peer: Peer, error: unknown, timeoutMs: number): PeerError {
   const failure = error as { name?: unknown; message?: unknown; cause?: { code?: unknown } } | null;
   if (failure?.name === 'TimeoutError') {
-    return new PeerError(`${peer.name} at ${peer.url} did not answer within ${PEER_TIMEOUT_MS / 1000} s`);
+    return new PeerError(`${peer.name} at ${peer.url} did not answer within ${timeoutMs / 1000} s`);
   }
   const code = failure?.cause?.code;
   const why =

@@ -1,7 +1,7 @@
 import type { Job, JobContext } from 'realtime-jobs';
 import type { Peer } from '../config.js';
 import { bundleDigest, equalHex, peerKey, signBundle } from './keys.js';
-import { PEER_TIMEOUT_MS, type PeerClient, PeerError } from './peer-client.js';
+import { type PeerClient, PeerError } from './peer-client.js';
 import {
   applied,
   CHUNK_SIZE,
@@ -320,7 +320,7 @@ export function transfers({
       `/sync/api/inbox/${staged.transfer_id}`,
       undefined,
       null,
-      AbortSignal.timeout(PEER_TIMEOUT_MS),
+      AbortSignal.timeout(client.timeoutMs),
     );
   }
 
