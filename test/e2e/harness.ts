@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +117,13 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     output: () => output,
   };
 }
+
+/**
+ * Matches a push's call that sends chunk `n` of its transfer, for a proxy between peers to hold
+ * (`startForwardingProxy().holdNext`): the push stays mid-transfer for as long as a test needs.
+ */
+export const isChunkCall = (n: number) => (req: IncomingMessage) =>
+  req.method === 'PUT' && (req.url ?? '').endsWith(`/chunks/${n}`);
 
 /** Logs in through the real form, labelled "Username" and "Password". */
 export async function logIn(page: Page, base: string, username = 'admin', password = ADMIN_PASSWORD) {

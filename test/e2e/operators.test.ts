@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
@@ -6,6 +5,7 @@ import { type ForwardingProxy, startForwardingProxy } from '../support/forwardin
 import {
   freePort,
   type Instance,
+  isChunkCall,
   latestJob,
   logIn,
   logLines,
@@ -20,9 +20,6 @@ import {
 
 const PUSH_B = tileSelector('sync-push', 'peer', 'peer-b');
 const PUSH_C = tileSelector('sync-push', 'peer', 'peer-c');
-/** A push's call that sends chunk `n` of its transfer. */
-const isChunk = (n: number) => (req: IncomingMessage) =>
-  req.method === 'PUT' && (req.url ?? '').endsWith(`/chunks/${n}`);
 
 // peer-a with two peers: peer-b, up, and peer-c, down until a test starts it. peer-a takes 500 ms per
 // sync step, so a push of its 8 records lasts about 2.5 s: long enough to act on while it runs. peer-a
@@ -85,7 +82,7 @@ describe('reference app: operators act on sync jobs', () => {
     const cancel = card('peer-b').getByRole('button', { name: 'Cancel push' });
     expect(await cancel.isVisible()).toBe(false); // nothing to cancel yet
     // Its first chunk is held at the proxy: the push is mid-transfer when it is cancelled.
-    const held = toB.holdNext(isChunk(1));
+    const held = toB.holdNext(isChunkCall(1));
     await card('peer-b').getByRole('button', { name: 'Push now' }).click();
     const chunk = await held;
     await waitForTileState(page, PUSH_B, 'running');
@@ -129,7 +126,7 @@ describe('reference app: operators act on sync jobs', () => {
     const updates = await recordJobUpdates(page, 'category=sync-push&target.peer=peer-b');
     // The push's first chunk is held at the proxy until the second push is queued: the first has read
     // the records it sends, and cannot end, however long the steps below take.
-    const held = toB.holdNext(isChunk(1));
+    const held = toB.holdNext(isChunkCall(1));
     await card('peer-b').getByRole('button', { name: 'Push now' }).click();
     const chunk = await held;
     const first = await latestJob(page, a.url, 'sync-push', ['peer', 'peer-b']);
@@ -232,7 +229,7 @@ describe('reference app: operators act on sync jobs', () => {
     await page.goto(`${a.url}/admin/sync-control`);
     const updates = await recordJobUpdates(page, 'category=sync-push');
     // The push to peer-b is held mid-transfer until the push to peer-c runs too.
-    const held = toB.holdNext(isChunk(1));
+    const held = toB.holdNext(isChunkCall(1));
     await card('peer-b').getByRole('button', { name: 'Push now' }).click();
     const chunk = await held;
     await card('peer-c').getByRole('button', { name: 'Push now' }).click();

@@ -3,11 +3,13 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivateRedis } from '../redis/instances.js';
 import { launchChromium } from '../support/browser.js';
+import { type ForwardingProxy, startForwardingProxy } from '../support/forwarding-proxy.js';
 import { type Exchange, type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.js';
 import { waitFor } from '../support/wait.js';
 import {
   freePort,
   type Instance,
+  isChunkCall,
   latestJob,
   logIn,
   SYNC_SECRET,
@@ -61,6 +63,8 @@ describe('reference app: two replicas of one peer on Redis', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
   let proxy: RoundRobinProxy;
+  /** peer-a's replicas reach peer-b through it: a push can be held mid-transfer. */
+  let toB: ForwardingProxy;
   let replicas: Instance[];
   let b: Instance;
   let chromium: Awaited<ReturnType<typeof launchChromium>>;
@@ -96,15 +100,16 @@ describe('reference app: two replicas of one peer on Redis', () => {
     standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
     const [port1, port2, portB] = [await freePort(), await freePort(), await freePort()];
     proxy = await startRoundRobinProxy([port1, port2]);
+    toB = await startForwardingProxy({ target: portB });
     const env = { REDIS_URL: redis.url, REDIS_LEASE_MS: String(LEASE_MS) };
     const replica = (port: number) =>
       startInstance({
         name: 'peer-a',
         port,
         dataDir: dir.path,
-        peers: { 'peer-b': portB },
+        peers: { 'peer-b': Number(new URL(toB.url).port) },
         dedalusUrl: standIn.url,
-        // Slow steps: a push lasts about 2.5 s, so it is surely mid-transfer when its replica dies.
+        // Slow steps: a push lasts about 2.5 s, long enough to watch it move from phase to phase.
         paceMs: 500,
         env,
       });
@@ -129,6 +134,7 @@ describe('reference app: two replicas of one peer on Redis', () => {
     await chromium?.close();
     await Promise.all([...(replicas ?? []).map((r) => r.stop()), b?.stop()]);
     await proxy?.close();
+    await toB?.close();
     await standIn?.close();
     await dir?.remove();
     await redis?.stop();
@@ -174,7 +180,10 @@ describe('reference app: two replicas of one peer on Redis', () => {
     const survivor = replicas[1 - stream.replica] as Instance;
     const button = page.getByRole('button', { name: 'Push now' });
 
+    // Held at its first chunk: the push is surely mid-transfer when its replica dies.
+    const held = toB.holdNext(isChunkCall(1));
     const tab = await pushOn(runner);
+    await held;
     await waitForTileState(page, PUSH_TILE, 'running');
     expect(await button.isDisabled()).toBe(true);
     const pushed = await latestJob(page, proxy.url, 'sync-push');
