@@ -8,6 +8,7 @@ import {
   type JobFeedOptions,
 } from './feed/index.js';
 import { DEFAULT_POLL_INTERVAL_MS } from './feed/options.js';
+import { connectionNotice } from './notice.js';
 
 /** Where the job routes live when the page says nothing else. */
 export const DEFAULT_ENDPOINT = DEFAULT_PREFIX;
@@ -144,4 +145,25 @@ export function watchFeed(url: string, watcher: FeedWatcher): () => void {
   entry.watchers.add(watcher);
   watcher(entry.feed, pollIntervalOf(key));
   return () => entry.watchers.delete(watcher);
+}
+
+/**
+ * What a view (`<job-status>`, `<job-list>`) follows of the shared feed of `url`: the jobs matching
+ * `filter`, and the feed's connection with the words a view shows for it ({@link connectionNotice});
+ * returns the function that stops both.
+ */
+export function followFeed(
+  url: string,
+  filter: JobFeedFilter,
+  onJob: (job: Job) => void,
+  onConnection: (connection: JobFeedConnection, notice: string) => void,
+): () => void {
+  const offJobs = watchJobs(url, filter, onJob);
+  const offFeed = watchFeed(url, (feed, pollIntervalMs) =>
+    onConnection(feed.connection, connectionNotice(feed, pollIntervalMs)),
+  );
+  return () => {
+    offJobs();
+    offFeed();
+  };
 }

@@ -5,8 +5,7 @@ import type { JobListAnswer } from '../../protocol/actions.js';
 import { JobsError } from '../../protocol/errors.js';
 import { isBusy, type Job } from '../../protocol/job.js';
 import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
-import { connectionNotice } from '../notice.js';
-import { DEFAULT_ENDPOINT, pageEndpoint, watchFeed, watchJobs } from '../shared.js';
+import { DEFAULT_ENDPOINT, followFeed, pageEndpoint } from '../shared.js';
 import { type JobActionDetail, type JobActionResultDetail, ListActions, type ListHost } from './actions.js';
 import { holdScroll } from './anchor.js';
 import { Announcer } from './announcer.js';
@@ -268,16 +267,16 @@ export class JobListElement extends LitElement implements ListHost {
     this.#off?.();
     this.#watching = key;
     try {
-      const offJobs = watchJobs(url, filter, (job) => this.model.add(job));
-      const offFeed = watchFeed(url, (feed, pollIntervalMs) => {
-        this.connection = feed.connection;
-        this.#notice = connectionNotice(feed, pollIntervalMs);
-        this.requestUpdate();
-      });
-      this.#off = () => {
-        offJobs();
-        offFeed();
-      };
+      this.#off = followFeed(
+        url,
+        filter,
+        (job) => this.model.add(job),
+        (connection, notice) => {
+          this.connection = connection;
+          this.#notice = notice;
+          this.requestUpdate();
+        },
+      );
     } catch (error) {
       this.#error = `<job-list>: ${(error as Error).message}`;
     }

@@ -2,8 +2,7 @@ import { html, LitElement, nothing, type PropertyValues } from 'lit';
 import { DEFAULT_EMPTY_MESSAGE, type TileState, tileView } from '../../html/tile-view.js';
 import { type Job, replacesShownJob } from '../../protocol/job.js';
 import type { JobFeedConnection, JobFeedFilter } from '../feed/index.js';
-import { connectionNotice } from '../notice.js';
-import { pageEndpoint, watchFeed, watchJobs } from '../shared.js';
+import { followFeed, pageEndpoint } from '../shared.js';
 import { jobStatusStyles } from './job-status.styles.js';
 
 /** Detail of the `job-change` event. */
@@ -211,16 +210,16 @@ export class JobStatusElement extends LitElement {
     this.#notice = '';
     if (!filter) return;
     try {
-      const offJobs = watchJobs(url, filter, (job) => this.#accept(job, true));
-      const offFeed = watchFeed(url, (feed, pollIntervalMs) => {
-        this.connection = feed.connection;
-        this.#notice = connectionNotice(feed, pollIntervalMs);
-        this.requestUpdate();
-      });
-      this.#off = () => {
-        offJobs();
-        offFeed();
-      };
+      this.#off = followFeed(
+        url,
+        filter,
+        (job) => this.#accept(job, true),
+        (connection, notice) => {
+          this.connection = connection;
+          this.#notice = notice;
+          this.requestUpdate();
+        },
+      );
     } catch (error) {
       console.error(`<job-status>: ${(error as Error).message}`);
     }
