@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Locator, Page } from 'playwright-core';
 import { startDedalusStandIn } from '../../examples/admin-app/lib/dedalus-standin.js';
 import { launchChromium } from '../support/browser.js';
+import { type ForwardingProxy, startForwardingProxy } from '../support/forwarding-proxy.js';
 
 export { startDedalusStandIn };
 
@@ -236,6 +237,18 @@ export async function noScriptPage(chromium: Awaited<ReturnType<typeof launchChr
   return page;
 }
 
+export interface PeerPairOptions {
+  /** peer-a's pause per sync step (default 40 ms): slower, a push lasts long enough to act on. */
+  paceMs?: number;
+  /** Whether peer-a also knows peer-c, down until a test starts it on `portC` (default true). */
+  withPeerC?: boolean;
+  /**
+   * peer-a reaches peer-b through a proxy that can hold a call (`toB.holdNext`), so a test keeps a
+   * push running for as long as it needs; peer calls may then take a minute before they count as lost.
+   */
+  holdableB?: boolean;
+}
+
 export interface PeerPair {
   a: Instance;
   b: Instance;
@@ -244,6 +257,13 @@ export interface PeerPair {
   page: Page;
   /** The card of one peer on peer-a's sync-control page. */
   card(peer: string): Locator;
+  /** The folder both instances keep their data in, and the Dedalus stand-in's URL: to start peer-c. */
+  dataDir: string;
+  dedalusUrl: string;
+  /** Where peer-a expects peer-c. */
+  portC: number;
+  /** The proxy between peer-a and peer-b, with `holdableB`. */
+  toB: ForwardingProxy | null;
   close(): Promise<void>;
 }
 
@@ -251,17 +271,22 @@ export interface PeerPair {
  * Two real instances that are each other's peer (peer-a also knows peer-c, which is down), a Dedalus
  * stand-in, and Chromium logged in to peer-a as admin.
  */
-export async function startPeerPair(): Promise<PeerPair> {
+export async function startPeerPair(options: PeerPairOptions = {}): Promise<PeerPair> {
   const dir = await tempDir();
   const standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
-  const [portA, portB, portDown] = [await freePort(), await freePort(), await freePort()];
+  const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()];
+  const toB = options.holdableB ? await startForwardingProxy({ target: portB }) : null;
+  const peersOfA: Record<string, number> = { 'peer-b': toB ? Number(new URL(toB.url).port) : portB };
+  if (options.withPeerC !== false) peersOfA['peer-c'] = portC;
   const [a, b] = await Promise.all([
     startInstance({
       name: 'peer-a',
       port: portA,
       dataDir: dir.path,
-      peers: { 'peer-b': portB, 'peer-c': portDown },
+      peers: peersOfA,
       dedalusUrl: standIn.url,
+      paceMs: options.paceMs,
+      env: toB ? { SYNC_PEER_TIMEOUT_MS: '60000' } : {},
     }),
     startInstance({
       name: 'peer-b',
@@ -280,9 +305,14 @@ export async function startPeerPair(): Promise<PeerPair> {
     chromium,
     page,
     card: (peer) => page.locator('section.card', { has: page.getByRole('heading', { name: `Peer ${peer}` }) }),
+    dataDir: dir.path,
+    dedalusUrl: standIn.url,
+    portC,
+    toB,
     async close() {
       await chromium.close();
       await Promise.all([a.stop(), b.stop()]);
+      await toB?.close();
       await standIn.close();
       await dir.remove();
     },

@@ -1,19 +1,16 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
-import { type ForwardingProxy, startForwardingProxy } from '../support/forwarding-proxy.js';
+import type { ForwardingProxy } from '../support/forwarding-proxy.js';
 import {
-  freePort,
   type Instance,
   isChunkCall,
   latestJob,
-  logIn,
   logLines,
   noScriptPage,
+  type PeerPair,
   recordJobUpdates,
-  startDedalusStandIn,
   startInstance,
-  tempDir,
+  startPeerPair,
   tileSelector,
   waitForTileState,
 } from './harness.js';
@@ -24,16 +21,12 @@ const PUSH_C = tileSelector('sync-push', 'peer', 'peer-c');
 // peer-a with two peers: peer-b, up, and peer-c, down until a test starts it. peer-a takes 500 ms per
 // sync step, so a push of its 8 records lasts about 2.5 s: long enough to act on while it runs. peer-a
 // reaches peer-b through a proxy that can hold a call, so a test can keep a push running for as long as
-// it needs, however slow the machine (peer calls may take a minute before they count as lost).
+// it needs, however slow the machine.
 describe('reference app: operators act on sync jobs', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let env: PeerPair;
   let a: Instance;
-  let b: Instance;
   let c: Instance | undefined;
-  let portA: number;
-  let portC: number;
-  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let chromium: PeerPair['chromium'];
   let toB: ForwardingProxy;
   let page: Page;
   const cardOf = (on: Page, peer: string) =>
@@ -41,40 +34,14 @@ describe('reference app: operators act on sync jobs', () => {
   const card = (peer: string) => cardOf(page, peer);
 
   beforeAll(async () => {
-    dir = await tempDir();
-    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
-    const portB = await freePort();
-    [portA, portC] = [await freePort(), await freePort()];
-    toB = await startForwardingProxy({ target: portB });
-    [a, b] = await Promise.all([
-      startInstance({
-        name: 'peer-a',
-        port: portA,
-        dataDir: dir.path,
-        peers: { 'peer-b': Number(new URL(toB.url).port), 'peer-c': portC },
-        dedalusUrl: standIn.url,
-        paceMs: 500,
-        env: { SYNC_PEER_TIMEOUT_MS: '60000' },
-      }),
-      startInstance({
-        name: 'peer-b',
-        port: portB,
-        dataDir: dir.path,
-        peers: { 'peer-a': portA },
-        dedalusUrl: standIn.url,
-      }),
-    ]);
-    chromium = await launchChromium();
-    page = await chromium.context.newPage();
-    await logIn(page, a.url);
+    env = await startPeerPair({ paceMs: 500, holdableB: true });
+    ({ a, chromium, page } = env);
+    toB = env.toB as ForwardingProxy;
   });
 
   afterAll(async () => {
-    await chromium?.close();
-    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
-    await toB?.close();
-    await standIn?.close();
-    await dir?.remove();
+    await c?.stop();
+    await env?.close();
   });
 
   it('cancels a running push from its card: the work stops, nothing reaches the peer', async () => {
@@ -176,10 +143,10 @@ describe('reference app: operators act on sync jobs', () => {
 
     c = await startInstance({
       name: 'peer-c',
-      port: portC,
-      dataDir: dir.path,
-      peers: { 'peer-a': portA },
-      dedalusUrl: standIn.url,
+      port: env.portC,
+      dataDir: env.dataDir,
+      peers: { 'peer-a': a.port },
+      dedalusUrl: env.dedalusUrl,
     });
     // The job history is the library's <job-list>: Retry on the failed job's row posts the library's
     // retry action, and the new job appears on top, live, through to its end.

@@ -1,16 +1,13 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
 import {
-  freePort,
   type Instance,
+  isChunkCall,
   latestJob,
-  logIn,
   noScriptPage,
+  type PeerPair,
   setSigning,
-  startDedalusStandIn,
-  startInstance,
-  tempDir,
+  startPeerPair,
   tileSelector,
   waitForTileState,
 } from './harness.js';
@@ -56,45 +53,19 @@ const tileText = (page: Page, selector: string) =>
 // What the pages say and show, in Chromium: peer-a (400 ms per sync step, so a push can be watched
 // while it runs) and its peer peer-b.
 describe('reference app: the pages tell the truth', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let standIn: Awaited<ReturnType<typeof startDedalusStandIn>>;
+  let env: PeerPair;
   let a: Instance;
-  let b: Instance;
-  let chromium: Awaited<ReturnType<typeof launchChromium>>;
+  let chromium: PeerPair['chromium'];
   let page: Page;
-  const card = () => page.locator('section.card', { has: page.getByRole('heading', { name: 'Peer peer-b' }) });
+  const card = () => env.card('peer-b');
 
   beforeAll(async () => {
-    dir = await tempDir();
-    standIn = await startDedalusStandIn({ keys: ['unused-key-0123456789'], delayMs: 0 });
-    const [portA, portB] = [await freePort(), await freePort()];
-    [a, b] = await Promise.all([
-      startInstance({
-        name: 'peer-a',
-        port: portA,
-        dataDir: dir.path,
-        peers: { 'peer-b': portB },
-        dedalusUrl: standIn.url,
-        paceMs: 400,
-      }),
-      startInstance({
-        name: 'peer-b',
-        port: portB,
-        dataDir: dir.path,
-        peers: { 'peer-a': portA },
-        dedalusUrl: standIn.url,
-      }),
-    ]);
-    chromium = await launchChromium();
-    page = await chromium.context.newPage();
-    await logIn(page, a.url);
+    env = await startPeerPair({ paceMs: 400, withPeerC: false, holdableB: true });
+    ({ a, chromium, page } = env);
   });
 
   afterAll(async () => {
-    await chromium?.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await standIn?.close();
-    await dir?.remove();
+    await env?.close();
   });
 
   it('says plainly that nothing ran yet on a fresh instance, and no page asks for a missing icon', async () => {
@@ -132,6 +103,8 @@ describe('reference app: the pages tell the truth', () => {
 
   it('follows a running push in its Activity row', async () => {
     await page.goto(`${a.url}/admin/sync-control`);
+    // Held at its second chunk until the row has shown it, however slow the machine.
+    const held = env.toB?.holdNext(isChunkCall(2));
     await card().getByRole('button', { name: 'Push now' }).click();
     // While it runs, its row says what it does now, not what it did first.
     await page.waitForFunction(
@@ -147,6 +120,7 @@ describe('reference app: the pages tell the truth', () => {
       null,
       { timeout: 15_000, polling: 50 },
     );
+    (await held)?.release();
     await waitForTileState(page, PUSH, 'success');
   });
 

@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Instance,
+  isChunkCall,
   jobDetail,
   latestJob,
   logIn,
@@ -22,7 +23,7 @@ describe('reference app: sync control', () => {
   const card = (peer: string) => env.card(peer);
 
   beforeAll(async () => {
-    env = await startPeerPair();
+    env = await startPeerPair({ holdableB: true });
     ({ a, b, chromium, page } = env);
   });
 
@@ -95,6 +96,8 @@ describe('reference app: sync control', () => {
 
   it('starts no duplicate when Push is posted twice while the first is busy', async () => {
     await page.goto(`${a.url}/admin/sync-control`);
+    // The first push is held at its first chunk, so it is surely busy when the second POST arrives.
+    const held = env.toB?.holdNext(isChunkCall(1));
     const ids = await page.evaluate(async () => {
       const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? '';
       const post = () =>
@@ -106,6 +109,7 @@ describe('reference app: sync control', () => {
       return [first.job.id, second.job.id];
     });
     expect(ids[0]).toBe(ids[1]);
+    (await held)?.release();
     await waitForTileState(page, tileSelector('sync-push', 'peer', 'peer-b'), 'success');
   });
 
