@@ -24,6 +24,8 @@ export interface DefinitionsHost {
   start(job: Job, plan: Plan): void;
   /** The job, or a `not_found` JobsError. */
   require(id: string): Job;
+  /** A busy job held here that retries `job` (`retryOf` its id), if there is one. */
+  busyRetryOf(job: Job): Job | undefined;
   checkCategory(category: string): void;
   report(error: unknown): void;
 }
@@ -35,6 +37,8 @@ export interface DefinitionsHost {
 export class Definitions {
   readonly #host: DefinitionsHost;
   readonly #byCategory = new Map<string, Definition>();
+  /** Retries being created, by the id of the job they retry: a second one answers the first's job. */
+  readonly #retrying = new Map<string, Promise<Job>>();
 
   constructor(host: DefinitionsHost) {
     this.#host = host;
@@ -76,7 +80,11 @@ export class Definitions {
     return job;
   }
 
-  /** A finished job, run again with the same input, key and target: a new job, `retryOf` the old. */
+  /**
+   * A finished job, run again with the same input, key and target: a new job, `retryOf` the old. While
+   * a retry of it is being created or is still busy, another answers that job rather than running the
+   * work twice (a double click), as a retry with a `key` already did.
+   */
   async retry(id: string, options: ActionOptions = {}): Promise<Job> {
     const job = this.#host.require(id);
     if (!isTerminal(job.state)) {
@@ -86,13 +94,21 @@ export class Definitions {
       });
     }
     const by = actor(options);
+    const underway = this.#retrying.get(id) ?? this.#host.busyRetryOf(job);
+    if (underway) return underway;
     const again = {
       key: job.key ?? undefined,
       target: { ...job.target },
       scope: job.scope,
       message: by ? `Retried by ${by}` : undefined,
     };
-    return this.run(job.category, job.data as JsonObject, again, job.id);
+    const created = this.run(job.category, job.data as JsonObject, again, job.id);
+    this.#retrying.set(id, created);
+    try {
+      return await created;
+    } finally {
+      this.#retrying.delete(id);
+    }
   }
 
   /** A pending job, queued again; its definition's `onApprove` (or its work) runs with `ctx.approval`. */
@@ -104,6 +120,8 @@ export class Definitions {
       state: 'queued',
       message: by ? `Approved by ${by}` : 'Approved',
       maxAttempts: job.attempt + 1,
+      // Checked again at the write: a reject or approve that came first wins, this one is refused.
+      onlyFrom: { state: 'pending', action: 'approved' },
     });
     this.#host.start(queued, planFor(definition, { by, at: new Date().toISOString() }));
     return queued;
@@ -114,7 +132,11 @@ export class Definitions {
     const job = this.#pending(id, 'rejected');
     const by = actor(options);
     const message = options.message ?? (by ? `Rejected by ${by}` : 'Rejected');
-    const rejected = await this.#host.write(id, { state: 'cancelled', message });
+    const rejected = await this.#host.write(id, {
+      state: 'cancelled',
+      message,
+      onlyFrom: { state: 'pending', action: 'rejected' },
+    });
     const onReject = this.#byCategory.get(job.category)?.onReject;
     if (onReject) {
       try {
