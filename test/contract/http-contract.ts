@@ -877,6 +877,19 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         expect(errors.length).toBeGreaterThanOrEqual(4);
       });
 
+      test('a dot segment that climbs out of the prefix never reaches an action', async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('deploy', { bundle: 'b-1' });
+        await until(registry, job.id, 'pending');
+        const { origin, pathname: prefix } = new URL(url);
+        // `{prefix}/../{id}/approve` is `/api/admin/{id}/approve` to any URL parser: outside the prefix.
+        for (const target of [`${prefix}/../${job.id}/approve`, `${prefix}/%2e%2e/${job.id}/approve`]) {
+          const answer = await rawRequest(origin, target, { ...ADMIN, ...PROOF }, 'POST');
+          expect(answer.status, target).toBe(404);
+        }
+        expect(registry.get(job.id)?.state).toBe('pending');
+      });
+
       test('the stream shows what an action did', async () => {
         const { url, registry, stream } = await actionSetup({ throttleMs: 0 });
         const job = await registry.run('deploy', { bundle: 'b-9' });
