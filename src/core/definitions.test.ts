@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { refusedField } from '../../test/support/refusal.js';
+import { JobsError } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
 import { memoryStore } from '../stores/memory.js';
 import { createJobRegistry, type JobEvent, type JobRegistry } from './registry.js';
@@ -222,6 +223,33 @@ describe('definitions', () => {
       message: 'Rejected by ops',
     });
     expect(rejected).toEqual(['b2']);
+  });
+
+  it('an approved job whose start fails on an unreachable store starts once the store is back, not never', async () => {
+    const store = memoryStore();
+    let failStart = false;
+    const flaky: typeof store = Object.assign(Object.create(store), {
+      // The write that starts a job fails once, as a shared store answers while it cannot be reached.
+      write: (...args: Parameters<typeof store.write>) => {
+        if (!failStart || args[0].state !== 'running') return store.write(...args);
+        failStart = false;
+        return Promise.reject(new JobsError('unavailable', 'store unreachable'));
+      },
+    });
+    const errors: Error[] = [];
+    const jobs = await registry({ store: flaky, onError: (error) => errors.push(error) });
+    let runs = 0;
+    jobs.define('deploy', (ctx) => (runs++ === 0 ? ctx.awaitApproval('Go?') : undefined), {
+      onApprove: () => ({ approved: true }),
+    });
+    const job = await jobs.run('deploy', {});
+    await until(jobs, job.id, (j) => j.state === 'pending');
+    failStart = true;
+    expect(await jobs.approve(job.id, { by: 'admin' })).toMatchObject({ state: 'queued' });
+    const done = await until(jobs, job.id, (j) => j.state === 'success', 5000);
+    expect(done.result).toEqual({ approved: true });
+    expect(failStart).toBe(false);
+    expect(errors.map((error) => error.message)).toContain('store unreachable');
   });
 
   it('retry runs a finished job again with the same input and key, linked to the old one', async () => {

@@ -541,6 +541,7 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         ['not JSON', 'application/json', '{"message":', 'body', true],
         ['not an object', 'application/json', '["no"]', 'body', false],
         ['null', 'application/json', 'null', 'body', false],
+        ['a JSON string', 'application/json', '"no"', 'body', false],
         ['another field', 'application/json', '{"message":"x","by":"root"}', 'by', false],
         ['an empty message', 'application/json', '{"message":""}', 'message', false],
         ['a message that is not text', 'application/json', '{"message":42}', 'message', false],
