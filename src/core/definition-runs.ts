@@ -15,6 +15,8 @@ import type { EnqueueInput } from './validate.js';
 
 /** What the definitions need from their registry. */
 export interface DefinitionsHost {
+  /** `limits.messageLength`: the actions' own messages ("Approved by …") are cut to it. */
+  readonly messageLength: number;
   create(
     input: EnqueueInput,
     extra: { maxAttempts: number; retryOf?: string },
@@ -100,7 +102,7 @@ export class Definitions {
       key: job.key ?? undefined,
       target: { ...job.target },
       scope: job.scope,
-      message: by ? `Retried by ${by}` : undefined,
+      message: by ? this.#clip(`Retried by ${by}`) : undefined,
     };
     const created = this.run(job.category, job.data as JsonObject, again, job.id);
     this.#retrying.set(id, created);
@@ -118,7 +120,7 @@ export class Definitions {
     const by = actor(options);
     const queued = await this.#host.write(id, {
       state: 'queued',
-      message: by ? `Approved by ${by}` : 'Approved',
+      message: this.#clip(by ? `Approved by ${by}` : 'Approved'),
       maxAttempts: job.attempt + 1,
       // Checked again at the write: a reject or approve that came first wins, this one is refused.
       onlyFrom: { state: 'pending', action: 'approved' },
@@ -131,7 +133,7 @@ export class Definitions {
   async reject(id: string, options: ActionOptions & { message?: string } = {}): Promise<Job> {
     const job = this.#pending(id, 'rejected');
     const by = actor(options);
-    const message = options.message ?? (by ? `Rejected by ${by}` : 'Rejected');
+    const message = options.message ?? this.#clip(by ? `Rejected by ${by}` : 'Rejected');
     const rejected = await this.#host.write(id, {
       state: 'cancelled',
       message,
@@ -146,6 +148,14 @@ export class Definitions {
       }
     }
     return rejected;
+  }
+
+  /**
+   * A message of the library's own, cut to the limit: `by` may be 200 characters, and a stored message
+   * over the limit would make the job unreadable to a store loading it again.
+   */
+  #clip(message: string): string {
+    return message.slice(0, this.#host.messageLength);
   }
 
   #definition(category: string): Definition {

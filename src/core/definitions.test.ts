@@ -252,6 +252,26 @@ describe('definitions', () => {
     expect(errors.map((error) => error.message)).toContain('store unreachable');
   });
 
+  it("approve, reject and retry keep their 'by …' message within limits.messageLength, whoever acts", async () => {
+    const jobs = await registry({ limits: { messageLength: 12 } });
+    let runs = 0;
+    jobs.define('deploy', (ctx) => {
+      if (++runs <= 2) ctx.awaitApproval('Go?');
+    });
+    const approved = await jobs.run('deploy', {});
+    const rejected = await jobs.run('deploy', {});
+    await until(jobs, approved.id, (j) => j.state === 'pending');
+    await until(jobs, rejected.id, (j) => j.state === 'pending');
+    const by = 'a-rather-long-principal-id';
+    expect((await jobs.approve(approved.id, { by })).message).toBe('Approved by ');
+    expect((await jobs.reject(rejected.id, { by })).message).toBe('Rejected by ');
+    const retried = await jobs.retry(rejected.id, { by });
+    expect(retried.message).toBe('Retried by a');
+    await until(jobs, approved.id, (j) => j.state === 'success');
+    // A stored message over the limit would make the job unreadable when a store loads it again.
+    for (const job of jobs.list()) expect(job.message?.length ?? 0, job.id).toBeLessThanOrEqual(12);
+  });
+
   it('retry runs a finished job again with the same input and key, linked to the old one', async () => {
     const jobs = await registry();
     let fail = true;

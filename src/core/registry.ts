@@ -163,6 +163,7 @@ class Registry implements JobRegistry {
       attempt: hooks?.attempt,
     });
     this.#definitions = new Definitions({
+      messageLength: validator.limits.messageLength,
       create: (input, extra) => this.#create(input, extra),
       write: (id, change) => this.#writer.write(id, change),
       start: (job, plan) => this.#start(job, plan),
