@@ -1,6 +1,7 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import { createJobsEndpoint, type JobsHandlerOptions } from '../core/http/endpoint.js';
 import { isActionPath, queryOf } from '../core/http/routes.js';
+import { parseRequestTarget, pathBelow } from '../core/http/target.js';
 import type { JobRegistry } from '../core/registry.js';
 import type { JobListAnswer } from '../protocol/actions.js';
 import { fromNodeRequest, writeNodeResponse } from './node.js';
@@ -55,9 +56,13 @@ export function jobsRouter(registry: JobRegistry, options: JobsRouterOptions): J
   // routes an app adds to it keep working.
   const dispatch = dispatchable.handle;
   const handle = (req: Request, res: Response, next: NextFunction) => {
-    // Express strips the mount path from `req.url`, so no prefix here. A body parser of the app's
-    // (express.json()) may have read the body already: then its `req.body` is the body.
+    // A body parser of the app's (express.json()) may have read the body already: then its `req.body`
+    // is the body.
     const request = fromNodeRequest(req, '', req.body === undefined ? undefined : { body: req.body });
+    // Express strips the mount path from `req.url` before resolving dot segments, so `{mount}/../{id}/cancel`
+    // would read as `/{id}/cancel` here, while every URL parser (and the other adapters) puts it
+    // outside the mount. Resolved whole, a path that climbs out is no path of ours.
+    if (climbsOut(req)) request.path = null;
     const read = req.method === 'GET' || req.method === 'HEAD';
     if (!read && !(req.method === 'POST' && isActionPath(request.path))) {
       dispatch.call(router, req, res, next);
@@ -81,4 +86,11 @@ export function jobsRouter(registry: JobRegistry, options: JobsRouterOptions): J
       enumerable: true,
     },
   }) as JobsRouter;
+}
+
+/** Whether the request's whole path, dot segments resolved, leaves the path the router is mounted on. */
+function climbsOut(req: Request): boolean {
+  if (!/(^|\/)(\.|%2e){1,2}(\/|$|\?)/i.test(req.url)) return false;
+  const whole = parseRequestTarget(req.originalUrl ?? req.url);
+  return whole === null || pathBelow(whole.pathname, req.baseUrl ?? '') === null;
 }

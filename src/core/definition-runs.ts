@@ -15,6 +15,8 @@ import type { EnqueueInput } from './validate.js';
 
 /** What the definitions need from their registry. */
 export interface DefinitionsHost {
+  /** `limits.messageLength`: the actions' own messages ("Approved by …") are cut to it. */
+  readonly messageLength: number;
   create(
     input: EnqueueInput,
     extra: { maxAttempts: number; retryOf?: string },
@@ -24,6 +26,8 @@ export interface DefinitionsHost {
   start(job: Job, plan: Plan): void;
   /** The job, or a `not_found` JobsError. */
   require(id: string): Job;
+  /** A busy job held here that retries `job` (`retryOf` its id), if there is one. */
+  busyRetryOf(job: Job): Job | undefined;
   checkCategory(category: string): void;
   report(error: unknown): void;
 }
@@ -35,6 +39,8 @@ export interface DefinitionsHost {
 export class Definitions {
   readonly #host: DefinitionsHost;
   readonly #byCategory = new Map<string, Definition>();
+  /** Retries being created, by the id of the job they retry: a second one answers the first's job. */
+  readonly #retrying = new Map<string, Promise<Job>>();
 
   constructor(host: DefinitionsHost) {
     this.#host = host;
@@ -76,7 +82,11 @@ export class Definitions {
     return job;
   }
 
-  /** A finished job, run again with the same input, key and target: a new job, `retryOf` the old. */
+  /**
+   * A finished job, run again with the same input, key and target: a new job, `retryOf` the old. While
+   * a retry of it is being created or is still busy, another answers that job rather than running the
+   * work twice (a double click), as a retry with a `key` already did.
+   */
   async retry(id: string, options: ActionOptions = {}): Promise<Job> {
     const job = this.#host.require(id);
     if (!isTerminal(job.state)) {
@@ -86,13 +96,21 @@ export class Definitions {
       });
     }
     const by = actor(options);
+    const underway = this.#retrying.get(id) ?? this.#host.busyRetryOf(job);
+    if (underway) return underway;
     const again = {
       key: job.key ?? undefined,
       target: { ...job.target },
       scope: job.scope,
-      message: by ? `Retried by ${by}` : undefined,
+      message: by ? this.#clip(`Retried by ${by}`) : undefined,
     };
-    return this.run(job.category, job.data as JsonObject, again, job.id);
+    const created = this.run(job.category, job.data as JsonObject, again, job.id);
+    this.#retrying.set(id, created);
+    try {
+      return await created;
+    } finally {
+      this.#retrying.delete(id);
+    }
   }
 
   /** A pending job, queued again; its definition's `onApprove` (or its work) runs with `ctx.approval`. */
@@ -102,8 +120,10 @@ export class Definitions {
     const by = actor(options);
     const queued = await this.#host.write(id, {
       state: 'queued',
-      message: by ? `Approved by ${by}` : 'Approved',
+      message: this.#clip(by ? `Approved by ${by}` : 'Approved'),
       maxAttempts: job.attempt + 1,
+      // Checked again at the write: a reject or approve that came first wins, this one is refused.
+      onlyFrom: { state: 'pending', action: 'approved' },
     });
     this.#host.start(queued, planFor(definition, { by, at: new Date().toISOString() }));
     return queued;
@@ -113,8 +133,12 @@ export class Definitions {
   async reject(id: string, options: ActionOptions & { message?: string } = {}): Promise<Job> {
     const job = this.#pending(id, 'rejected');
     const by = actor(options);
-    const message = options.message ?? (by ? `Rejected by ${by}` : 'Rejected');
-    const rejected = await this.#host.write(id, { state: 'cancelled', message });
+    const message = options.message ?? this.#clip(by ? `Rejected by ${by}` : 'Rejected');
+    const rejected = await this.#host.write(id, {
+      state: 'cancelled',
+      message,
+      onlyFrom: { state: 'pending', action: 'rejected' },
+    });
     const onReject = this.#byCategory.get(job.category)?.onReject;
     if (onReject) {
       try {
@@ -124,6 +148,14 @@ export class Definitions {
       }
     }
     return rejected;
+  }
+
+  /**
+   * A message of the library's own, cut to the limit: `by` may be 200 characters, and a stored message
+   * over the limit would make the job unreadable to a store loading it again.
+   */
+  #clip(message: string): string {
+    return message.slice(0, this.#host.messageLength);
   }
 
   #definition(category: string): Definition {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { refusedField } from '../../test/support/refusal.js';
+import { JobsError } from '../protocol/errors.js';
 import type { Job } from '../protocol/job.js';
 import { memoryStore } from '../stores/memory.js';
 import { createJobRegistry, type JobEvent, type JobRegistry } from './registry.js';
@@ -222,6 +223,53 @@ describe('definitions', () => {
       message: 'Rejected by ops',
     });
     expect(rejected).toEqual(['b2']);
+  });
+
+  it('an approved job whose start fails on an unreachable store starts once the store is back, not never', async () => {
+    const store = memoryStore();
+    let failStart = false;
+    const flaky: typeof store = Object.assign(Object.create(store), {
+      // The write that starts a job fails once, as a shared store answers while it cannot be reached.
+      write: (...args: Parameters<typeof store.write>) => {
+        if (!failStart || args[0].state !== 'running') return store.write(...args);
+        failStart = false;
+        return Promise.reject(new JobsError('unavailable', 'store unreachable'));
+      },
+    });
+    const errors: Error[] = [];
+    const jobs = await registry({ store: flaky, onError: (error) => errors.push(error) });
+    let runs = 0;
+    jobs.define('deploy', (ctx) => (runs++ === 0 ? ctx.awaitApproval('Go?') : undefined), {
+      onApprove: () => ({ approved: true }),
+    });
+    const job = await jobs.run('deploy', {});
+    await until(jobs, job.id, (j) => j.state === 'pending');
+    failStart = true;
+    expect(await jobs.approve(job.id, { by: 'admin' })).toMatchObject({ state: 'queued' });
+    const done = await until(jobs, job.id, (j) => j.state === 'success', 5000);
+    expect(done.result).toEqual({ approved: true });
+    expect(failStart).toBe(false);
+    expect(errors.map((error) => error.message)).toContain('store unreachable');
+  });
+
+  it("approve, reject and retry keep their 'by …' message within limits.messageLength, whoever acts", async () => {
+    const jobs = await registry({ limits: { messageLength: 12 } });
+    let runs = 0;
+    jobs.define('deploy', (ctx) => {
+      if (++runs <= 2) ctx.awaitApproval('Go?');
+    });
+    const approved = await jobs.run('deploy', {});
+    const rejected = await jobs.run('deploy', {});
+    await until(jobs, approved.id, (j) => j.state === 'pending');
+    await until(jobs, rejected.id, (j) => j.state === 'pending');
+    const by = 'a-rather-long-principal-id';
+    expect((await jobs.approve(approved.id, { by })).message).toBe('Approved by ');
+    expect((await jobs.reject(rejected.id, { by })).message).toBe('Rejected by ');
+    const retried = await jobs.retry(rejected.id, { by });
+    expect(retried.message).toBe('Retried by a');
+    await until(jobs, approved.id, (j) => j.state === 'success');
+    // A stored message over the limit would make the job unreadable when a store loads it again.
+    for (const job of jobs.list()) expect(job.message?.length ?? 0, job.id).toBeLessThanOrEqual(12);
   });
 
   it('retry runs a finished job again with the same input and key, linked to the old one', async () => {

@@ -62,7 +62,9 @@ export class JobWriter {
       const queue = this.#queues.get(id) ?? [];
       let take = 0;
       while (take < queue.length && queue[take]?.change.state === undefined) take++;
-      const batch = queue.splice(0, Math.min(take + 1, queue.length));
+      // A guarded change goes alone: its refusal must not take the progress queued before it along.
+      const guarded = take > 0 && queue[take]?.change.onlyFrom !== undefined;
+      const batch = queue.splice(0, Math.min(guarded ? take : take + 1, queue.length));
       if (batch.length === 0) {
         this.#queues.delete(id);
         return;
@@ -81,6 +83,14 @@ export class JobWriter {
     for (let attempt = 1; ; attempt++) {
       const current = this.host.get(id);
       if (!current) throw new JobsError('not_found', `No job with id ${JSON.stringify(id)}`, { jobId: id });
+      const { onlyFrom } = change;
+      if (onlyFrom && current.state !== onlyFrom.state) {
+        throw new JobsError(
+          'invalid_transition',
+          `Job ${id} is ${current.state}: only a ${onlyFrom.state} job is ${onlyFrom.action}`,
+          { jobId: id, field: 'state' },
+        );
+      }
       if (isTerminal(current.state)) {
         throw new JobsError('invalid_transition', `Job ${id} is ${current.state} and a finished job never changes`, {
           jobId: id,

@@ -1,4 +1,4 @@
-import { isTerminal, type Job, type JobError, type JsonObject } from '../protocol/job.js';
+import { isTerminal, type Job, type JobError, type JobState, type JsonObject } from '../protocol/job.js';
 import type { JobPatch } from './validate.js';
 
 /**
@@ -10,6 +10,12 @@ export interface JobChange extends JobPatch {
   error?: JobError | null;
   attempt?: number;
   maxAttempts?: number;
+  /**
+   * Applies only while the job is in this state, checked on the version the write replaces (not on
+   * an earlier look): an operator's action (`approve`, `reject`) must not land on a job another
+   * action moved meanwhile. `action` names it in the refusal ("only a pending job is approved").
+   */
+  onlyFrom?: { state: JobState; action: string };
 }
 
 /**

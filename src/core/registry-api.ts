@@ -107,7 +107,10 @@ export interface JobRegistry {
   run(input: EnqueueInput, work: JobWork, options?: RunOptions): Promise<Job>;
   /** Ends a busy job as `cancelled` and aborts its work. A finished job is answered as it is. */
   cancel(id: string, message?: string): Promise<Job>;
-  /** Runs a finished job's definition again with the same input: a new job, `retryOf` the old. */
+  /**
+   * Runs a finished job's definition again with the same input: a new job, `retryOf` the old. While a
+   * retry of that job is still busy here, answers it instead of running the work twice.
+   */
   retry(id: string, options?: ActionOptions): Promise<Job>;
   /** Resumes a `pending` job: its definition's `onApprove` (or its work) runs, with `ctx.approval`. */
   approve(id: string, options?: ActionOptions): Promise<Job>;

@@ -9,7 +9,7 @@ import { BUSY_STATES, isTerminal, type Job, type JsonObject, type LogLevel, type
 import { memoryStore } from '../stores/memory.js';
 import { Definitions } from './definition-runs.js';
 import type { DefinitionRunOptions, JobDefinition, JobDefinitionOptions } from './definitions.js';
-import type { JobFilter } from './filter.js';
+import { type JobFilter, parseFilter } from './filter.js';
 import { type RegistryInstrumentation, registryHooks, timedStore } from './instrumentation.js';
 import { createJobIdSource } from './job-ids.js';
 import { JobIndex } from './job-index.js';
@@ -163,10 +163,16 @@ class Registry implements JobRegistry {
       attempt: hooks?.attempt,
     });
     this.#definitions = new Definitions({
+      messageLength: validator.limits.messageLength,
       create: (input, extra) => this.#create(input, extra),
       write: (id, change) => this.#writer.write(id, change),
       start: (job, plan) => this.#start(job, plan),
       require: (id) => this.#require(id),
+      busyRetryOf: (job) => {
+        const busy = parseFilter({ category: [job.category], state: BUSY_STATES });
+        for (const candidate of this.#jobs.newestFirst(busy, null)) if (candidate.retryOf === job.id) return candidate;
+        return undefined;
+      },
       checkCategory: (category) => void this.validator.enqueueInput({ category }),
       report: (error) => this.report(error),
     });

@@ -26,6 +26,8 @@ export class StartQueue {
   readonly #host: StartQueueHost;
   readonly #plans = new Map<string, Plan>();
   readonly #starting = new Set<string>();
+  /** Jobs whose start failed on the store and was reported; reported again only after a success. */
+  readonly #failing = new Set<string>();
   #timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(host: StartQueueHost) {
@@ -49,6 +51,7 @@ export class StartQueue {
   /** A job left the queue (it ended, or runs elsewhere now). */
   forget(id: string): void {
     this.#plans.delete(id);
+    this.#failing.delete(id);
   }
 
   /** A slot may have come free: tries the waiting jobs of `category` (all, with null), oldest first. */
@@ -66,6 +69,7 @@ export class StartQueue {
 
   clear(): void {
     this.#plans.clear();
+    this.#failing.clear();
     this.#stopTimer();
   }
 
@@ -81,11 +85,21 @@ export class StartQueue {
     try {
       const started = await this.#host.start(id, job.attempt + 1);
       this.#plans.delete(id);
+      this.#failing.delete(id);
       this.#host.execute(started, plan);
     } catch (error) {
       if (error instanceof SlotBusy) return; // waits for a slot
-      this.#plans.delete(id);
-      if (!(error instanceof JobsError && error.code === 'invalid_transition')) this.#host.report(error);
+      if (error instanceof JobsError && (error.code === 'invalid_transition' || error.code === 'not_found')) {
+        // Moved on meanwhile (cancelled, taken over, pruned): nothing left to start.
+        this.#plans.delete(id);
+        this.#failing.delete(id);
+        return;
+      }
+      // The store failed (a shared one out of reach). The job stays queued and owned here, its lease
+      // renewed, so no other instance takes it: dropping its plan would leave it queued for ever. The
+      // next look (every second) tries again; the failure is reported once, not every second.
+      if (!this.#failing.has(id)) this.#host.report(error);
+      this.#failing.add(id);
     } finally {
       this.#starting.delete(id);
     }

@@ -53,10 +53,15 @@ export function request(
  * Node writes it into the request line untouched, where a URL (fetch, `request()` above) would be
  * parsed and normalized first. A stream answer is cut as soon as its headers are in.
  */
-export function rawRequest(origin: string, target: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+export function rawRequest(
+  origin: string,
+  target: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<HttpAnswer> {
   const { hostname, port } = new URL(origin);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: hostname, port, path: target, headers, agent: false }, (res) => {
+    const req = http.request({ host: hostname, port, path: target, headers, method, agent: false }, (res) => {
       if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
         req.destroy();
         resolve({

@@ -143,6 +143,21 @@ export function describeHttpContract(name: string, target: ContractTarget): void
     return error;
   }
 
+  /** A memory store whose writes land a few milliseconds late, like a shared store's round trip. */
+  function slowStore() {
+    const store = memoryStore();
+    return Object.assign(Object.create(store), {
+      write: async (...args: Parameters<typeof store.write>) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return store.write(...args);
+      },
+    }) as typeof store;
+  }
+
+  /** An error's message and its causes' messages, joined. */
+  const errorChain = (error: unknown): string =>
+    error instanceof Error ? `${error.message} ${errorChain(error.cause)}` : String(error ?? '');
+
   const ids = (jobs: Array<{ id: string }>) => jobs.map((job) => job.id);
   /** Ids in list order: newest first by `queuedAt`, then by id (jobs queued in one millisecond tie). */
   const newestFirst = (...jobs: Array<{ id: string; queuedAt: string }>) =>
@@ -526,6 +541,7 @@ export function describeHttpContract(name: string, target: ContractTarget): void
         ['not JSON', 'application/json', '{"message":', 'body', true],
         ['not an object', 'application/json', '["no"]', 'body', false],
         ['null', 'application/json', 'null', 'body', false],
+        ['a JSON string', 'application/json', '"no"', 'body', false],
         ['another field', 'application/json', '{"message":"x","by":"root"}', 'by', false],
         ['an empty message', 'application/json', '{"message":""}', 'message', false],
         ['a message that is not text', 'application/json', '{"message":42}', 'message', false],
@@ -710,6 +726,169 @@ export function describeHttpContract(name: string, target: ContractTarget): void
           expect([404, 405], path).toContain(answer.status);
         }
         expect(registry.get(job.id)?.state).toBe('running');
+      });
+
+      test('Sec-Fetch-Site: cross-site refuses the action even with X-Realtime-Jobs: 1: the browser’s word wins', async () => {
+        let asked = 0;
+        const { url, registry } = await actionSetup({ authorizeAction: () => ++asked > 0 });
+        const job = await registry.run('wait', {});
+        await until(registry, job.id, 'running');
+        const error = expectError(
+          await act(url, job.id, 'cancel', { ...ADMIN, ...PROOF, 'sec-fetch-site': 'cross-site' }),
+          403,
+        );
+        expect(error.message).toContain('cross-site');
+        expect(asked).toBe(0);
+        expect(registry.get(job.id)?.state).toBe('running');
+      });
+
+      test('approve and reject at once: exactly one wins, the other gets 409; the job ends as the winner said', async () => {
+        let approvedRuns = 0;
+        let rejectedRuns = 0;
+        // Writes take a few milliseconds, as on Redis: both requests pass their first look at the job
+        // before either write lands, so only the write itself can decide.
+        const { url, registry } = await setup(
+          { authorizeAction: adminsOrCancel },
+          { store: slowStore() },
+          (registry) => {
+            registry.define('hold', (ctx) => ctx.awaitApproval('Go?'), {
+              onApprove: () => {
+                approvedRuns++;
+                return {};
+              },
+              onReject: () => {
+                rejectedRuns++;
+              },
+            });
+          },
+        );
+        for (const order of [
+          ['approve', 'reject'],
+          ['reject', 'approve'],
+          ['approve', 'approve'],
+          ['reject', 'reject'],
+        ]) {
+          approvedRuns = 0;
+          rejectedRuns = 0;
+          const job = await registry.run('hold', {});
+          await until(registry, job.id, 'pending');
+          const answers = await Promise.all(order.map((action) => act(url, job.id, action as string)));
+          const statuses = answers.map((answer) => answer.status).sort();
+          expect(statuses, order.join(' + ')).toEqual([200, 409]);
+          const lost = answers.find((answer) => answer.status === 409) as (typeof answers)[number];
+          expect(expectError(lost, 409).field).toBe('state');
+          const won = order[answers.findIndex((answer) => answer.status === 200)];
+          if (won === 'approve') {
+            await until(registry, job.id, 'success');
+            expect([approvedRuns, rejectedRuns], order.join(' + ')).toEqual([1, 0]);
+          } else {
+            expect(registry.get(job.id)?.state).toBe('cancelled');
+            expect([approvedRuns, rejectedRuns], order.join(' + ')).toEqual([0, 1]);
+          }
+        }
+      });
+
+      test('retry twice at once (a double click): one new job, and both answers name it', async () => {
+        let runs = 0;
+        const { url, registry } = await setup({ authorizeAction: adminsOrCancel }, {}, (registry) => {
+          // Fails once; each retry then runs until it is cancelled.
+          registry.define('stubborn', (ctx) => {
+            if (++runs === 1) throw new Error('peer unreachable');
+            return new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+          });
+        });
+        const failed = await registry.run('stubborn', { n: 3 });
+        await until(registry, failed.id, 'error');
+        const answers = await Promise.all([act(url, failed.id, 'retry'), act(url, failed.id, 'retry')]);
+        expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+        const [first, second] = answers.map(answered) as [Job, Job];
+        expect(second.id).toBe(first.id);
+        expect(first.retryOf).toBe(failed.id);
+        await until(registry, first.id, 'running');
+        // A click after the first answer, while that retry still runs, answers it too.
+        expect(answered(await act(url, failed.id, 'retry')).id).toBe(first.id);
+        expect(registry.list({ category: ['stubborn'] })).toHaveLength(2);
+        expect(runs).toBe(2);
+        // Once that retry has ended, the old job may be retried again: a new job.
+        await registry.cancel(first.id);
+        const again = answered(await act(url, failed.id, 'retry'));
+        expect(again.id).not.toBe(first.id);
+        expect(again.retryOf).toBe(failed.id);
+        await registry.cancel(again.id);
+      });
+
+      test('an authorizeAction that rejects asynchronously → 500 in the error JSON, reported; nothing changes', async () => {
+        const errors: Error[] = [];
+        const { url, registry } = await actionSetup({
+          onError: (error) => errors.push(error),
+          authorizeAction: async () => {
+            await new Promise((resolve) => setImmediate(resolve));
+            throw new Error('policy service timed out');
+          },
+        });
+        const job = await registry.run('deploy', { bundle: 'b-1' });
+        await until(registry, job.id, 'pending');
+        for (const action of ['cancel', 'retry', 'approve', 'reject']) {
+          expectError(await act(url, job.id, action), 500);
+        }
+        expect(errors).toHaveLength(4);
+        expect(errors.every((error) => /policy service timed out/.test(errorChain(error)))).toBe(true);
+        expect(registry.get(job.id)?.state).toBe('pending');
+      });
+
+      test('a store write that fails during an action → 500 in the error JSON; the job is not left half-done', async () => {
+        const errors: Error[] = [];
+        let failWrites = false;
+        const store = memoryStore();
+        const failing: typeof store = Object.assign(Object.create(store), {
+          write: (...args: Parameters<typeof store.write>) =>
+            failWrites ? Promise.reject(new Error('disk on fire')) : store.write(...args),
+          create: (...args: Parameters<typeof store.create>) =>
+            failWrites ? Promise.reject(new Error('disk on fire')) : store.create(...args),
+        });
+        const { url, registry } = await setup(
+          { authorizeAction: adminsOrCancel, onError: (error) => errors.push(error) },
+          { store: failing },
+          defineJobs,
+        );
+        const pending = await registry.run('deploy', { bundle: 'b-1' });
+        await until(registry, pending.id, 'pending');
+        const failed = await registry.run('flaky', { n: 1 });
+        await until(registry, failed.id, 'error');
+        const running = await registry.run('wait', {});
+        await until(registry, running.id, 'running');
+        failWrites = true;
+        for (const [id, action] of [
+          [pending.id, 'approve'],
+          [pending.id, 'reject'],
+          [failed.id, 'retry'],
+          [running.id, 'cancel'],
+        ] as const) {
+          expectError(await act(url, id, action), 500);
+        }
+        failWrites = false;
+        expect(registry.get(pending.id)?.state).toBe('pending');
+        expect(registry.get(running.id)?.state).toBe('running');
+        expect(registry.list({ category: ['flaky'] })).toHaveLength(1);
+        // Nothing is left stuck: the same actions succeed once the store works again.
+        expect((await act(url, pending.id, 'approve')).status).toBe(200);
+        await until(registry, pending.id, 'success');
+        expect((await act(url, running.id, 'cancel')).status).toBe(200);
+        expect((await act(url, failed.id, 'retry')).status).toBe(200);
+        expect(errors.length).toBeGreaterThanOrEqual(4);
+      });
+
+      test('a dot segment that climbs out of the prefix never reaches an action', async () => {
+        const { url, registry } = await actionSetup();
+        const job = await registry.run('deploy', { bundle: 'b-1' });
+        await until(registry, job.id, 'pending');
+        const { origin, pathname: prefix } = new URL(url);
+        // `{prefix}/../{id}/approve` is `/api/admin/{id}/approve` to any URL parser: outside the prefix.
+        for (const target of [`${prefix}/../${job.id}/approve`, `${prefix}/%2e%2e/${job.id}/approve`]) {
+          const answer = await rawRequest(origin, target, { ...ADMIN, ...PROOF }, 'POST');
+          expect(answer.status, target).toBe(404);
+        }
+        expect(registry.get(job.id)?.state).toBe('pending');
       });
 
       test('the stream shows what an action did', async () => {

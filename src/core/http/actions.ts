@@ -6,10 +6,17 @@ import { badRequest, HttpError } from './responses.js';
  * Why a POST lacks the same-origin proof, or null when it has it: `Sec-Fetch-Site: same-origin` (set
  * by the browser, which a page cannot forge) or `X-Realtime-Jobs: 1` (a custom header, which another
  * site can only send after a CORS preflight). A cookie alone proves nothing: a form on any site sends it.
+ * `Sec-Fetch-Site: cross-site` is refused even with the header: the browser says for certain that
+ * another site's page sent it, and only a CORS policy granting that site could have let the header
+ * through, which must not hand it the power to act.
  */
 export function missingProof(header: (name: string) => string | undefined): string | null {
-  if (header(ACTION_PROOF_HEADER.name) === ACTION_PROOF_HEADER.value) return null;
   const site = header('sec-fetch-site');
+  if (site === 'cross-site') {
+    const proof = `${ACTION_PROOF_HEADER.name}: ${ACTION_PROOF_HEADER.value}`;
+    return `Actions are refused from another site: the browser says this request came from "cross-site", and \`${proof}\` does not outweigh that`;
+  }
+  if (header(ACTION_PROOF_HEADER.name) === ACTION_PROOF_HEADER.value) return null;
   if (site === 'same-origin') return null;
   const proof = `Send \`${ACTION_PROOF_HEADER.name}: ${ACTION_PROOF_HEADER.value}\` with actions`;
   return site === undefined
