@@ -1,5 +1,6 @@
-// The docs name everything the package exports, and state the bundle budgets the build enforces:
-// an export added without a word in the docs, or a budget raised without the docs following, fails here.
+// The docs name everything the package exports and every option its functions take, and state the
+// bundle budgets the build enforces: an export or an option added without a word in the docs, or a
+// budget raised without the docs following, fails here.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,6 +24,39 @@ const ENTRIES: Record<string, string> = {
 /** Entries that are files, not modules of their own: the bundles re-export `./element` and `./job-list`. */
 const NOT_MODULES = new Set(['./browser.js', './browser-list.js', './package.json']);
 
+/** [source, options interface, the doc that lists its options]. */
+const OPTIONS: Array<[string, string, string]> = [
+  ['src/core/registry-api.ts', 'JobRegistryOptions', 'docs/concepts.md'],
+  ['src/protocol/job.ts', 'JobLimits', 'docs/concepts.md'],
+  ['src/core/definitions.ts', 'JobDefinitionOptions', 'docs/concepts.md'],
+  ['src/core/definitions.ts', 'DefinitionRunOptions', 'docs/concepts.md'],
+  ['src/stores/memory.ts', 'MemoryStoreOptions', 'docs/concepts.md'],
+  ['src/stores/jsonl.ts', 'JsonlStoreOptions', 'docs/concepts.md'],
+  ['src/stores/redis/index.ts', 'RedisStoreOptions', 'docs/scaling.md'],
+  ['src/core/http/endpoint.ts', 'JobsHandlerOptions', 'docs/adapters/express.md'],
+  ['src/core/http/endpoint.ts', 'JobsHandlerOptions', 'docs/adapters/fastify.md'],
+  ['src/core/http/endpoint.ts', 'JobsHandlerOptions', 'docs/adapters/fetch.md'],
+  ['src/adapters/fastify.ts', 'JobsPluginOptions', 'docs/adapters/fastify.md'],
+  ['src/core/http/fetch-handler.ts', 'FetchHandlerOptions', 'docs/adapters/fetch.md'],
+  ['src/adapters/node.ts', 'NodeHandlerOptions', 'docs/adapters/fetch.md'],
+  ['src/client/feed/options.ts', 'JobFeedOptions', 'docs/client.md'],
+  ['src/html/render.ts', 'RenderJobStatusOptions', 'docs/element.md'],
+  ['src/html/render-list.ts', 'RenderJobListOptions', 'docs/job-list.md'],
+  ['src/html/list-view.ts', 'JobListQuery', 'docs/job-list.md'],
+  ['src/otel/index.ts', 'OpenTelemetryOptions', 'docs/opentelemetry.md'],
+];
+
+/** The fields of `interface name` in a source file: the lines of its body indented by two spaces. */
+function fieldsOf(source: string, name: string): string[] {
+  const text = readFileSync(join(ROOT, source), 'utf8');
+  const start = text.search(new RegExp(`^export interface ${name}\\b`, 'm'));
+  if (start < 0) throw new Error(`${source} has no interface ${name}`);
+  const body = text.slice(start, text.indexOf('\n}', start));
+  const fields = [...body.matchAll(/^ {2}(?:readonly )?([A-Za-z]\w*)\??:/gm)].map((match) => match[1] as string);
+  if (fields.length === 0) throw new Error(`found no field of ${name} in ${source}`);
+  return fields;
+}
+
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
 const docs = docFiles()
   .map((file) => readFileSync(join(ROOT, file), 'utf8'))
@@ -42,6 +76,18 @@ describe('the docs and the exports', () => {
       }
     }
     expect(unnamed).toEqual([]);
+  });
+
+  it('lists every option of each options interface where that function is documented', () => {
+    const missing: string[] = [];
+    for (const [source, name, docFile] of OPTIONS) {
+      const doc = readFileSync(join(ROOT, docFile), 'utf8');
+      for (const field of fieldsOf(source, name)) {
+        // `field`, `field(…)` or `field: …` in code formatting.
+        if (!new RegExp(`\`${field}[\`(:]`).test(doc)) missing.push(`${name}.${field} in ${docFile}`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 
   it('states the bundle budgets of .size-limit.json', () => {
