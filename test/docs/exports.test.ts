@@ -99,7 +99,8 @@ describe('the docs and the exports', () => {
         [...text.matchAll(/\benv\.([A-Z][A-Z0-9_]+)|\(env, '([A-Z][A-Z0-9_]+)'/g)].map((m) => (m[1] ?? m[2]) as string),
       ),
     );
-    // Read only to refuse it, with a message saying what replaced it; `start.ts` sets this one for its instances.
+    // Not settings: LOGIN_MAX_FAILURES is read only to refuse it (saying what replaced it), and start.ts
+    // sets DEDALUS_STANDIN for the instances it starts.
     for (const name of ['LOGIN_MAX_FAILURES', 'DEDALUS_STANDIN']) read.delete(name);
     const doc = readFileSync(join(ROOT, 'docs/reference-app.md'), 'utf8');
     const table = doc.slice(doc.indexOf('## Configuration'), doc.indexOf('## Where to look in the code'));
