@@ -30,6 +30,16 @@ const OPTIONS: Array<[string, string, string]> = [
   ['src/protocol/job.ts', 'JobLimits', 'docs/concepts.md'],
   ['src/core/definitions.ts', 'JobDefinitionOptions', 'docs/concepts.md'],
   ['src/core/definitions.ts', 'DefinitionRunOptions', 'docs/concepts.md'],
+  ['src/core/validate.ts', 'EnqueueInput', 'docs/concepts.md'],
+  ['src/core/validate.ts', 'JobPatch', 'docs/concepts.md'],
+  ['src/core/runner.ts', 'JobContext', 'docs/concepts.md'],
+  ['src/core/registry-api.ts', 'JobRegistry', 'docs/concepts.md'],
+  ['src/core/definitions.ts', 'JobDefinition', 'docs/concepts.md'],
+  ['src/client/feed/types.ts', 'JobFeed', 'docs/client.md'],
+  ['src/adapters/express.ts', 'JobsRouter', 'docs/adapters/express.md'],
+  ['src/adapters/fastify.ts', 'RealtimeJobs', 'docs/adapters/fastify.md'],
+  ['src/core/http/fetch-handler.ts', 'JobsHandler', 'docs/adapters/fetch.md'],
+  ['src/core/http/endpoint.ts', 'JobsEndpoint', 'docs/adapters/fetch.md'],
   ['src/stores/memory.ts', 'MemoryStoreOptions', 'docs/concepts.md'],
   ['src/stores/jsonl.ts', 'JsonlStoreOptions', 'docs/concepts.md'],
   ['src/stores/redis/index.ts', 'RedisStoreOptions', 'docs/scaling.md'],
@@ -46,13 +56,13 @@ const OPTIONS: Array<[string, string, string]> = [
   ['src/otel/index.ts', 'OpenTelemetryOptions', 'docs/opentelemetry.md'],
 ];
 
-/** The fields of `interface name` in a source file: the lines of its body indented by two spaces. */
+/** The fields and methods of `interface name` in a source file: its body's lines indented by two spaces. */
 function fieldsOf(source: string, name: string): string[] {
   const text = readFileSync(join(ROOT, source), 'utf8');
   const start = text.search(new RegExp(`^export interface ${name}\\b`, 'm'));
   if (start < 0) throw new Error(`${source} has no interface ${name}`);
   const body = text.slice(start, text.indexOf('\n}', start));
-  const fields = [...body.matchAll(/^ {2}(?:readonly )?([A-Za-z]\w*)\??:/gm)].map((match) => match[1] as string);
+  const fields = [...body.matchAll(/^ {2}(?:readonly )?([A-Za-z]\w*)\??[:(<]/gm)].map((match) => match[1] as string);
   if (fields.length === 0) throw new Error(`found no field of ${name} in ${source}`);
   return fields;
 }
@@ -83,8 +93,12 @@ describe('the docs and the exports', () => {
     for (const [source, name, docFile] of OPTIONS) {
       const doc = readFileSync(join(ROOT, docFile), 'utf8');
       for (const field of fieldsOf(source, name)) {
-        // `field`, `field(…)` or `field: …` in code formatting.
-        if (!new RegExp(`\`${field}[\`(:]`).test(doc)) missing.push(`${name}.${field} in ${docFile}`);
+        // `field`, `field(…)`, `field: …`, `owner.field…` or `await field(…)` in code formatting, or
+        // `owner.field` in a code block.
+        const named = new RegExp(`\`(?:await )?(?:[\\w.]*\\.)?${field}[\`(:]|\\w\\.${field}\\b`);
+        if (!named.test(doc)) {
+          missing.push(`${name}.${field} in ${docFile}`);
+        }
       }
     }
     expect(missing).toEqual([]);
