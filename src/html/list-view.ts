@@ -25,8 +25,6 @@ export interface JobListQuery {
   before?: string;
 }
 
-/** The page size of a list unless `limit` says otherwise. */
-export const DEFAULT_LIST_LIMIT = 25;
 /** The longest `before` cursor accepted (the routes' own are far shorter). */
 export const MAX_CURSOR_LENGTH = 500;
 

@@ -34,7 +34,7 @@ const ATTRIBUTES: Record<string, string> = { targetField: 'target-field' };
  * @attr target-field - The target field the filter form offers (e.g. `peer`); with `target`, only jobs whose `target[target-field]` is `target`.
  * @attr target - The target value to match.
  * @attr text - Free text the server looks for in the jobs.
- * @attr limit - Jobs per page, 1–500. Default 25.
+ * @attr limit - Jobs per page, 1–500. Default: the list route's (50).
  * @attr before - Start at this page cursor (a list answer's `next`): an older page, which new jobs do not join.
  * @attr connection - Reflects whether changes reach the list: `live`, `polling` or `offline`.
  *
