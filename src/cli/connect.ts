@@ -34,7 +34,7 @@ export function statusDetail(status: Status, error: JobFeedError | null, url: st
  * would not change the answer), and so does a fault of the command's own; a 404 or a 400 before the server ever answered well means a wrong URL
  * or filter, while later they are a deploy in progress and are waited out.
  */
-export function failureOf(error: JobFeedError, reached: boolean, notFound: string): Failure | null {
+export function failureOf(error: JobFeedError, reached: boolean, notFound: (why: string) => string): Failure | null {
   if (error.code === 'unauthorized') {
     return {
       code: EXIT.notLoggedIn,
@@ -45,11 +45,21 @@ export function failureOf(error: JobFeedError, reached: boolean, notFound: strin
   // The command's own code threw while handling a job: a bug, not something to wait out.
   if (error.code === 'callback') return { code: EXIT.software, message: `internal error: ${error.message}` };
   if (reached || error.code !== 'http') return null;
-  if (error.status === 404) return { code: EXIT.notFound, message: notFound };
+  if (error.status === 404) return { code: EXIT.notFound, message: notFound('404') };
+  // A 2xx that is no event stream (an app's HTML page for any path): something else lives at the URL.
+  if (error.status !== undefined && error.status >= 200 && error.status < 300) {
+    return { code: EXIT.notFound, message: notFound(`it answered ${contentTypeOf(error)}, not an event stream`) };
+  }
   if (error.status === 400) {
     return { code: EXIT.usage, message: `the server refused the request (400): check the filters` };
   }
   return null;
+}
+
+/** The content type named in the feed's "answered text/html, not an event stream" error. */
+function contentTypeOf(error: JobFeedError): string {
+  const type = /answered (.*), not an event stream/.exec(error.message)?.[1] ?? 'something else';
+  return type.split(';')[0]?.trim() || 'something else';
 }
 
 /**
@@ -72,8 +82,8 @@ export interface FollowOptions {
   url: string;
   headers: Array<[string, string]>;
   pollIntervalMs: number;
-  /** What a 404 before the first good answer means, in words. */
-  notFound: string;
+  /** What a 404 (`why`: '404'), or another answer than the routes', before the first good answer means, in words. */
+  notFound(why: string): string;
   /** Every change of status, with the last error. */
   onStatus(status: Status, error: JobFeedError | null): void;
   /** The feed ran into something retrying will not fix. */

@@ -2,7 +2,7 @@ import type { JobFeedError } from '../client/feed/index.js';
 import type { Job } from '../protocol/job.js';
 import { follow, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
-import { jobLine, renderTable, type Status } from './render.js';
+import { clean, jobLine, renderTable, type Status } from './render.js';
 import type { Session } from './session.js';
 import { openScreen, readKeys } from './terminal.js';
 
@@ -35,10 +35,10 @@ export function tail(url: string, options: TailOptions, session: Session): void 
     url,
     headers: options.header,
     pollIntervalMs: options.pollInterval,
-    notFound: `no job routes at ${url} (404): check the URL`,
+    notFound: (why) => `no job routes at ${url} (${why}): check the URL`,
     onStatus(status, error) {
       if (table) draw(true);
-      else process.stderr.write(`realtime-jobs: ${statusLine(status, error)}\n`);
+      else process.stderr.write(`realtime-jobs: ${clean(statusLine(status, error))}\n`);
     },
     onFailure: (failure) => session.exit(failure.code, failure.message),
   });

@@ -2,7 +2,7 @@ import type { Job, JobState } from '../protocol/job.js';
 import type { JobUrl } from './args.js';
 import { follow, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
-import { jobLine, jobText, renderProgressLine } from './render.js';
+import { clean, jobLine, jobText, renderProgressLine } from './render.js';
 import type { Session } from './session.js';
 import { ANSI } from './terminal.js';
 
@@ -69,7 +69,7 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     url: target.routes,
     headers: options.header,
     pollIntervalMs: options.pollInterval,
-    notFound: `no such job, or wrong URL: ${jobUrl} (404)`,
+    notFound: (why) => `no such job, or wrong URL: ${jobUrl} (${why})`,
     onStatus(status, error) {
       // The server answered for the job's id, and the job was not in the answer.
       if (follower.reached && !job) {
@@ -139,7 +139,7 @@ interface ProgressOutput {
 function progressOutput(json: boolean, session: Session): ProgressOutput {
   // With --json, stdout is for the final job: the progress line goes to stderr, when that is a terminal.
   const out = json ? process.stderr : process.stdout;
-  const say = (text: string) => process.stderr.write(`realtime-jobs: ${text}\n`);
+  const say = (text: string) => process.stderr.write(`realtime-jobs: ${clean(text)}\n`);
   if (!out.isTTY) {
     return {
       job: (job) => (json ? undefined : void out.write(`${jobLine(job)}\n`)),
