@@ -69,7 +69,8 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     url: target.routes,
     headers: options.header,
     pollIntervalMs: options.pollInterval,
-    notFound: (why) => `no such job, or wrong URL: ${jobUrl} (${why})`,
+    notFound: (why) =>
+      `no such job, or wrong URL: ${jobUrl} (${why}); wait takes one job's URL: the job routes' URL, a slash and the job's id`,
     onStatus(status, error) {
       // The server answered for the job's id, and the job was not in the answer.
       if (follower.reached && !job) {
