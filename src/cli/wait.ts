@@ -72,11 +72,13 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     notFound: (why) =>
       `no such job, or wrong URL: ${jobUrl} (${why}); wait takes one job's URL: the job routes' URL, a slash and the job's id`,
     onStatus(status, error) {
+      const gone = `no such job: ${jobUrl} (it may have expired, or you may not see it)`;
       // The server answered for the job's id, and the job was not in the answer.
-      if (follower.reached && !job) {
-        return finish(EXIT.notFound, `no such job: ${jobUrl} (it may have expired, or you may not see it)`);
-      }
+      if (follower.reached && !job) return finish(EXIT.notFound, gone);
       const reachable = status === 'live' || status === 'polling';
+      // Back after a drop: the new stream's snapshot may not carry the job any more (a restarted server
+      // that kept its jobs in memory). Waiting on would never end.
+      if (status === 'live') whenHeld((held) => held || finish(EXIT.notFound, gone));
       if (reachable) {
         clearTimeout(connectTimer);
         connectTimer = undefined;
@@ -98,6 +100,22 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     clearTimeout(connectTimer);
     follower.close();
   });
+
+  /**
+   * Tells whether the feed still holds the job: a full snapshot makes it forget the jobs it did not
+   * carry. A new subscription is served what the feed holds in a microtask, so one is taken and
+   * dropped right after (the command's own subscription keeps the connection).
+   */
+  const whenHeld = (then: (held: boolean) => void) => {
+    let held = false;
+    const off = follower.feed.subscribe({ jobId: target.id }, () => {
+      held = true;
+    });
+    queueMicrotask(() => {
+      off();
+      then(held);
+    });
+  };
 
   connectTimer = startConnectTimer();
 

@@ -106,6 +106,19 @@ describe('realtime-jobs wait', () => {
     expect(run.stderr).toMatch(new RegExp(`^realtime-jobs: offline: cannot reach ${server.url}: .*ECONNREFUSED`));
   });
 
+  it('exits 66 when the job is gone after a restart (a server that keeps jobs in memory)', async () => {
+    const { server, job, run } = await waitOn(['--poll-interval', '0.2']);
+    await server.update(job.id, { state: 'running', progress: 0.4 });
+    await waitFor(() => run.stdout.includes(' 40%'), 'progress', PATIENCE_MS);
+    await server.stop();
+    // A new server on the same port, with a registry that never heard of the job.
+    await startServer(server.port);
+    expect(await run.exited).toBe(66);
+    expect(run.stderr).toMatch(
+      new RegExp(`realtime-jobs: no such job: ${server.url}/${job.id} \\(it may have expired, or you may not see it\\)\n$`),
+    );
+  });
+
   it('sends the headers it is given', async () => {
     const { server, job, run } = await waitOn(['-H', 'X-Trace: cli-test']);
     await server.update(job.id, { state: 'success' });
