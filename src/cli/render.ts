@@ -110,6 +110,17 @@ export function jobLine(job: Job): string {
   return clean(fields.join(' ')).trimEnd();
 }
 
+/**
+ * Characters JSON may carry raw that a terminal acts on or reorders (DEL and C1 controls, line and
+ * paragraph separators, bidirectional marks): escaped as `\uXXXX`, which parses back to the same text.
+ */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** The job as the server sent it, as one line of JSON, safe to print on a terminal (`--json`). */
+export function jobJson(job: Job): string {
+  return JSON.stringify(job).replace(JSON_UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Newest first (by `queuedAt`, then id), the order the list route uses. */
 export function sortJobs(jobs: Iterable<Job>): Job[] {
   return [...jobs].sort(

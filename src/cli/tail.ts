@@ -2,7 +2,7 @@ import type { JobFeedError } from '../client/feed/index.js';
 import type { Job } from '../protocol/job.js';
 import { follow, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
-import { clean, jobLine, renderTable, type Status } from './render.js';
+import { clean, jobJson, jobLine, renderTable, type Status } from './render.js';
 import type { Session } from './session.js';
 import { openScreen, readKeys } from './terminal.js';
 
@@ -54,7 +54,7 @@ export function tail(url: string, options: TailOptions, session: Session): void 
   follower.feed.subscribe({ category: options.category, target: options.target, jobId: options.jobId }, (job) => {
     jobs.set(job.id, job);
     if (table) draw();
-    else process.stdout.write(`${options.json ? JSON.stringify(job) : jobLine(job)}\n`);
+    else process.stdout.write(`${options.json ? jobJson(job) : jobLine(job)}\n`);
   });
   draw(true);
 }

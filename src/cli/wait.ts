@@ -2,7 +2,7 @@ import type { Job, JobState } from '../protocol/job.js';
 import type { JobUrl } from './args.js';
 import { follow, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
-import { clean, jobLine, jobText, renderProgressLine } from './render.js';
+import { clean, jobJson, jobLine, jobText, renderProgressLine } from './render.js';
 import type { Session } from './session.js';
 import { ANSI } from './terminal.js';
 
@@ -54,7 +54,7 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     if (finished) return;
     finished = true;
     progress.end();
-    if (options.json && job) process.stdout.write(`${JSON.stringify(job)}\n`);
+    if (options.json && job) process.stdout.write(`${jobJson(job)}\n`);
     session.exit(code, message);
   };
 
@@ -130,7 +130,8 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
   follower.feed.subscribe({ jobId: target.id }, (next) => {
     job = next;
     progress.job(next);
-    const end = END_EXITS[next.state];
+    // Own keys only: a state called `constructor` from a broken server is no end (exit 0 would pass CI).
+    const end = Object.hasOwn(END_EXITS, next.state) ? END_EXITS[next.state] : undefined;
     if (end !== undefined) return finish(end, endMessage(next));
     if (next.state !== 'pending') {
       saidPending = false;

@@ -89,6 +89,36 @@ describe('realtime-jobs against a hostile server', () => {
   });
 });
 
+describe('realtime-jobs wait against a hostile server', () => {
+  it.each(['constructor', '__proto__', 'toString', 'done'])(
+    'keeps waiting on a state it does not know (%s)',
+    async (state) => {
+      const url = await startHostileServer({ jobs: [wireJob({ state })] });
+      const run = runCli(['wait', `${url}/job-1`, '--timeout', '1.5']);
+      // Never an exit of a known end (0 would pass a CI step): the wait runs out.
+      expect(await run.exited).toBe(124);
+      expect(run.stderr).toBe(`realtime-jobs: timed out after 1.5s: the job is ${state}\n`);
+    },
+  );
+
+  it('prints JSON that carries no terminal controls raw, and parses back to what the server sent', async () => {
+    const message = `a\u009b2Jb\u202ec\u2028d\u001be\u0085f`;
+    const url = await startHostileServer({ jobs: [wireJob({ state: 'error', message })] });
+    for (const args of [
+      ['wait', `${url}/job-1`, '--json'],
+      ['tail', url, '--json'],
+    ]) {
+      const run = runCli(args);
+      await waitFor(() => run.lines().length > 0, 'the JSON line', PATIENCE_MS);
+      run.child.kill('SIGINT');
+      await run.exited;
+      expect(run.stdout).not.toMatch(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+      expect(run.stdout).not.toContain('\u001b');
+      expect(JSON.parse(run.lines()[0] as string).message).toBe(message);
+    }
+  });
+});
+
 describe('realtime-jobs and its pipes', () => {
   it('goes on when stderr is closed (2>&1 | head), and exits quietly when stdout is', async () => {
     const server = await startServer();

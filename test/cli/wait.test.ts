@@ -115,7 +115,9 @@ describe('realtime-jobs wait', () => {
     await startServer(server.port);
     expect(await run.exited).toBe(66);
     expect(run.stderr).toMatch(
-      new RegExp(`realtime-jobs: no such job: ${server.url}/${job.id} \\(it may have expired, or you may not see it\\)\n$`),
+      new RegExp(
+        `realtime-jobs: no such job: ${server.url}/${job.id} \\(it may have expired, or you may not see it\\)\n$`,
+      ),
     );
   });
 
