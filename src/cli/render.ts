@@ -90,10 +90,12 @@ export function formatProgress(progress: unknown, barWidth = 10): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${percent}`;
 }
 
-/** `peer=peer-a,env=prod`, or `-` for no target. */
-export function formatTarget(target: unknown): string {
+/** `peer=peer-a,env=prod`, or `-` for no target; `oneWord` for a piped line (`repo=my%20repo`). */
+export function formatTarget(target: unknown, oneWord = false): string {
   const entries = typeof target === 'object' && target !== null ? Object.entries(target) : [];
-  return entries.length === 0 ? '-' : entries.map(([field, value]) => `${clean(field)}=${clean(value)}`).join(',');
+  // On a piped line every field is one word (`awk` splits on blanks): blanks and `%` percent-encoded.
+  const text = (value: unknown) => (oneWord ? clean(value).replace(/[%\s]/gu, encodeURIComponent) : clean(value));
+  return entries.length === 0 ? '-' : entries.map(([field, value]) => `${text(field)}=${text(value)}`).join(',');
 }
 
 /** What a person reads about the job: its message, else its error, else its phase. */
@@ -106,7 +108,15 @@ export function jobText(job: Job): string {
 export function jobLine(job: Job): string {
   const share = progressShare(job.progress);
   const progress = share === null ? '-' : `${Math.floor(share * 100)}%`;
-  const fields = [job.updatedAt, job.id, job.state, job.category, formatTarget(job.target), progress, jobText(job)];
+  const fields = [
+    job.updatedAt,
+    job.id,
+    job.state,
+    job.category,
+    formatTarget(job.target, true),
+    progress,
+    jobText(job),
+  ];
   return clean(fields.join(' ')).trimEnd();
 }
 

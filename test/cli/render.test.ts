@@ -80,6 +80,15 @@ describe('what the terminal shows', () => {
     }
   });
 
+  it('keeps every field of a piped line one word, whatever the target values hold', () => {
+    const line = jobLine(job({ target: { repo: 'my repo', share: '50%', tab: 'a\tb', nbsp: 'a\u00a0b' } }));
+    const fields = line.split(' ');
+    expect(fields[4]).toBe('repo=my%20repo,share=50%25,tab=a%20b,nbsp=a%C2%A0b');
+    expect(fields.slice(5)).toEqual(['50%', 'Copying']);
+    // The table shows them as they are.
+    expect(renderTable(view({ jobs: [job({ target: { repo: 'my repo' } })] }))[2]).toContain('repo=my repo');
+  });
+
   it('draws whatever a hostile server sends as plain text, within the width', () => {
     const evil = '\u001b[2J\u001b]52;c;aGk=\u0007';
     const hostile = job({
