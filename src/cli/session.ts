@@ -10,6 +10,11 @@ export interface Session {
    * stdout and stderr are written out. Only the first call counts.
    */
   exit(code: number, message?: string): void;
+  /**
+   * What to do when the reader of stdout goes away (`| head -1`): by default, exit 0. `wait` goes on
+   * instead, since its exit code is the job's outcome.
+   */
+  onStdoutClosed(handler: () => void): void;
 }
 
 const SIGNAL_EXITS = { SIGINT: EXIT.interrupted, SIGTERM: EXIT.terminated, SIGHUP: 129 } as const;
@@ -61,8 +66,12 @@ export function startSession(): Session {
     });
   }
   // A reader that went away (`| head`): nothing more to say, and nobody to say it to.
+  let stdoutClosed = () => exit(EXIT.success);
+  let saidClosed = false;
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (readerGone(error)) exit(EXIT.success);
+    if (!readerGone(error) || saidClosed) return;
+    saidClosed = true;
+    stdoutClosed();
   });
   // Nobody reads stderr any more (`2>&1 | head` once head is done): the command goes on without it.
   // Its next line on stdout meets the same closed pipe, and ends it quietly.
@@ -70,5 +79,11 @@ export function startSession(): Session {
   // A bug gives the terminal back and says what happened, with its own exit code.
   process.on('uncaughtException', (error) => exit(EXIT.software, `internal error: ${error.stack ?? error}`));
   process.on('exit', runCleanups);
-  return { onCleanup: (cleanup) => cleanups.push(cleanup), exit };
+  return {
+    onCleanup: (cleanup) => cleanups.push(cleanup),
+    exit,
+    onStdoutClosed: (handler) => {
+      stdoutClosed = handler;
+    },
+  };
 }

@@ -43,6 +43,8 @@ function endMessage(job: Job): string | undefined {
  */
 export function wait(target: JobUrl, options: WaitOptions, session: Session): void {
   const jobUrl = `${target.routes}/${target.id}`;
+  // Nobody reads the progress any more (`| head -1`): the exit code still tells how the job ends.
+  session.onStdoutClosed(() => {});
   const progress = progressOutput(options.json, session);
   let job: Job | null = null;
   let saidPending = false;

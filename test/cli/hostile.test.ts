@@ -137,6 +137,19 @@ describe('realtime-jobs and its pipes', () => {
     expect(await run.exited).toBe(0);
   });
 
+  it('wait still exits with how the job ended when its stdout is closed (| head -1 under pipefail)', async () => {
+    const server = await startServer();
+    const job = await server.enqueue({ category: 'sync-push' });
+    const run = runCli(['wait', `${server.url}/${job.id}`, '-H', ADMIN]);
+    await waitFor(() => run.lines().length > 0, 'the first line', PATIENCE_MS);
+    run.child.stdout?.destroy();
+    for (const progress of [0.1, 0.2, 0.3]) await server.update(job.id, { state: 'running', progress });
+    await server.update(job.id, { state: 'error', message: 'Disk full' });
+    // Not 0: a CI step piping the progress to `head` must still fail with the job.
+    expect(await run.exited).toBe(1);
+    expect(run.stderr).toBe(`realtime-jobs: job ${job.id} failed: Disk full\n`);
+  });
+
   it.each([
     ['SIGTERM', 143],
     ['SIGINT', 130],
