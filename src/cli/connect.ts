@@ -46,18 +46,18 @@ export function failureOf(error: JobFeedError, reached: boolean, notFound: (why:
   if (error.code === 'callback') return { code: EXIT.software, message: `internal error: ${error.message}` };
   if (reached || error.code !== 'http') return null;
   if (error.status === 404) return { code: EXIT.notFound, message: notFound('404') };
-  // A 2xx that is no event stream (an app's HTML page for any path): something else lives at the URL.
-  if (error.status !== undefined && error.status >= 200 && error.status < 300) {
-    return { code: EXIT.notFound, message: notFound(`it answered ${contentTypeOf(error)}, not an event stream`) };
-  }
   if (error.status === 400) {
     return { code: EXIT.usage, message: `the server refused the request (400): check the filters` };
   }
   return null;
 }
 
-/** The content type named in the feed's "answered text/html, not an event stream" error. */
-function contentTypeOf(error: JobFeedError): string {
+/**
+ * The content type of a stream route that answered 2xx with something else than an event stream (an
+ * app's HTML page for any path), or null for any other error.
+ */
+export function notAStream(error: JobFeedError): string | null {
+  if (error.code !== 'http' || error.status === undefined || error.status < 200 || error.status > 299) return null;
   const type = /answered (.*), not an event stream/.exec(error.message)?.[1] ?? 'something else';
   return type.split(';')[0]?.trim() || 'something else';
 }
@@ -105,6 +105,8 @@ export function follow(options: FollowOptions): Follower {
   let status: Status = 'connecting';
   let reached = false;
   let error: JobFeedError | null = null;
+  // What the stream route answered instead of a stream, before anything answered well.
+  let answeredInstead: string | null = null;
   // Set by a failure or by close(): the feed may still announce the refusal it is stopping for.
   let stopped = false;
   const feed = createJobFeed({
@@ -116,7 +118,17 @@ export function follow(options: FollowOptions): Follower {
     onError(problem) {
       if (stopped) return;
       error = problem;
-      const failure = failureOf(problem, reached, options.notFound);
+      let failure = failureOf(problem, reached, options.notFound);
+      // The stream route answered a page, and then a poll failed too (the feed's poll errors say
+      // "Polling …"; had one worked, the feed would be polling, `reached`): no job routes there. A
+      // proxy that only misroutes the stream is polled through.
+      if (!failure && !reached && answeredInstead !== null && problem.message.startsWith('Polling')) {
+        failure = {
+          code: EXIT.notFound,
+          message: options.notFound(`it answered ${answeredInstead}, not an event stream`),
+        };
+      }
+      if (!reached) answeredInstead ??= notAStream(problem);
       if (!failure) return;
       stopped = true;
       options.onFailure(failure);

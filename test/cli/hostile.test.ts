@@ -65,6 +65,22 @@ describe('realtime-jobs against a hostile server', () => {
     expect(wait.stderr).not.toMatch(CONTROL);
   });
 
+  it('polls when only the stream route answers HTML (a proxy that does not route it), rather than exit', async () => {
+    const url = await startHostileServer({
+      status: 200,
+      contentType: 'text/html',
+      body: '<html></html>',
+      streamOnly: true,
+      jobs: [wireJob({ message: 'Listed' })],
+    });
+    // The default poll interval (3 s): stream attempts fail again before the first poll answers.
+    const run = runCli(['tail', url]);
+    const polling = () => run.stdout.includes('Listed') && run.stderr.includes('polling');
+    await waitFor(() => polling() || run.child.exitCode !== null, 'the polled job', PATIENCE_MS);
+    expect(run.stderr).toMatch(/^realtime-jobs: polling: the stream is down/);
+    expect(run.child.exitCode).toBe(null);
+  });
+
   it('keeps going on jobs of the wrong shape, and keeps progress within 0–100%', async () => {
     const url = await startHostileServer({
       jobs: [
