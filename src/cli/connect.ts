@@ -3,8 +3,10 @@ import {
   type JobFeed,
   type JobFeedConnection,
   type JobFeedError,
+  type JobFeedFilter,
   type JobFeedState,
 } from '../client/feed/index.js';
+import type { Job } from '../protocol/job.js';
 import { EXIT } from './exit-codes.js';
 import type { Status } from './render.js';
 
@@ -159,4 +161,19 @@ export function follow(options: FollowOptions): Follower {
       feed.close();
     },
   };
+}
+
+/**
+ * Calls `then` with the jobs `feed` holds for `filter` now. A full snapshot makes the feed forget the
+ * jobs it did not carry (gone from the server: a restart of a server that keeps jobs in memory), but
+ * tells no subscriber; a new subscription is served what is held, in a microtask, so one is taken and
+ * dropped right after. The command's own subscription keeps the connection meanwhile.
+ */
+export function heldJobs(feed: JobFeed, filter: JobFeedFilter, then: (jobs: Job[]) => void): void {
+  const jobs: Job[] = [];
+  const off = feed.subscribe(filter, (job) => jobs.push(job));
+  queueMicrotask(() => {
+    off();
+    then(jobs);
+  });
 }

@@ -1,6 +1,6 @@
 import type { JobFeedError } from '../client/feed/index.js';
 import type { Job } from '../protocol/job.js';
-import { follow, statusDetail } from './connect.js';
+import { follow, heldJobs, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
 import { clean, jobJson, jobLine, renderTable, type Status } from './render.js';
 import type { Session } from './session.js';
@@ -27,6 +27,7 @@ const FRAME_MS = 50;
 export function tail(url: string, options: TailOptions, session: Session): void {
   const table = Boolean(process.stdout.isTTY) && !options.json;
   const jobs = new Map<string, Job>();
+  const filter = { category: options.category, target: options.target, jobId: options.jobId };
   let draw = (_now?: boolean) => {};
   const statusLine = (status: Status, error: JobFeedError | null) =>
     `${status}: ${statusDetail(status, error, url, options.pollInterval)}`;
@@ -37,6 +38,14 @@ export function tail(url: string, options: TailOptions, session: Session): void 
     pollIntervalMs: options.pollInterval,
     notFound: (why) => `no job routes at ${url} (${why}): check the URL`,
     onStatus(status, error) {
+      // Live again: the new snapshot is the truth, without the jobs the server no longer has.
+      if (table && status === 'live') {
+        heldJobs(follower.feed, filter, (held) => {
+          jobs.clear();
+          for (const job of held) jobs.set(job.id, job);
+          draw(true);
+        });
+      }
       if (table) draw(true);
       else process.stderr.write(`realtime-jobs: ${clean(statusLine(status, error))}\n`);
     },
@@ -51,7 +60,7 @@ export function tail(url: string, options: TailOptions, session: Session): void 
       note: statusDetail(follower.status, follower.error, url, options.pollInterval),
     }));
 
-  follower.feed.subscribe({ category: options.category, target: options.target, jobId: options.jobId }, (job) => {
+  follower.feed.subscribe(filter, (job) => {
     jobs.set(job.id, job);
     if (table) draw();
     else process.stdout.write(`${options.json ? jobJson(job) : jobLine(job)}\n`);

@@ -1,6 +1,6 @@
 import type { Job, JobState } from '../protocol/job.js';
 import type { JobUrl } from './args.js';
-import { follow, statusDetail } from './connect.js';
+import { follow, heldJobs, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
 import { clean, jobJson, jobLine, jobText, renderProgressLine } from './render.js';
 import type { Session } from './session.js';
@@ -80,7 +80,9 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
       const reachable = status === 'live' || status === 'polling';
       // Back after a drop: the new stream's snapshot may not carry the job any more (a restarted server
       // that kept its jobs in memory). Waiting on would never end.
-      if (status === 'live') whenHeld((held) => held || finish(EXIT.notFound, gone));
+      if (status === 'live') {
+        heldJobs(follower.feed, { jobId: target.id }, (held) => held.length > 0 || finish(EXIT.notFound, gone));
+      }
       if (reachable) {
         clearTimeout(connectTimer);
         connectTimer = undefined;
@@ -102,22 +104,6 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     clearTimeout(connectTimer);
     follower.close();
   });
-
-  /**
-   * Tells whether the feed still holds the job: a full snapshot makes it forget the jobs it did not
-   * carry. A new subscription is served what the feed holds in a microtask, so one is taken and
-   * dropped right after (the command's own subscription keeps the connection).
-   */
-  const whenHeld = (then: (held: boolean) => void) => {
-    let held = false;
-    const off = follower.feed.subscribe({ jobId: target.id }, () => {
-      held = true;
-    });
-    queueMicrotask(() => {
-      off();
-      then(held);
-    });
-  };
 
   connectTimer = startConnectTimer();
 

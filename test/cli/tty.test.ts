@@ -111,6 +111,25 @@ describe('realtime-jobs on a terminal', () => {
     expect(term.text().trim()).toBe('EXIT=130');
   });
 
+  it('tail drops the jobs a restarted server no longer has (a registry in memory)', async () => {
+    const server = await startServer();
+    await server.enqueue({ category: 'old-job' });
+    const term = terminal(['tail', server.url, '-H', ADMIN, '--poll-interval', '0.2'], { width: 100, height: 10 });
+    await waitFor(() => term.text().includes('old-job'), 'the first frame', PATIENCE_MS);
+    await server.stop();
+    const again = await startServer(server.port);
+    await again.enqueue({ category: 'new-job' });
+    await waitFor(
+      () => term.text().includes('new-job') && term.screen()[0]?.includes('· live ·') === true,
+      'the new job, live',
+      PATIENCE_MS,
+    );
+    expect(term.screen()[0]).toContain('· 1 job ·');
+    expect(term.text()).not.toContain('old-job');
+    term.keys('q');
+    await waitFor(() => term.text().includes('EXIT=0'), 'the exit code', PATIENCE_MS);
+  });
+
   it('tail says how many jobs do not fit, and q leaves with 0', async () => {
     const server = await startServer();
     for (let i = 0; i < 8; i++) await server.enqueue({ category: 'sync-push', target: { n: String(i) } });
