@@ -1,6 +1,7 @@
 // `realtime-jobs` against servers that do not behave: hostile job data, refusals carrying escape
 // sequences, an HTML page where the routes should be. The built command in a child process, piped.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Socket } from 'node:net';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { waitFor } from '../support/wait.js';
 import { ADMIN, ensureCli, PATIENCE_MS, runCli, startHostileServer, startServer } from './helpers.js';
 
@@ -164,6 +165,27 @@ describe('realtime-jobs and its pipes', () => {
     // Not 0: a CI step piping the progress to `head` must still fail with the job.
     expect(await run.exited).toBe(1);
     expect(run.stderr).toBe(`realtime-jobs: job ${job.id} failed: Disk full\n`);
+  });
+
+  it.each([
+    ['tail', 'SIGTERM', 143],
+    ['tail', 'SIGINT', 130],
+    ['wait', 'SIGTERM', 143],
+    ['wait', 'SIGINT', 130],
+  ] as const)('%s exits on %s while connecting to a server that never answers', async (command, signal, code) => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    });
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/api/admin/jobs`;
+    const run = runCli([command, command === 'wait' ? `${url}/job-1` : url]);
+    await waitFor(() => sockets.length > 0, 'the connection', PATIENCE_MS);
+    run.child.kill(signal);
+    expect(await run.exited).toBe(code);
+    expect(run.stderr).toBe('');
   });
 
   it.each([
