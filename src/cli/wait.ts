@@ -63,7 +63,10 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
   /** Armed whenever the server is out of reach: it exits 69 unless the server answers in time. */
   const startConnectTimer = () =>
     setTimeout(() => {
-      const why = follower.error ? `: ${follower.error.message}` : '';
+      // No error at all: the request is open, but nothing usable came (a stream that never says `ready`).
+      const why = follower.error
+        ? `: ${follower.error.message}`
+        : ': no usable answer (connected, but the job stream never got going)';
       finish(EXIT.unreachable, `cannot reach ${target.routes} for ${options.connectTimeout / 1000}s${why}`);
     }, options.connectTimeout);
 

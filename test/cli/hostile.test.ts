@@ -82,6 +82,15 @@ describe('realtime-jobs against a hostile server', () => {
     expect(run.child.exitCode).toBe(null);
   });
 
+  it('wait says what went wrong when a stream is open but never gets going (garbage), then exits 69', async () => {
+    const url = await startHostileServer({ garbage: true });
+    const run = runCli(['wait', `${url}/job-1`, '--connect-timeout', '1']);
+    expect(await run.exited).toBe(69);
+    expect(run.stderr).toBe(
+      `realtime-jobs: cannot reach ${url} for 1s: no usable answer (connected, but the job stream never got going)\n`,
+    );
+  });
+
   it('keeps going on jobs of the wrong shape, and keeps progress within 0–100%', async () => {
     const url = await startHostileServer({
       jobs: [
