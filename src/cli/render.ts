@@ -90,11 +90,15 @@ export function formatProgress(progress: unknown, barWidth = 10): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${percent}`;
 }
 
+/** On a piped line every field is one word (`awk` splits on blanks): blanks and `%` percent-encoded. */
+function asWord(value: unknown): string {
+  return clean(value).replace(/[%\s]/gu, encodeURIComponent);
+}
+
 /** `peer=peer-a,env=prod`, or `-` for no target; `oneWord` for a piped line (`repo=my%20repo`). */
 export function formatTarget(target: unknown, oneWord = false): string {
   const entries = typeof target === 'object' && target !== null ? Object.entries(target) : [];
-  // On a piped line every field is one word (`awk` splits on blanks): blanks and `%` percent-encoded.
-  const text = (value: unknown) => (oneWord ? clean(value).replace(/[%\s]/gu, encodeURIComponent) : clean(value));
+  const text = (value: unknown) => (oneWord ? asWord(value) : clean(value));
   return entries.length === 0 ? '-' : entries.map(([field, value]) => `${text(field)}=${text(value)}`).join(',');
 }
 
@@ -108,16 +112,9 @@ export function jobText(job: Job): string {
 export function jobLine(job: Job): string {
   const share = progressShare(job.progress);
   const progress = share === null ? '-' : `${Math.floor(share * 100)}%`;
-  const fields = [
-    job.updatedAt,
-    job.id,
-    job.state,
-    job.category,
-    formatTarget(job.target, true),
-    progress,
-    jobText(job),
-  ];
-  return clean(fields.join(' ')).trimEnd();
+  // Each field before the message one word, never empty (an empty one would shift the others for awk).
+  const words = [job.updatedAt, job.id, job.state, job.category].map((field) => asWord(field) || '-');
+  return [...words, formatTarget(job.target, true), progress, jobText(job)].join(' ').trimEnd();
 }
 
 /**
