@@ -18,6 +18,12 @@ function httpUrl(value: string, example: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidArgumentError(`It must be an http:// or https:// URL, e.g. ${example}`);
   }
+  // fetch refuses such a URL on every request, which would only show as "cannot reach" later.
+  if (url.username || url.password) {
+    throw new InvalidArgumentError(
+      'It cannot hold a user name or password: send them with --header, e.g. "Authorization: Basic <base64 of user:password>"',
+    );
+  }
   url.hash = '';
   url.search = '';
   return url;
@@ -62,6 +68,12 @@ export function parseHeader(value: string, previous: Array<[string, string]> = [
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused here
   if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(text)) {
     throw new InvalidArgumentError('A header value cannot hold line breaks or control characters');
+  }
+  // Header values are bytes: fetch refuses any character past U+00FF, on every request.
+  if (/[^\u0020-\u00ff\t]/.test(text)) {
+    throw new InvalidArgumentError(
+      'A header value holds Latin-1 characters only: encode others (e.g. percent-encoding)',
+    );
   }
   return [...previous, [name, text]];
 }

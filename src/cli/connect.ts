@@ -3,8 +3,10 @@ import {
   type JobFeed,
   type JobFeedConnection,
   type JobFeedError,
+  type JobFeedFilter,
   type JobFeedState,
 } from '../client/feed/index.js';
+import type { Job } from '../protocol/job.js';
 import { EXIT } from './exit-codes.js';
 import type { Status } from './render.js';
 
@@ -34,7 +36,7 @@ export function statusDetail(status: Status, error: JobFeedError | null, url: st
  * would not change the answer), and so does a fault of the command's own; a 404 or a 400 before the server ever answered well means a wrong URL
  * or filter, while later they are a deploy in progress and are waited out.
  */
-export function failureOf(error: JobFeedError, reached: boolean, notFound: string): Failure | null {
+export function failureOf(error: JobFeedError, reached: boolean, notFound: (why: string) => string): Failure | null {
   if (error.code === 'unauthorized') {
     return {
       code: EXIT.notLoggedIn,
@@ -45,11 +47,21 @@ export function failureOf(error: JobFeedError, reached: boolean, notFound: strin
   // The command's own code threw while handling a job: a bug, not something to wait out.
   if (error.code === 'callback') return { code: EXIT.software, message: `internal error: ${error.message}` };
   if (reached || error.code !== 'http') return null;
-  if (error.status === 404) return { code: EXIT.notFound, message: notFound };
+  if (error.status === 404) return { code: EXIT.notFound, message: notFound('404') };
   if (error.status === 400) {
     return { code: EXIT.usage, message: `the server refused the request (400): check the filters` };
   }
   return null;
+}
+
+/**
+ * The content type of a stream route that answered 2xx with something else than an event stream (an
+ * app's HTML page for any path), or null for any other error.
+ */
+export function notAStream(error: JobFeedError): string | null {
+  if (error.code !== 'http' || error.status === undefined || error.status < 200 || error.status > 299) return null;
+  const type = /answered (.*), not an event stream/.exec(error.message)?.[1] ?? 'something else';
+  return type.split(';')[0]?.trim() || 'something else';
 }
 
 /**
@@ -72,8 +84,8 @@ export interface FollowOptions {
   url: string;
   headers: Array<[string, string]>;
   pollIntervalMs: number;
-  /** What a 404 before the first good answer means, in words. */
-  notFound: string;
+  /** What a 404 (`why`: '404'), or another answer than the routes', before the first good answer means, in words. */
+  notFound(why: string): string;
   /** Every change of status, with the last error. */
   onStatus(status: Status, error: JobFeedError | null): void;
   /** The feed ran into something retrying will not fix. */
@@ -95,6 +107,8 @@ export function follow(options: FollowOptions): Follower {
   let status: Status = 'connecting';
   let reached = false;
   let error: JobFeedError | null = null;
+  // What the stream route answered instead of a stream, before anything answered well.
+  let answeredInstead: string | null = null;
   // Set by a failure or by close(): the feed may still announce the refusal it is stopping for.
   let stopped = false;
   const feed = createJobFeed({
@@ -106,7 +120,17 @@ export function follow(options: FollowOptions): Follower {
     onError(problem) {
       if (stopped) return;
       error = problem;
-      const failure = failureOf(problem, reached, options.notFound);
+      let failure = failureOf(problem, reached, options.notFound);
+      // The stream route answered a page, and then a poll failed too (the feed's poll errors say
+      // "Polling …"; had one worked, the feed would be polling, `reached`): no job routes there. A
+      // proxy that only misroutes the stream is polled through.
+      if (!failure && !reached && answeredInstead !== null && problem.message.startsWith('Polling')) {
+        failure = {
+          code: EXIT.notFound,
+          message: options.notFound(`it answered ${answeredInstead}, not an event stream`),
+        };
+      }
+      if (!reached) answeredInstead ??= notAStream(problem);
       if (!failure) return;
       stopped = true;
       options.onFailure(failure);
@@ -137,4 +161,19 @@ export function follow(options: FollowOptions): Follower {
       feed.close();
     },
   };
+}
+
+/**
+ * Calls `then` with the jobs `feed` holds for `filter` now. A full snapshot makes the feed forget the
+ * jobs it did not carry (gone from the server: a restart of a server that keeps jobs in memory), but
+ * tells no subscriber; a new subscription is served what is held, in a microtask, so one is taken and
+ * dropped right after. The command's own subscription keeps the connection meanwhile.
+ */
+export function heldJobs(feed: JobFeed, filter: JobFeedFilter, then: (jobs: Job[]) => void): void {
+  const jobs: Job[] = [];
+  const off = feed.subscribe(filter, (job) => jobs.push(job));
+  queueMicrotask(() => {
+    off();
+    then(jobs);
+  });
 }

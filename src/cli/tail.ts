@@ -1,8 +1,8 @@
 import type { JobFeedError } from '../client/feed/index.js';
 import type { Job } from '../protocol/job.js';
-import { follow, statusDetail } from './connect.js';
+import { follow, heldJobs, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
-import { jobLine, renderTable, type Status } from './render.js';
+import { clean, jobJson, jobLine, renderTable, type Status } from './render.js';
 import type { Session } from './session.js';
 import { openScreen, readKeys } from './terminal.js';
 
@@ -27,6 +27,7 @@ const FRAME_MS = 50;
 export function tail(url: string, options: TailOptions, session: Session): void {
   const table = Boolean(process.stdout.isTTY) && !options.json;
   const jobs = new Map<string, Job>();
+  const filter = { category: options.category, target: options.target, jobId: options.jobId };
   let draw = (_now?: boolean) => {};
   const statusLine = (status: Status, error: JobFeedError | null) =>
     `${status}: ${statusDetail(status, error, url, options.pollInterval)}`;
@@ -35,10 +36,18 @@ export function tail(url: string, options: TailOptions, session: Session): void 
     url,
     headers: options.header,
     pollIntervalMs: options.pollInterval,
-    notFound: `no job routes at ${url} (404): check the URL`,
+    notFound: (why) => `no job routes at ${url} (${why}): check the URL`,
     onStatus(status, error) {
+      // Live again: the new snapshot is the truth, without the jobs the server no longer has.
+      if (table && status === 'live') {
+        heldJobs(follower.feed, filter, (held) => {
+          jobs.clear();
+          for (const job of held) jobs.set(job.id, job);
+          draw(true);
+        });
+      }
       if (table) draw(true);
-      else process.stderr.write(`realtime-jobs: ${statusLine(status, error)}\n`);
+      else process.stderr.write(`realtime-jobs: ${clean(statusLine(status, error))}\n`);
     },
     onFailure: (failure) => session.exit(failure.code, failure.message),
   });
@@ -51,10 +60,10 @@ export function tail(url: string, options: TailOptions, session: Session): void 
       note: statusDetail(follower.status, follower.error, url, options.pollInterval),
     }));
 
-  follower.feed.subscribe({ category: options.category, target: options.target, jobId: options.jobId }, (job) => {
+  follower.feed.subscribe(filter, (job) => {
     jobs.set(job.id, job);
     if (table) draw();
-    else process.stdout.write(`${options.json ? JSON.stringify(job) : jobLine(job)}\n`);
+    else process.stdout.write(`${options.json ? jobJson(job) : jobLine(job)}\n`);
   });
   draw(true);
 }

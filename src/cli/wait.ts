@@ -1,8 +1,8 @@
 import type { Job, JobState } from '../protocol/job.js';
 import type { JobUrl } from './args.js';
-import { follow, statusDetail } from './connect.js';
+import { follow, heldJobs, statusDetail } from './connect.js';
 import { EXIT } from './exit-codes.js';
-import { jobLine, jobText, renderProgressLine } from './render.js';
+import { clean, jobJson, jobLine, jobText, renderProgressLine } from './render.js';
 import type { Session } from './session.js';
 import { ANSI } from './terminal.js';
 
@@ -43,6 +43,8 @@ function endMessage(job: Job): string | undefined {
  */
 export function wait(target: JobUrl, options: WaitOptions, session: Session): void {
   const jobUrl = `${target.routes}/${target.id}`;
+  // Nobody reads the progress any more (`| head -1`): the exit code still tells how the job ends.
+  session.onStdoutClosed(() => {});
   const progress = progressOutput(options.json, session);
   let job: Job | null = null;
   let saidPending = false;
@@ -54,14 +56,17 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     if (finished) return;
     finished = true;
     progress.end();
-    if (options.json && job) process.stdout.write(`${JSON.stringify(job)}\n`);
+    if (options.json && job) process.stdout.write(`${jobJson(job)}\n`);
     session.exit(code, message);
   };
 
   /** Armed whenever the server is out of reach: it exits 69 unless the server answers in time. */
   const startConnectTimer = () =>
     setTimeout(() => {
-      const why = follower.error ? `: ${follower.error.message}` : '';
+      // No error at all: the request is open, but nothing usable came (a stream that never says `ready`).
+      const why = follower.error
+        ? `: ${follower.error.message}`
+        : ': no usable answer (connected, but the job stream never got going)';
       finish(EXIT.unreachable, `cannot reach ${target.routes} for ${options.connectTimeout / 1000}s${why}`);
     }, options.connectTimeout);
 
@@ -69,13 +74,18 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
     url: target.routes,
     headers: options.header,
     pollIntervalMs: options.pollInterval,
-    notFound: `no such job, or wrong URL: ${jobUrl} (404)`,
+    notFound: (why) =>
+      `no such job, or wrong URL: ${jobUrl} (${why}); wait takes one job's URL: the job routes' URL, a slash and the job's id`,
     onStatus(status, error) {
+      const gone = `no such job: ${jobUrl} (it may have expired, or you may not see it)`;
       // The server answered for the job's id, and the job was not in the answer.
-      if (follower.reached && !job) {
-        return finish(EXIT.notFound, `no such job: ${jobUrl} (it may have expired, or you may not see it)`);
-      }
+      if (follower.reached && !job) return finish(EXIT.notFound, gone);
       const reachable = status === 'live' || status === 'polling';
+      // Back after a drop: the new stream's snapshot may not carry the job any more (a restarted server
+      // that kept its jobs in memory). Waiting on would never end.
+      if (status === 'live') {
+        heldJobs(follower.feed, { jobId: target.id }, (held) => held.length > 0 || finish(EXIT.notFound, gone));
+      }
       if (reachable) {
         clearTimeout(connectTimer);
         connectTimer = undefined;
@@ -111,7 +121,8 @@ export function wait(target: JobUrl, options: WaitOptions, session: Session): vo
   follower.feed.subscribe({ jobId: target.id }, (next) => {
     job = next;
     progress.job(next);
-    const end = END_EXITS[next.state];
+    // Own keys only: a state called `constructor` from a broken server is no end (exit 0 would pass CI).
+    const end = Object.hasOwn(END_EXITS, next.state) ? END_EXITS[next.state] : undefined;
     if (end !== undefined) return finish(end, endMessage(next));
     if (next.state !== 'pending') {
       saidPending = false;
@@ -139,7 +150,7 @@ interface ProgressOutput {
 function progressOutput(json: boolean, session: Session): ProgressOutput {
   // With --json, stdout is for the final job: the progress line goes to stderr, when that is a terminal.
   const out = json ? process.stderr : process.stdout;
-  const say = (text: string) => process.stderr.write(`realtime-jobs: ${text}\n`);
+  const say = (text: string) => process.stderr.write(`realtime-jobs: ${clean(text)}\n`);
   if (!out.isTTY) {
     return {
       job: (job) => (json ? undefined : void out.write(`${jobLine(job)}\n`)),

@@ -30,6 +30,13 @@ describe('command-line arguments', () => {
     expect(parseRoutesUrl('https://example.com')).toBe('https://example.com');
     expect(refusal(() => parseRoutesUrl('/api/admin/jobs'))).toMatch(/^It must be an absolute URL, e\.g\. http:/);
     expect(refusal(() => parseRoutesUrl('file:///etc/passwd'))).toMatch(/^It must be an http:\/\/ or https:\/\/ URL/);
+    // fetch refuses a URL with credentials on every request: said at once, not as "cannot reach" later.
+    for (const bad of ['http://admin:secret@host/jobs', 'http://admin@host/jobs']) {
+      expect(refusal(() => parseRoutesUrl(bad))).toMatch(
+        /^It cannot hold a user name or password: send them with --header/,
+      );
+      expect(refusal(() => parseJobUrl(`${bad}/abc`))).toMatch(/^It cannot hold a user name or password/);
+    }
   });
 
   it('splits a job URL into the routes and the id', () => {
@@ -57,6 +64,12 @@ describe('command-line arguments', () => {
     expect(refusal(() => parseHeader('Authorization'))).toMatch(/^It must be "Name: value"/);
     expect(refusal(() => parseHeader('Bad Name: x'))).toMatch(/^It must be "Name: value"/);
     expect(refusal(() => parseHeader('X: a\r\nInjected: b'))).toMatch(/line breaks or control characters/);
+    // HTTP header values are bytes: fetch refuses any character past U+00FF on every request.
+    expect(parseHeader('X-Latin: café')).toEqual([['X-Latin', 'café']]);
+    expect(refusal(() => parseHeader('Authorization: Bearer tok€n'))).toMatch(
+      /^A header value holds Latin-1 characters only/,
+    );
+    expect(refusal(() => parseHeader('X-Name: 漢字'))).toMatch(/^A header value holds Latin-1 characters only/);
   });
 
   it('checks filters with the routes’ rules, repeatable', () => {

@@ -5,11 +5,11 @@ import { JobFeedError } from '../../src/client/feed/index.js';
 describe('what ends a command', () => {
   it('stops on 401 and 403 whenever they come, saying "not logged in" and "not allowed"', () => {
     for (const reached of [false, true]) {
-      expect(failureOf(new JobFeedError('unauthorized', 'Log in first', 401), reached, '')).toEqual({
+      expect(failureOf(new JobFeedError('unauthorized', 'Log in first', 401), reached, String)).toEqual({
         code: 67,
         message: "not logged in: Log in first. Pass credentials, e.g. --header 'Authorization: Bearer <token>'",
       });
-      expect(failureOf(new JobFeedError('forbidden', 'Admins only', 403), reached, '')).toEqual({
+      expect(failureOf(new JobFeedError('forbidden', 'Admins only', 403), reached, String)).toEqual({
         code: 77,
         message: 'not allowed: Admins only',
       });
@@ -18,18 +18,21 @@ describe('what ends a command', () => {
 
   it('takes a 404 or a 400 for a wrong URL or filter only before the server ever answered well', () => {
     const missing = new JobFeedError('http', 'The job stream answered 404', 404);
-    expect(failureOf(missing, false, 'no such job')).toEqual({ code: 66, message: 'no such job' });
-    expect(failureOf(missing, true, 'no such job')).toBe(null);
+    expect(failureOf(missing, false, (why) => `no such job (${why})`)).toEqual({
+      code: 66,
+      message: 'no such job (404)',
+    });
+    expect(failureOf(missing, true, String)).toBe(null);
     const refused = new JobFeedError('http', 'The job stream answered 400', 400);
-    expect(failureOf(refused, false, '')?.code).toBe(64);
-    expect(failureOf(refused, true, '')).toBe(null);
+    expect(failureOf(refused, false, String)?.code).toBe(64);
+    expect(failureOf(refused, true, String)).toBe(null);
   });
 
   it('waits out everything else, and stops on a fault of its own', () => {
-    expect(failureOf(new JobFeedError('http', 'The job stream answered 502', 502), false, '')).toBe(null);
-    expect(failureOf(new JobFeedError('network', 'connect ECONNREFUSED'), false, '')).toBe(null);
-    expect(failureOf(new JobFeedError('protocol', 'malformed job'), false, '')).toBe(null);
-    expect(failureOf(new JobFeedError('callback', 'A subscriber threw: x'), true, '')).toEqual({
+    expect(failureOf(new JobFeedError('http', 'The job stream answered 502', 502), false, String)).toBe(null);
+    expect(failureOf(new JobFeedError('network', 'connect ECONNREFUSED'), false, String)).toBe(null);
+    expect(failureOf(new JobFeedError('protocol', 'malformed job'), false, String)).toBe(null);
+    expect(failureOf(new JobFeedError('callback', 'A subscriber threw: x'), true, String)).toEqual({
       code: 70,
       message: 'internal error: A subscriber threw: x',
     });

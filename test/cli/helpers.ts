@@ -6,6 +6,7 @@ import { onTestFinished } from 'vitest';
 import type { Job } from '../../src/protocol/job.js';
 import { ensureBuilt } from '../support/build.js';
 import { bundleFixture } from '../support/bundle.js';
+import type { HostileScript } from './fixtures/hostile-server.js';
 import type { Command, SeenRequest } from './fixtures/server.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -84,6 +85,30 @@ export async function startServer(port = 0): Promise<FixtureServer> {
     unplug: (on) => ask({ op: 'unplug', on }),
     stop,
   };
+}
+
+let hostileFixture: Promise<string> | undefined;
+
+/**
+ * A server that answers what `script` says (test/cli/fixtures/hostile-server.ts): hostile jobs, or
+ * one fixed answer on every route. Returns the job routes' URL; stopped when the test ends.
+ */
+export async function startHostileServer(script: HostileScript): Promise<string> {
+  hostileFixture ??= bundleFixture(new URL('./fixtures/hostile-server.ts', import.meta.url));
+  const child = fork(await hostileFixture, [], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  child.send(script);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.on('message', (message: { listening?: number }) => message.listening && resolve(message.listening));
+    child.once('exit', (code) => reject(new Error(`the hostile server exited with ${code}`)));
+  });
+  return `http://127.0.0.1:${port}/api/admin/jobs`;
 }
 
 /** A port nobody listens on right now (bound, read, released). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   clean,
+  displayWidth,
   fit,
   formatAge,
   formatProgress,
@@ -60,8 +61,57 @@ describe('what the terminal shows', () => {
     expect(fit('abcdef', 5)).toBe('abcd…');
     expect(fit('abcdef', 5, false)).toBe('abcd…');
     expect(fit('abc', 5, false)).toBe('abc');
-    expect(fit('😀😀😀', 2)).toBe('😀…');
     expect(fit('abc', 0)).toBe('');
+  });
+
+  it('counts terminal columns: wide characters take two, combining marks none', () => {
+    expect(displayWidth('漢字')).toBe(4);
+    expect(displayWidth('😀')).toBe(2);
+    expect(displayWidth('e\u0301te\u0301')).toBe(3);
+    expect(displayWidth('a\u200bb')).toBe(2);
+    expect(fit('😀😀😀', 3)).toBe('😀…');
+    // The wide character that does not fit leaves a column: padded, the cell is still 2 columns.
+    expect(fit('😀😀😀', 2)).toBe('… ');
+    expect(fit('漢字漢字', 6)).toBe('漢字… ');
+    expect(fit('漢字漢字', 6, false)).toBe('漢字…');
+    expect(fit('e\u0301e\u0301', 4)).toBe('e\u0301e\u0301  ');
+    for (const text of ['漢字漢字漢字', 'e\u0301'.repeat(20), 'שלום עולם '.repeat(3), '😀a😀b😀c😀']) {
+      for (const width of [1, 2, 5, 9, 12]) expect(displayWidth(fit(text, width))).toBe(width);
+    }
+  });
+
+  it('keeps every field of a piped line one word, whatever the target values hold', () => {
+    const line = jobLine(job({ target: { repo: 'my repo', share: '50%', tab: 'a\tb', nbsp: 'a\u00a0b' } }));
+    const fields = line.split(' ');
+    expect(fields[4]).toBe('repo=my%20repo,share=50%25,tab=a%20b,nbsp=a%C2%A0b');
+    expect(fields.slice(5)).toEqual(['50%', 'Copying']);
+    // Whatever a broken server sends: blanks encoded, an empty field a `-`.
+    const odd = jobLine(job({ updatedAt: 'x y', id: '', state: 'a b' as Job['state'], category: '', target: { '': '' } }));
+    expect(odd.split(' ')).toEqual(['x%20y', '-', 'a%20b', '-', '=', '50%', 'Copying']);
+    // The table shows them as they are.
+    expect(renderTable(view({ jobs: [job({ target: { repo: 'my repo' } })] }))[2]).toContain('repo=my repo');
+  });
+
+  it('draws whatever a hostile server sends as plain text, within the width', () => {
+    const evil = '\u001b[2J\u001b]52;c;aGk=\u0007';
+    const hostile = job({
+      state: `x${evil}` as Job['state'],
+      category: `c${evil}`,
+      target: { [`f${evil}`]: `v${evil}` } as Record<string, string>,
+      message: 42 as unknown as string,
+      progress: -3,
+      queuedAt: 'yesterday',
+    });
+    const lines = renderTable(view({ jobs: [hostile], width: 120, height: 5, color: true }));
+    // Without the table's own colours, nothing below 0x20 is left.
+    const plain = (line: string) => line.replaceAll('\u001b[0m', '').replaceAll('\u001b[1m', '');
+    for (const line of lines.slice(1)) expect(Array.from(plain(line)).every((c) => c >= ' ')).toBe(true);
+    const row = lines[2];
+    expect(row).toMatch(/^x \[2J \]5… c \[2J \]52;c;aGk= +f \[2J \]52;c;aGk= =v \[2J \]52… \[\.{10}\] {3}0% 42 +-$/);
+    expect(renderProgressLine(hostile, NOW, 80, false, '')).toBe('x [2J ]52;c;aGk=  [..........]   0% 42 · -');
+    expect(jobLine(job({ progress: 5 }))).toContain(' 100% ');
+    expect(jobLine(job({ progress: -1 }))).toContain(' 0% ');
+    expect(jobLine(job({ progress: 'half' as unknown as number }))).toContain(' - Copying');
   });
 
   it('says ages in one or two units', () => {

@@ -6,6 +6,9 @@ import { ADMIN, ensureCli, freePort, PATIENCE_MS, runCli, startServer } from './
 
 beforeAll(ensureCli, 240_000);
 
+/** What a 404 adds: `wait` takes one job's URL. */
+const ONE_JOB = `; wait takes one job's URL: the job routes' URL, a slash and the job's id`;
+
 /** A job's URL on `server`, and a run of `wait` on it with the admin token. */
 async function waitOn(extra: string[] = []) {
   const server = await startServer();
@@ -103,6 +106,21 @@ describe('realtime-jobs wait', () => {
     expect(run.stderr).toMatch(new RegExp(`^realtime-jobs: offline: cannot reach ${server.url}: .*ECONNREFUSED`));
   });
 
+  it('exits 66 when the job is gone after a restart (a server that keeps jobs in memory)', async () => {
+    const { server, job, run } = await waitOn(['--poll-interval', '0.2']);
+    await server.update(job.id, { state: 'running', progress: 0.4 });
+    await waitFor(() => run.stdout.includes(' 40%'), 'progress', PATIENCE_MS);
+    await server.stop();
+    // A new server on the same port, with a registry that never heard of the job.
+    await startServer(server.port);
+    expect(await run.exited).toBe(66);
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `realtime-jobs: no such job: ${server.url}/${job.id} \\(it may have expired, or you may not see it\\)\n$`,
+      ),
+    );
+  });
+
   it('sends the headers it is given', async () => {
     const { server, job, run } = await waitOn(['-H', 'X-Trace: cli-test']);
     await server.update(job.id, { state: 'success' });
@@ -148,7 +166,15 @@ describe('realtime-jobs wait refuses', () => {
     const url = `http://127.0.0.1:${server.port}/api/wrong/abc123`;
     const run = runCli(['wait', url, '-H', ADMIN]);
     expect(await run.exited).toBe(66);
-    expect(run.stderr).toBe(`realtime-jobs: no such job, or wrong URL: ${url} (404)\n`);
+    expect(run.stderr).toBe(`realtime-jobs: no such job, or wrong URL: ${url} (404)${ONE_JOB}\n`);
+  });
+
+  it('exits 66 on the job routes URL (a list, not a job), saying what it takes', async () => {
+    const server = await startServer();
+    await server.enqueue({ category: 'sync-push' });
+    const run = runCli(['wait', server.url, '-H', ADMIN]);
+    expect(await run.exited).toBe(66);
+    expect(run.stderr).toBe(`realtime-jobs: no such job, or wrong URL: ${server.url} (404)${ONE_JOB}\n`);
   });
 
   it('says it cannot reach a server, then exits 69 after --connect-timeout', async () => {
@@ -196,6 +222,13 @@ describe('realtime-jobs wait refuses', () => {
     [['wait', 'http://host/jobs/abc', '--pending-exit', '256'], "option '--pending-exit <code>' argument '256'"],
     [['wait', 'http://host/jobs/abc', '-H', 'Authorization'], "option '-H, --header <name: value>' argument"],
     [['wait', 'http://host/jobs/abc', '--nope'], "unknown option '--nope'"],
+    [['wait', 'http://u:p@host/jobs/abc'], "argument 'url'. It cannot hold a user name or password"],
+    [['wait', 'http://host/jobs/abc', '-H', 'X-Sign: ✓'], "option '-H, --header <name: value>' argument 'X-Sign: ✓'"],
+    [['wait', 'http://host/jobs/abc', '--timeout', '1e999'], "option '--timeout <seconds>' argument '1e999'"],
+    [['wait', 'http://host/jobs/abc', '--timeout', '-1'], "option '--timeout <seconds>' argument '-1'"],
+    [['wait', 'http://host/jobs/abc', '--connect-timeout', 'NaN'], "option '--connect-timeout <seconds>'"],
+    [['wait', 'http://host/jobs/abc', '--pending-exit', '-1'], "option '--pending-exit <code>' argument '-1'"],
+    [['wait', 'http://host/jobs/abc', '--timeout'], "option '--timeout <seconds>' argument missing"],
     [['wait', 'http://host/jobs/abc', 'extra'], 'too many arguments'],
     [['frobnicate'], "unknown command 'frobnicate'"],
     [[], 'Usage: realtime-jobs'],
