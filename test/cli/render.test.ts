@@ -86,7 +86,9 @@ describe('what the terminal shows', () => {
     expect(fields[4]).toBe('repo=my%20repo,share=50%25,tab=a%20b,nbsp=a%C2%A0b');
     expect(fields.slice(5)).toEqual(['50%', 'Copying']);
     // Whatever a broken server sends: blanks encoded, an empty field a `-`.
-    const odd = jobLine(job({ updatedAt: 'x y', id: '', state: 'a b' as Job['state'], category: '', target: { '': '' } }));
+    const odd = jobLine(
+      job({ updatedAt: 'x y', id: '', state: 'a b' as Job['state'], category: '', target: { '': '' } }),
+    );
     expect(odd.split(' ')).toEqual(['x%20y', '-', 'a%20b', '-', '=', '50%', 'Copying']);
     // The table shows them as they are.
     expect(renderTable(view({ jobs: [job({ target: { repo: 'my repo' } })] }))[2]).toContain('repo=my repo');
