@@ -108,7 +108,7 @@ function rowHtml(row: RowView, actions: JobAction[] | null): string {
       ? ''
       : `<progress class="rj-progress" max="100"${row.progress === null ? '' : ` value="${row.progress}"`} aria-label="Progress"></progress>`;
   let html = `<tr data-job-id="${escapeHtml(row.id)}" data-state="${row.state}"><td><span class="rj-badge" data-state="${row.state}">${escapeHtml(row.badge)}</span></td>`;
-  html += `<th scope="row">${escapeHtml(row.category)}</th><td>${escapeHtml(row.target)}</td>`;
+  html += `<th scope="row">${escapeHtml(row.category)}</th><td class="rj-target">${escapeHtml(row.target)}</td>`;
   html += `<td class="rj-message">${escapeHtml(row.message)}</td><td>${progress}</td>${timeCell(row.queuedAt)}`;
   html += `<td class="rj-when">${escapeHtml(row.duration)}</td>`;
   if (actions) {

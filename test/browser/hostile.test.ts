@@ -1,0 +1,231 @@
+import type express from 'express';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderJobStatus } from '../../src/html/render.js';
+import { renderJobList } from '../../src/html/render-list.js';
+import { waitFor } from '../support/wait.js';
+import { listPageHtml, row, startListFixture, upgraded } from './list-fixtures.js';
+import { PREFIX, pageHtml } from './server.js';
+import { waitInPage } from './setup.js';
+
+/**
+ * Hostile job data, from a real registry and from a broken server's wire: it must stay text, stay in
+ * its box, not reorder the words around it, and not break the element.
+ */
+
+let fixture: Awaited<ReturnType<typeof startListFixture>>;
+beforeAll(async () => {
+  fixture = await startListFixture();
+});
+afterAll(async () => {
+  await fixture?.close();
+});
+
+const HTMLY = `<img src=x onerror="window.__xss=1"></script><!-- "'&amp;`;
+const RLO = '\u202E';
+
+async function open(path: string, html: string, ready: (page: Page) => Promise<void>): Promise<Page> {
+  fixture.server.page(path, html);
+  const page = await fixture.context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${fixture.server.url}${path}`);
+  await ready(page);
+  expect(errors).toEqual([]);
+  return page;
+}
+
+/** Where the text `needle` of `selector`'s first match is drawn: left edges of its first and last character. */
+function textEdges(page: Page, host: string, selector: string, needle: string) {
+  return page.$eval(
+    host,
+    (element, [selector, needle]) => {
+      const root = element.shadowRoot ?? element;
+      const scope = root.querySelector(selector as string) as Element;
+      const walker = document.createTreeWalker(scope, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.textContent?.indexOf(needle as string) ?? -1;
+        if (at < 0) continue;
+        const range = document.createRange();
+        const x = (i: number) => {
+          range.setStart(node, i);
+          range.setEnd(node, i + 1);
+          return range.getBoundingClientRect().left;
+        };
+        return { first: x(at), last: x(at + (needle as string).length - 1) };
+      }
+      return null;
+    },
+    [selector, needle],
+  );
+}
+
+describe('hostile job data in <job-status>', () => {
+  it('keeps a long unbroken category (the label when none is given) inside the tile', async () => {
+    const { registry } = fixture.server;
+    const category = `very.long.${'c'.repeat(90)}`;
+    const job = await registry.enqueue({ category, message: `${'m'.repeat(500)} ${HTMLY}` });
+    const page = await open(
+      '/tile-long',
+      pageHtml(
+        `<job-status action="${category}"></job-status>${renderJobStatus(job, { label: 'l'.repeat(200), action: category })}`,
+      ),
+      (page) =>
+        waitInPage(page, 'tiles upgraded', () =>
+          [...document.querySelectorAll('job-status')].every((tile) => tile.getAttribute('state') === 'queued'),
+        ),
+    );
+    const boxes = await page.$$eval('job-status', (tiles) =>
+      tiles.map((tile) => {
+        const inner = tile.shadowRoot?.querySelector('.rj-tile') as HTMLElement;
+        return { tile: tile.getBoundingClientRect().width, inner: inner.clientWidth, scroll: inner.scrollWidth };
+      }),
+    );
+    for (const box of boxes) expect(box.scroll).toBeLessThanOrEqual(box.inner);
+    expect(await page.evaluate(() => (window as never as { __xss?: number }).__xss)).toBeUndefined();
+    await registry.cancel(job.id);
+    await page.close();
+  });
+});
+
+describe('hostile job data in <job-list>', () => {
+  it('keeps long targets and categories inside the table, before and after the upgrade', async () => {
+    const { registry } = fixture.server;
+    const category = `long.${'k'.repeat(95)}`;
+    const job = await registry.enqueue({
+      category,
+      target: { peer: 'p'.repeat(256), region: `eu${HTMLY}` },
+      message: `${'z'.repeat(600)} ${HTMLY}`,
+      data: { html: HTMLY },
+    });
+    const answer = await fixture.fetchPage(`category=${category}`);
+    const markup = renderJobList(answer.jobs, { category, next: answer.next, permissions: answer.permissions });
+    fixture.server.page('/list-long', listPageHtml(markup, null));
+    const page = await fixture.context.newPage();
+    await page.goto(`${fixture.server.url}/list-long`);
+    const measure = () =>
+      page.$eval('job-list', (list) => {
+        const root = list.shadowRoot ?? list;
+        const table = root.querySelector('table') as HTMLElement;
+        return { list: list.getBoundingClientRect().width, table: table.getBoundingClientRect().width };
+      });
+    const before = await measure();
+    expect(before.table).toBeLessThanOrEqual(before.list);
+    await page.addScriptTag({ url: '/realtime-jobs-list.js', type: 'module' });
+    await upgraded(page);
+    expect(await measure()).toEqual(before);
+    expect(await page.evaluate(() => (window as never as { __xss?: number }).__xss)).toBeUndefined();
+    await registry.cancel(job.id);
+    await page.close();
+  });
+
+  it('keeps a long error inside the detail, and an override character in it or a target does not reorder what follows', async () => {
+    const { registry } = fixture.server;
+    registry.define('hostile-fail', async () => {
+      throw Object.assign(new Error(`bad ${RLO}evil ${'q'.repeat(300)}`), { code: 'EBAD' });
+    });
+    const failed = await registry.run('hostile-fail', {}, { target: { a: `x${RLO}y`, b: 'after' } });
+    await waitFor(() => registry.get(failed.id)?.state === 'error', 'the job to fail');
+    const page = await open(
+      '/list-bidi',
+      listPageHtml('<job-list category="hostile-fail"></job-list>'),
+      async (page) => {
+        await upgraded(page);
+        await row(page, failed.id).waitFor();
+      },
+    );
+    await row(page, failed.id).locator('.rj-toggle').click();
+    await page.locator('job-list [part=job-error]').waitFor();
+    const detail = await page.$eval('job-list', (list) => {
+      const cell = list.shadowRoot?.querySelector('[part=job-error]') as HTMLElement;
+      return { width: cell.clientWidth, scroll: cell.scrollWidth };
+    });
+    expect(detail.scroll).toBeLessThanOrEqual(detail.width);
+    // Left to right as written: "(" before ")", "a" of "after" before its "r".
+    const attempt = await textEdges(page, 'job-list', '[part=job-error]', '(attempt');
+    expect(attempt && attempt.first < attempt.last).toBe(true);
+    const target = await textEdges(page, 'job-list', `tr[data-job-id="${failed.id}"] td:nth-child(3)`, 'after');
+    expect(target && target.first < target.last).toBe(true);
+    await page.close();
+  });
+});
+
+/**
+ * A broken server (or a proxy rewriting it) sends jobs the registry would never make: `progress` as a
+ * string or out of range, times that are no dates. The tile must still render them.
+ */
+describe('hostile jobs on the wire', () => {
+  const base = { category: 'wire', state: 'running', version: 1, attempt: 1, maxAttempts: 1, data: {} };
+  const wireJobs = [
+    { ...base, id: 'w-string', progress: 'half', queuedAt: 'not a date', startedAt: 'never' },
+    { ...base, id: 'w-big', progress: 7, queuedAt: '2026-11-30T10:00:00.000Z', startedAt: null },
+    { ...base, id: 'w-negative', progress: -3, queuedAt: 12, startedAt: '2026-13-45T99:99:99Z' },
+    { ...base, id: 'w-none', progress: null, queuedAt: '2026-11-30T10:00:00.000Z', startedAt: null },
+  ];
+  beforeAll(() => {
+    const router = (fixture.hooks as unknown as { router: express.Router }).router;
+    router.get('/wire/events', (_req, res) => {
+      res.set({ 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      for (const job of wireJobs) res.write(`event: job-update\ndata: ${JSON.stringify(job)}\n\n`);
+      res.write('event: ready\ndata: {}\n\n');
+    });
+    router.get('/wire', (_req, res) => void res.json({ jobs: wireJobs, next: null }));
+  });
+
+  it('renders a job with string or out-of-range progress and times that are no dates', async () => {
+    const tiles = wireJobs
+      .map((job) => `<job-status endpoint="${PREFIX}/wire" job-id="${job.id}" label="${job.id}"></job-status>`)
+      .join('');
+    const page = await open('/wire-tiles', pageHtml(tiles), (page) =>
+      waitInPage(page, 'every tile has its job', () =>
+        [...document.querySelectorAll('job-status')].every((tile) => tile.getAttribute('state') === 'running'),
+      ),
+    );
+    await page.evaluate(() =>
+      Promise.all(
+        [...document.querySelectorAll('job-status')].map(
+          (tile) => (tile as never as { updateComplete: Promise<unknown> }).updateComplete,
+        ),
+      ),
+    );
+    const shown = await page.$$eval('job-status', (tiles) =>
+      tiles.map((tile) => {
+        const root = tile.shadowRoot as ShadowRoot;
+        const bar = root.querySelector('progress');
+        return {
+          id: tile.getAttribute('job-id'),
+          badge: root.querySelector('.rj-badge')?.textContent,
+          value: bar ? bar.getAttribute('value') : 'no bar',
+          times: root.querySelectorAll('time').length,
+        };
+      }),
+    );
+    expect(shown).toEqual([
+      // Not a number: no known progress (an indeterminate bar), not "0 %".
+      { id: 'w-string', badge: 'Running', value: null, times: 2 },
+      { id: 'w-big', badge: 'Running', value: '100', times: 1 },
+      { id: 'w-negative', badge: 'Running', value: '0', times: 2 },
+      { id: 'w-none', badge: 'Running', value: null, times: 1 },
+    ]);
+    await page.close();
+  });
+
+  it('lists the same jobs without a page error', async () => {
+    const page = await open(
+      '/wire-list',
+      listPageHtml(`<job-list endpoint="${PREFIX}/wire"></job-list>`),
+      async (page) => {
+        await upgraded(page);
+        await row(page, 'w-none').waitFor();
+      },
+    );
+    const values = await page.$eval('job-list', (list) =>
+      [...(list.shadowRoot as ShadowRoot).querySelectorAll('tr[data-job-id]')].map((tr) => [
+        tr.getAttribute('data-job-id'),
+        tr.querySelector('progress')?.getAttribute('value') ?? null,
+      ]),
+    );
+    expect(Object.fromEntries(values)).toEqual({ 'w-string': null, 'w-big': '100', 'w-negative': '0', 'w-none': null });
+    await page.close();
+  });
+});
