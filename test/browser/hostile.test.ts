@@ -229,3 +229,49 @@ describe('hostile jobs on the wire', () => {
     await page.close();
   });
 });
+
+describe('pressing an action twice', () => {
+  it('posts a double click, or two clicks before the render, once', async () => {
+    const { registry } = fixture.server;
+    const { hooks } = fixture;
+    hooks.authorizeAction = () => true;
+    registry.define('twice', async (ctx) => {
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+    });
+    const job = await registry.run('twice', {});
+    await waitFor(() => registry.get(job.id)?.state === 'running', 'the job to run');
+    const page = await open('/twice', listPageHtml('<job-list category="twice"></job-list>'), async (page) => {
+      await upgraded(page);
+      await row(page, job.id).locator('[data-action=cancel]').waitFor();
+    });
+    const release = hooks.hold();
+    const before = hooks.actions.length;
+    // Two clicks in one task: the second comes before the element has rendered the busy row.
+    await page.evaluate((id) => {
+      const counts = { asked: 0, answered: 0 };
+      (window as never as { counts: typeof counts }).counts = counts;
+      document.addEventListener('job-action', () => counts.asked++);
+      document.addEventListener('job-action-result', () => counts.answered++);
+      const button = document
+        .querySelector('job-list')
+        ?.shadowRoot?.querySelector(`tr[data-job-id="${id}"] [data-action=cancel]`) as HTMLButtonElement;
+      button.click();
+      button.click();
+    }, job.id);
+    await waitFor(() => hooks.actions.length > before, 'the cancel request');
+    release();
+    await expect.poll(() => registry.get(job.id)?.state).toBe('cancelled');
+    // Every request the clicks made was sent at once: by the time one is answered, all have arrived.
+    await waitInPage(
+      page,
+      'the action answered',
+      () => (window as never as { counts: { answered: number } }).counts.answered > 0,
+    );
+    expect(hooks.actions.slice(before)).toEqual([`cancel ${job.id}`]);
+    expect(await page.evaluate(() => (window as never as { counts: unknown }).counts)).toEqual({
+      asked: 1,
+      answered: 1,
+    });
+    await page.close();
+  });
+});
