@@ -61,27 +61,42 @@ function textEdges(page: Page, host: string, selector: string, needle: string) {
 }
 
 describe('hostile job data in <job-status>', () => {
-  it('keeps a long unbroken category (the label when none is given) inside the tile', async () => {
+  it('keeps long unbroken words inside the tile, and hydrates hostile server markup in the same box', async () => {
     const { registry } = fixture.server;
     const category = `very.long.${'c'.repeat(90)}`;
-    const job = await registry.enqueue({ category, message: `${'m'.repeat(500)} ${HTMLY}` });
-    const page = await open(
+    const message = `${'m'.repeat(500)} ${HTMLY} ${RLO}reversed \u0000 nul \uDC00 lone`;
+    const job = await registry.enqueue({ category, message, data: { html: HTMLY } });
+    await registry.update(job.id, { state: 'running', phase: HTMLY, progress: 0.5 });
+    const served = registry.get(job.id) as Parameters<typeof renderJobStatus>[0];
+    const tiles = `<job-status action="${category}"></job-status>${renderJobStatus(served, { label: 'l'.repeat(200), description: HTMLY, action: category })}`;
+    // The bundle comes later, as a slow script would: the server markup is measured first.
+    fixture.server.page(
       '/tile-long',
-      pageHtml(
-        `<job-status action="${category}"></job-status>${renderJobStatus(job, { label: 'l'.repeat(200), action: category })}`,
-      ),
-      (page) =>
-        waitInPage(page, 'tiles upgraded', () =>
-          [...document.querySelectorAll('job-status')].every((tile) => tile.getAttribute('state') === 'queued'),
-        ),
+      pageHtml(tiles).replace('<script type="module" src="/realtime-jobs.js"></script>', ''),
     );
-    const boxes = await page.$$eval('job-status', (tiles) =>
-      tiles.map((tile) => {
-        const inner = tile.shadowRoot?.querySelector('.rj-tile') as HTMLElement;
-        return { tile: tile.getBoundingClientRect().width, inner: inner.clientWidth, scroll: inner.scrollWidth };
-      }),
+    const page = await fixture.context.newPage();
+    await page.goto(`${fixture.server.url}/tile-long`);
+    const measure = () =>
+      page.$$eval('job-status', (tiles) =>
+        tiles.map((tile) => {
+          const root = tile.shadowRoot ?? tile;
+          const inner = root.querySelector('.rj-tile') as HTMLElement | null;
+          const box = tile.getBoundingClientRect();
+          return { width: box.width, height: box.height, inner: inner?.clientWidth, scroll: inner?.scrollWidth };
+        }),
+      );
+    const before = (await measure())[1];
+    await page.addScriptTag({ url: '/realtime-jobs.js', type: 'module' });
+    await waitInPage(page, 'tiles upgraded', () =>
+      [...document.querySelectorAll('job-status')].every((tile) => tile.shadowRoot?.querySelector('.rj-status')),
     );
-    for (const box of boxes) expect(box.scroll).toBeLessThanOrEqual(box.inner);
+    const after = await measure();
+    expect(after[1]).toEqual(before);
+    for (const box of after) expect(box.scroll).toBeLessThanOrEqual(box.inner as number);
+    const texts = await page.$$eval('job-status', (tiles) =>
+      tiles.map((tile) => tile.shadowRoot?.querySelector('.rj-message')?.textContent),
+    );
+    expect(texts[1]?.startsWith(`${'m'.repeat(500)} ${HTMLY}`)).toBe(true);
     expect(await page.evaluate(() => (window as never as { __xss?: number }).__xss)).toBeUndefined();
     await registry.cancel(job.id);
     await page.close();
@@ -272,6 +287,29 @@ describe('pressing an action twice', () => {
       asked: 1,
       answered: 1,
     });
+    await page.close();
+  });
+});
+
+describe('[data-job-control] under pressure', () => {
+  it('a form double-clicked starts its job once', async () => {
+    const { registry } = fixture.server;
+    const router = (fixture.hooks as unknown as { router: express.Router }).router;
+    let posts = 0;
+    router.post('/start-once', async (_req, res) => {
+      posts++;
+      const job = await registry.enqueue({ category: 'once', target: { peer: 'p' } });
+      await registry.update(job.id, { state: 'running' });
+      res.redirect(303, '/once');
+    });
+    const form = `<form method="post" action="${PREFIX}/start-once"><button id="go" data-job-control data-job-action="once" data-job-target-field="peer" data-job-target="p">Go</button></form>`;
+    const page = await open('/once', pageHtml(form), (page) =>
+      waitInPage(page, 'controller', () => customElements.get('job-status') !== undefined),
+    );
+    await page.locator('#go').dblclick();
+    await page.waitForURL('**/once');
+    await waitInPage(page, 'the control locked', () => (document.querySelector('#go') as HTMLButtonElement).disabled);
+    expect(posts).toBe(1);
     await page.close();
   });
 });
