@@ -313,3 +313,52 @@ describe('[data-job-control] under pressure', () => {
     await page.close();
   });
 });
+
+describe('a job id that needs escaping (from a broken server)', () => {
+  const id = 'a"b\\ #c/d?e%';
+  const job = {
+    id,
+    category: 'odd',
+    state: 'running',
+    version: 1,
+    attempt: 1,
+    maxAttempts: 1,
+    data: {},
+    progress: null,
+    queuedAt: '2026-11-30T10:00:00.000Z',
+  };
+  const asked: string[] = [];
+  beforeAll(() => {
+    const router = (fixture.hooks as unknown as { router: express.Router }).router;
+    router.get('/odd/events', (_req, res) => {
+      res.set({ 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.write('event: ready\ndata: {}\n\n');
+    });
+    router.get('/odd', (_req, res) => void res.json({ jobs: [job], next: null, permissions: { [id]: ['cancel'] } }));
+    router.get('/odd/:id/detail', (req, res) => {
+      asked.push(`detail ${req.params.id}`);
+      res.json({ job, log: [], permissions: ['cancel'] });
+    });
+    router.post('/odd/:id/:action', (req, res) => {
+      asked.push(`${req.params.action} ${req.params.id}`);
+      res.json({ job: { ...job, state: 'cancelled', version: 2 } });
+    });
+  });
+
+  it('opens its detail, closes it with Escape back on its toggle, and acts on it by its encoded URL', async () => {
+    const page = await open('/odd', listPageHtml(`<job-list endpoint="${PREFIX}/odd"></job-list>`), async (page) => {
+      await upgraded(page);
+      await page.locator('job-list .rj-toggle').first().waitFor();
+    });
+    await page.locator('job-list tbody .rj-toggle').first().click();
+    await expect.poll(() => asked).toContain(`detail ${id}`);
+    await page.locator('job-list [part=detail]').waitFor();
+    await page.keyboard.press('Escape');
+    await expect
+      .poll(() => page.evaluate(() => document.querySelector('job-list')?.shadowRoot?.activeElement?.className))
+      .toBe('rj-toggle');
+    await page.locator('job-list [data-action=cancel]').click();
+    await expect.poll(() => asked).toContain(`cancel ${id}`);
+    await page.close();
+  });
+});
