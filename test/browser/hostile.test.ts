@@ -5,7 +5,7 @@ import { renderJobStatus } from '../../src/html/render.js';
 import { renderJobList } from '../../src/html/render-list.js';
 import { waitFor } from '../support/wait.js';
 import { listPageHtml, row, startListFixture, upgraded } from './list-fixtures.js';
-import { PREFIX, pageHtml } from './server.js';
+import { PREFIX, pageHtml, startTestServer } from './server.js';
 import { waitInPage } from './setup.js';
 
 /**
@@ -360,5 +360,36 @@ describe('a job id that needs escaping (from a broken server)', () => {
     await page.locator('job-list [data-action=cancel]').click();
     await expect.poll(() => asked).toContain(`cancel ${id}`);
     await page.close();
+  });
+});
+
+describe('a job pruned while its detail is open', () => {
+  it('keeps the row and detail as last seen, and a retry of it says why it failed', async () => {
+    const server = await startTestServer({ retentionMs: 1500, authorizeAction: () => true });
+    try {
+      server.registry.define('short', async (ctx) => {
+        await ctx.log('only line');
+        return { done: true };
+      });
+      const job = await server.registry.run('short', { n: 1 });
+      await waitFor(() => server.registry.get(job.id)?.state === 'success', 'the job to end');
+      server.page('/pruned', listPageHtml('<job-list category="short"></job-list>'));
+      const page = await fixture.context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(`${server.url}/pruned`);
+      await upgraded(page);
+      await row(page, job.id).locator('.rj-toggle').click();
+      await page.locator('job-list .rj-log li').waitFor();
+      await waitFor(() => server.registry.get(job.id) === undefined, 'the job to be pruned', 5000);
+      await row(page, job.id).locator('[data-action=retry]').click();
+      await expect.poll(() => row(page, job.id).getByRole('alert').textContent()).toMatch(/^Retry failed: No such job/);
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text, what a reader sees
+      expect(await page.locator('job-list .rj-detail').innerText()).toContain('only line');
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await server.close();
+    }
   });
 });
