@@ -114,7 +114,8 @@ export function targetText(target: Readonly<Record<string, string>> | undefined)
   return Object.entries(target ?? {})
     .map(
       ([field, value]) =>
-        `${field}: ${BIDI_CONTROLS.test(value) ? `\u2068${value.replace(/[\u2066-\u2069]/g, '')}\u2069` : value}`,
+        // `String()`: a broken server may send a value that is no string.
+        `${field}: ${BIDI_CONTROLS.test(value) ? `\u2068${String(value).replace(/[\u2066-\u2069]/g, '')}\u2069` : value}`,
     )
     .join(', ');
 }

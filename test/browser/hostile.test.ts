@@ -175,7 +175,15 @@ describe('hostile jobs on the wire', () => {
     { ...base, id: 'w-string', progress: 'half', queuedAt: 'not a date', startedAt: 'never' },
     { ...base, id: 'w-big', progress: 7, queuedAt: '2026-11-30T10:00:00.000Z', startedAt: null },
     { ...base, id: 'w-negative', progress: -3, queuedAt: 12, startedAt: '2026-13-45T99:99:99Z' },
-    { ...base, id: 'w-none', progress: null, queuedAt: '2026-11-30T10:00:00.000Z', startedAt: null },
+    {
+      ...base,
+      id: 'w-none',
+      progress: null,
+      queuedAt: '2026-11-30T10:00:00.000Z',
+      startedAt: null,
+      // Not a string: the target's words must still be made of it.
+      target: { peer: ['\u202E'], region: 7 },
+    },
   ];
   beforeAll(() => {
     const router = (fixture.hooks as unknown as { router: express.Router }).router;
