@@ -40,7 +40,7 @@ export function listCss(light: boolean): string {
     `${s}.rj-toggle{font:inherit;line-height:inherit;margin:0;padding:0;border:0;background:none;color:${v('link-color', '#0969da')};text-align:left;text-decoration:underline;cursor:pointer}`,
     // Buttons wrap rather than push the table past its box.
     `${s}.rj-actions .rj-button{margin:0 4px 4px 0}`,
-    `${s}.rj-error{display:block;color:${v('error-color', '#a40e26')};white-space:normal}`,
+    `${s}.rj-error{display:block;color:${v('error-color', '#a40e26')};white-space:normal;overflow-wrap:anywhere}`,
     `${s}.rj-detail>td{background:${v('detail-background', '#f6f8fa')}}`,
     `${s}.rj-detail dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:4px 12px;margin:0}`,
     `${s}.rj-detail dt{font-weight:600}`,

@@ -401,3 +401,38 @@ describe('a job pruned while its detail is open', () => {
     }
   });
 });
+
+describe('an action refused in long words', () => {
+  it('shows the refusal inside the table', async () => {
+    const { registry } = fixture.server;
+    const { hooks } = fixture;
+    hooks.authorizeAction = () => true;
+    registry.define('refused-long', async (ctx) => {
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+    });
+    const job = await registry.run('refused-long', {});
+    await waitFor(() => registry.get(job.id)?.state === 'running', 'the job to run');
+    const page = await open(
+      '/refused-long',
+      listPageHtml('<job-list category="refused-long"></job-list>'),
+      async (page) => {
+        await upgraded(page);
+        await row(page, job.id).locator('[data-action=cancel]').waitFor();
+      },
+    );
+    hooks.refuse = (_action, id) => (id === job.id ? `See https://example.com/${'policy/'.repeat(60)}` : null);
+    try {
+      await row(page, job.id).locator('[data-action=cancel]').click();
+      await row(page, job.id).getByRole('alert').waitFor();
+      const box = await page.$eval('job-list', (list) => ({
+        list: list.getBoundingClientRect().width,
+        table: (list.shadowRoot?.querySelector('table') as HTMLElement).getBoundingClientRect().width,
+      }));
+      expect(box.table).toBeLessThanOrEqual(box.list);
+    } finally {
+      hooks.refuse = null;
+      await registry.cancel(job.id);
+      await page.close();
+    }
+  });
+});
