@@ -122,7 +122,14 @@ describe('hostile job data in <job-list>', () => {
       page.$eval('job-list', (list) => {
         const root = list.shadowRoot ?? list;
         const table = root.querySelector('table') as HTMLElement;
-        return { list: list.getBoundingClientRect().width, table: table.getBoundingClientRect().width };
+        const box = list.getBoundingClientRect();
+        const cells = [...root.querySelectorAll('tbody tr[data-job-id] > *')].map((c) => [
+          Math.round(c.getBoundingClientRect().width),
+          Math.round(c.getBoundingClientRect().height),
+        ]);
+        const heads = [...root.querySelectorAll('thead th')].map((c) => Math.round(c.getBoundingClientRect().width));
+        const form = Math.round((root.querySelector('form') as HTMLElement).getBoundingClientRect().height);
+        return { list: box.width, height: box.height, table: table.getBoundingClientRect().width, cells, heads, form };
       });
     const before = await measure();
     expect(before.table).toBeLessThanOrEqual(before.list);
