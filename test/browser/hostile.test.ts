@@ -110,7 +110,7 @@ describe('hostile job data in <job-list>', () => {
     const job = await registry.enqueue({
       category,
       target: { peer: 'p'.repeat(256), region: `eu${HTMLY}` },
-      message: `${'z'.repeat(600)} ${HTMLY}`,
+      message: `${'z'.repeat(600)} ${HTMLY} ${RLO}nul \u0000 lone \uDC00 end`,
       data: { html: HTMLY },
     });
     const answer = await fixture.fetchPage(`category=${category}`);
