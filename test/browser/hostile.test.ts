@@ -433,7 +433,7 @@ describe('an action refused in long words', () => {
       await row(page, job.id).getByRole('alert').waitFor();
       const box = await page.$eval('job-list', (list) => ({
         list: list.getBoundingClientRect().width,
-        table: (list.shadowRoot?.querySelector('table') as HTMLElement).getBoundingClientRect().width,
+        table: ((list.shadowRoot as ShadowRoot).querySelector('table') as HTMLElement).getBoundingClientRect().width,
       }));
       expect(box.table).toBeLessThanOrEqual(box.list);
     } finally {
