@@ -24,7 +24,10 @@ export function listCss(light: boolean): string {
     `${s}.rj-table caption{text-align:left;font-weight:600;font-size:1rem;padding:0 0 8px}`,
     `${s}.rj-table th,${s}.rj-table td{text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid ${border}}`,
     `${s}.rj-table thead th{background:${v('header-background', '#f6f8fa')};white-space:nowrap}`,
-    `${s}.rj-table tbody th{font-weight:600;white-space:nowrap}`,
+    // Categories and targets are words of the job's data, up to hundreds of characters with no space:
+    // they wrap rather than push the table past its box (a short one never breaks: `min-width`).
+    `${s}.rj-table tbody th{font-weight:600}`,
+    `${s}.rj-table tbody th,${s}.rj-target{min-width:8em;overflow-wrap:anywhere}`,
     `${s}.rj-badge{display:inline-block;padding:0 8px;border-radius:999px;font-size:.75rem;font-weight:600;line-height:1.8;white-space:nowrap;${IDLE_TONE};background:var(--_bg);color:var(--_fg)}`,
     stateTones((state) => `${s}.rj-badge[data-state=${state}]`),
     `${s}.rj-message{min-width:12em;overflow-wrap:anywhere;white-space:pre-line}`,
@@ -37,11 +40,13 @@ export function listCss(light: boolean): string {
     `${s}.rj-toggle{font:inherit;line-height:inherit;margin:0;padding:0;border:0;background:none;color:${v('link-color', '#0969da')};text-align:left;text-decoration:underline;cursor:pointer}`,
     // Buttons wrap rather than push the table past its box.
     `${s}.rj-actions .rj-button{margin:0 4px 4px 0}`,
-    `${s}.rj-error{display:block;color:${v('error-color', '#a40e26')};white-space:normal}`,
+    `${s}.rj-error{display:block;color:${v('error-color', '#a40e26')};white-space:normal;overflow-wrap:anywhere}`,
     `${s}.rj-detail>td{background:${v('detail-background', '#f6f8fa')}}`,
     `${s}.rj-detail dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:4px 12px;margin:0}`,
     `${s}.rj-detail dt{font-weight:600}`,
-    `${s}.rj-detail dd{margin:0;min-width:0}`,
+    `${s}.rj-detail dd{margin:0;min-width:0;overflow-wrap:anywhere}`,
+    // An error's code and message are the job's words: an override character in one must not reorder the rest.
+    `${s}.rj-detail code{unicode-bidi:isolate}`,
     `${s}.rj-detail pre{margin:0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8125rem}`,
     `${s}.rj-log-title{font-weight:600;margin:10px 0 4px}`,
     `${s}.rj-log{list-style:none;margin:0;padding:6px 8px;max-height:16em;overflow:auto;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.8125rem;background:${v('background', '#fff')};border:1px solid ${border};border-radius:6px}`,

@@ -1,7 +1,7 @@
 import type { JobAction } from '../protocol/actions.js';
 import { isBusy, JOB_STATES, type Job, type JobState, NAME_PATTERN } from '../protocol/job.js';
 import { LIST_LIMIT, MAX_TEXT_FILTER_LENGTH } from '../protocol/wire.js';
-import { STATE_WORDS } from './tile-view.js';
+import { percent, STATE_WORDS } from './tile-view.js';
 
 /**
  * What a job list shows, worked out once for both renderers (`renderJobList()` on the server and
@@ -102,10 +102,21 @@ export function listQueryString(query: JobListQuery, extra: Record<string, strin
   return params.toString();
 }
 
-/** `peer: peer-a, region: eu`: a job's target in words (`''` for none). */
+/** Bidi embedding, override and isolate characters: invisible, and they reorder the text after them. */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/;
+
+/**
+ * `peer: peer-a, region: eu`: a job's target in words (`''` for none). A value holding bidi control
+ * characters (a U+202E override) is isolated (U+2068 … U+2069, its own isolates dropped so none can
+ * close ours early), so it cannot reorder the fields after it.
+ */
 export function targetText(target: Readonly<Record<string, string>> | undefined): string {
   return Object.entries(target ?? {})
-    .map(([field, value]) => `${field}: ${value}`)
+    .map(
+      ([field, value]) =>
+        // `String()`: a broken server may send a value that is no string.
+        `${field}: ${BIDI_CONTROLS.test(value) ? `\u2068${String(value).replace(/[\u2066-\u2069]/g, '')}\u2069` : value}`,
+    )
     .join(', ');
 }
 
@@ -152,7 +163,8 @@ export interface RowView {
 }
 
 export function rowView(job: Job, now: number): RowView {
-  const showBar = job.state === 'running' || (isBusy(job.state) && job.progress !== null);
+  const progress = percent(job.progress);
+  const showBar = job.state === 'running' || (isBusy(job.state) && progress !== null);
   return {
     id: job.id,
     state: job.state,
@@ -160,7 +172,7 @@ export function rowView(job: Job, now: number): RowView {
     category: job.category,
     target: targetText(job.target),
     message: job.message ?? '',
-    progress: showBar ? (job.progress === null ? null : Math.round(job.progress * 100)) : undefined,
+    progress: showBar ? progress : undefined,
     queuedAt: job.queuedAt,
     duration: formatDuration(jobDuration(job, now)),
   };

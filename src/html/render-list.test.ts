@@ -3,7 +3,7 @@ import { job } from '../../test/support/scripted-routes.js';
 import { JOB_ACTIONS, offeredActions } from '../protocol/actions.js';
 import { isJobsError } from '../protocol/errors.js';
 import { JOB_STATES } from '../protocol/job.js';
-import { checkListQuery, formatDuration, jobDuration, listQueryString, rowView } from './list-view.js';
+import { checkListQuery, formatDuration, jobDuration, listQueryString, rowView, targetText } from './list-view.js';
 import { readJobListQuery, renderJobList, renderJobListStyles } from './render-list.js';
 import { IDLE_TONE, stateTones, tileCss } from './styles.js';
 
@@ -181,5 +181,28 @@ describe('readJobListQuery and listQueryString', () => {
         throw new Error();
       }),
     ).toEqual({ limit: 7 });
+  });
+});
+
+describe('hostile values in a row', () => {
+  it('isolates a target value holding bidi controls (dropping its own isolates), and leaves others alone', () => {
+    expect(targetText({ peer: 'peer-a', region: 'eu' })).toBe('peer: peer-a, region: eu');
+    expect(targetText({ a: 'x\u202Ey', b: 'after' })).toBe('a: \u2068x\u202Ey\u2069, b: after');
+    // A PDI of its own would close our isolate early and let the override out.
+    expect(targetText({ a: '\u2069\u202Ex' })).toBe('a: \u2068\u202Ex\u2069');
+  });
+
+  it('shows progress that is no finite number as unknown, and clamps the rest to 0–100', () => {
+    const at = (progress: unknown) =>
+      rowView({ ...job({ state: 'running' }), progress } as unknown as Parameters<typeof rowView>[0], 0).progress;
+    expect([at(0.42), at(null), at('0.5'), at(Number.NaN), at(Number.POSITIVE_INFINITY), at(7), at(-3)]).toEqual([
+      42,
+      null,
+      null,
+      null,
+      null,
+      100,
+      0,
+    ]);
   });
 });

@@ -97,9 +97,13 @@ export function readJobListQuery(params: URLSearchParams, options: { targetField
   });
 }
 
+/**
+ * A UTC time without its ` UTC` (the column heading says it): the same width as the local time the
+ * element puts in its place, so the columns, and the rows' heights with them, do not move on upgrade.
+ */
 function timeCell(iso: string): string {
   const text = escapeHtml(formatUtc(iso));
-  return `<td class="rj-when"><time datetime="${escapeHtml(iso)}" title="${text}">${text}</time></td>`;
+  return `<td class="rj-when"><time datetime="${escapeHtml(iso)}" title="${text}">${text.replace(/ UTC$/, '')}</time></td>`;
 }
 
 function rowHtml(row: RowView, actions: JobAction[] | null): string {
@@ -108,7 +112,7 @@ function rowHtml(row: RowView, actions: JobAction[] | null): string {
       ? ''
       : `<progress class="rj-progress" max="100"${row.progress === null ? '' : ` value="${row.progress}"`} aria-label="Progress"></progress>`;
   let html = `<tr data-job-id="${escapeHtml(row.id)}" data-state="${row.state}"><td><span class="rj-badge" data-state="${row.state}">${escapeHtml(row.badge)}</span></td>`;
-  html += `<th scope="row">${escapeHtml(row.category)}</th><td>${escapeHtml(row.target)}</td>`;
+  html += `<th scope="row">${escapeHtml(row.category)}</th><td class="rj-target">${escapeHtml(row.target)}</td>`;
   html += `<td class="rj-message">${escapeHtml(row.message)}</td><td>${progress}</td>${timeCell(row.queuedAt)}`;
   html += `<td class="rj-when">${escapeHtml(row.duration)}</td>`;
   if (actions) {
@@ -183,7 +187,7 @@ export function renderJobList(jobs: readonly Job[], options: RenderJobListOption
   const columns = [...LIST_COLUMNS, ...(permissions ? ['Actions'] : [])];
   const filtered = Boolean(query.state || query.category || query.target || query.text);
   let body = `<div class="rj-list">${filtersHtml(query)}<table class="rj-table"><caption>${escapeHtml(label)}</caption><thead><tr>`;
-  body += columns.map((column) => `<th scope="col">${column}</th>`).join('');
+  body += columns.map((column) => `<th scope="col">${column === 'Queued' ? 'Queued (UTC)' : column}</th>`).join('');
   body += '</tr></thead><tbody>';
   body += rows.length
     ? rows

@@ -18,6 +18,8 @@ export function tileCss(light: boolean): string {
     `${host('[hidden]')}{display:none}`,
     `${s}.rj-tile,${s}.rj-label,${s}.rj-description,${s}.rj-status,${s}.rj-meta,${s}.rj-meta>div,${s}.rj-connection{display:block;margin:0;padding:0;border:0}`,
     `${s}.rj-label{font-weight:600}`,
+    // A long unbroken word (a category as the label) wraps rather than overflow the tile.
+    `${s}.rj-label,${s}.rj-description{overflow-wrap:anywhere}`,
     `${s}.rj-description,${s}.rj-meta,${s}.rj-connection{color:var(--job-status-muted-color,#57606a);font-size:.875em}`,
     `${s}.rj-status{display:flex;gap:8px;align-items:baseline;margin-top:8px}`,
     `${s}.rj-badge{flex:none;margin:0;padding:0 8px;border-radius:999px;font-size:.75em;font-weight:600;line-height:1.8;background:var(--_bg);color:var(--_fg)}`,

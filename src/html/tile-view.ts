@@ -34,6 +34,16 @@ export interface TileView {
   times: Array<{ label: string; at: string }>;
 }
 
+/**
+ * Progress in percent, 0–100, or null (no known progress) for anything but a finite number: a job from
+ * a broken server may say `"half"` or `7`, and a bar must not claim 0 % or 700 %.
+ */
+export function percent(progress: unknown): number | null {
+  return typeof progress === 'number' && Number.isFinite(progress)
+    ? Math.min(100, Math.max(0, Math.round(progress * 100)))
+    : null;
+}
+
 export function tileView(job: Job | null, emptyMessage: string): TileView {
   if (!job) {
     return {
@@ -48,7 +58,8 @@ export function tileView(job: Job | null, emptyMessage: string): TileView {
   const times: TileView['times'] = [{ label: 'Queued', at: job.queuedAt }];
   if (job.startedAt) times.push({ label: 'Started', at: job.startedAt });
   if (job.finishedAt) times.push({ label: 'Finished', at: job.finishedAt });
-  const showBar = job.state === 'running' || (isBusy(job.state) && job.progress !== null);
+  const progress = percent(job.progress);
+  const showBar = job.state === 'running' || (isBusy(job.state) && progress !== null);
   return {
     state: job.state,
     badge: STATE_WORDS[job.state] ?? job.state,
@@ -56,7 +67,7 @@ export function tileView(job: Job | null, emptyMessage: string): TileView {
     // A phase is a step of work still going on: a finished job's last phase ("applying") would read
     // as if it were still at it, so only a busy job shows one; the message says how it ended.
     phase: isBusy(job.state) ? job.phase || null : null,
-    progress: showBar ? (job.progress === null ? null : Math.round(job.progress * 100)) : undefined,
+    progress: showBar ? progress : undefined,
     times,
   };
 }

@@ -19,6 +19,8 @@ export interface TestServerOptions {
   port?: number;
   /** Persist to this JSONL file (memory otherwise). */
   jsonlPath?: string;
+  /** How long finished jobs are kept (the registry's `retentionMs`): short, to see them pruned. */
+  retentionMs?: number;
   retryMs?: number;
   heartbeatMs?: number;
   /** The endpoint's coalescing of progress-only updates (0: every update goes out). */
@@ -65,9 +67,11 @@ export function pageHtml(body: string, head = ''): string {
  * A real Express app: the job routes through `jobsRouter`, the built browser bundle, and test pages.
  */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const registry = await createJobRegistry(
-    options.jsonlPath ? { store: jsonlStore({ path: options.jsonlPath }), onError: () => {} } : { onError: () => {} },
-  );
+  const registry = await createJobRegistry({
+    ...(options.jsonlPath ? { store: jsonlStore({ path: options.jsonlPath }) } : {}),
+    ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+    onError: () => {},
+  });
   const pages = new Map<string, string | ((query: URLSearchParams) => string | Promise<string>)>();
   const streams = { requests: 0, open: 0, lastEventIds: [] as Array<string | undefined>, urls: [] as string[] };
   const app = express();

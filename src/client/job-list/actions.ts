@@ -48,6 +48,9 @@ export class ListActions {
   }
 
   async act(job: Job, action: JobAction): Promise<void> {
+    // One action per job at a time: a second click (a double click, or two before the row renders
+    // its disabled buttons) would post again.
+    if (this.busy.has(job.id)) return;
     const host = this.#host;
     const detail: JobActionDetail = { job, action };
     const options = { bubbles: true, composed: true };

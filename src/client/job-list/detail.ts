@@ -106,7 +106,7 @@ ${
 ${job.result ? html`<dt>Result</dt><dd><pre part="result">${json(job.result)}</pre></dd>` : nothing}
 ${
   error
-    ? html`<dt>Error</dt><dd part="job-error"><code>${error.code}</code> ${error.message} (attempt ${error.attempt} of ${job.maxAttempts})</dd>`
+    ? html`<dt>Error</dt><dd part="job-error"><code>${error.code}</code> <bdi>${error.message}</bdi> (attempt ${error.attempt} of ${job.maxAttempts})</dd>`
     : nothing
 }
 </dl>

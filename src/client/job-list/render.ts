@@ -64,7 +64,7 @@ function row(view: ListView, job: Job, on: ListHandlers, columns: number): Templ
   const busy = view.busy.has(job.id);
   const error = view.actionErrors.get(job.id);
   const actions = view.permissions ? offeredActions(job, view.permissions.get(job.id)) : null;
-  return html`<tr part=${`row row-${r.state}`} data-job-id=${job.id} data-state=${r.state}><td><span part="badge" class="rj-badge" data-state=${r.state}>${r.badge}</span></td><th scope="row"><button type="button" part="toggle" class="rj-toggle" aria-expanded=${open ? 'true' : 'false'} aria-controls=${open ? `rj-detail-${job.id}` : nothing} @click=${() => on.toggle(job.id)}>${r.category}</button></th><td>${r.target}</td><td part="message" class="rj-message">${r.message}</td><td>${
+  return html`<tr part=${`row row-${r.state}`} data-job-id=${job.id} data-state=${r.state}><td><span part="badge" class="rj-badge" data-state=${r.state}>${r.badge}</span></td><th scope="row"><button type="button" part="toggle" class="rj-toggle" aria-expanded=${open ? 'true' : 'false'} aria-controls=${open ? `rj-detail-${job.id}` : nothing} @click=${() => on.toggle(job.id)}>${r.category}</button></th><td class="rj-target">${r.target}</td><td part="message" class="rj-message">${r.message}</td><td>${
     r.progress === undefined
       ? nothing
       : html`<progress part="progress" class="rj-progress" max="100" value=${r.progress ?? nothing} aria-label="Progress"></progress>`

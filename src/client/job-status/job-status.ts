@@ -26,6 +26,12 @@ const UNITS: Array<[Intl.RelativeTimeFormatUnit, number]> = [
   ['day', 365],
 ];
 
+/** The reader's local time; a time that is no date (from a broken server) as it came, rather than a thrown render. */
+function local(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : absolute.format(date);
+}
+
 /** `5 minutes ago`, in the reader's language. */
 function ago(iso: string, now: number): string {
   const time = Date.parse(iso);
@@ -259,7 +265,7 @@ export class JobStatusElement extends LitElement {
       view.phase || view.times.length
         ? html`<div part="meta" class="rj-meta">${view.phase ? html`<div part="phase">Phase: ${view.phase}</div>` : nothing}${view.times.map(
             (time) =>
-              html`<div part="time">${time.label} <time datetime=${time.at} title=${absolute.format(new Date(time.at))}>${ago(time.at, now)}</time></div>`,
+              html`<div part="time">${time.label} <time datetime=${time.at} title=${local(time.at)}>${ago(time.at, now)}</time></div>`,
           )}</div>`
         : nothing
     }${this.#notice ? html`<div part="connection" class="rj-connection">${this.#notice}</div>` : nothing}</div>`;
