@@ -49,7 +49,9 @@ document.addEventListener('submit', async (event) => {
     failed = 'The server could not be reached.';
   }
   if (failed) {
-    if (submitter) submitter.disabled = false;
+    // Not while the job controller holds it (aria-busy: a job of its tile started meanwhile, from
+    // another tab): the job's end enables it again.
+    if (submitter && submitter.getAttribute('aria-busy') !== 'true') submitter.disabled = false;
     if (error) {
       error.textContent = failed;
       error.hidden = false;
