@@ -1,0 +1,380 @@
+// Attacks on one stream for all tabs, in Chromium: two endpoints on one origin, tabs with different
+// principals (per-tab `headers`), messages of another script on the channel, 20 tabs at once, a
+// denied leader, a feed reconfigured in the leading tab, and a follower whose filter keeps changing.
+// Every tab records what its callbacks got; the server counts its stream requests per endpoint.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jobsRouter } from '../../src/adapters/express.js';
+import type { Principal } from '../../src/core/http/principal.js';
+import { createJobRegistry, type JobRegistry } from '../../src/core/registry.js';
+import { launchChromium } from '../support/browser.js';
+import { waitFor } from '../support/wait.js';
+import { BUNDLE } from './server.js';
+import { ensureBundle, waitInPage } from './setup.js';
+
+let chromium: Awaited<ReturnType<typeof launchChromium>>;
+let context: BrowserContext;
+let server: AttackServer | undefined;
+
+beforeAll(async () => {
+  await ensureBundle();
+  chromium = await launchChromium();
+  context = chromium.context;
+});
+
+afterAll(async () => {
+  await chromium?.close();
+});
+
+afterEach(async () => {
+  for (const page of context.pages()) await page.close();
+  await server?.close();
+  server = undefined;
+});
+
+/** Who the `x-user` header names; none: the page's session (an admin). */
+const PRINCIPALS: Record<string, Principal> = {
+  admin: { id: 'admin', scopes: ['admin', 'secret'] },
+  alice: { id: 'alice', scopes: ['admin', 'secret'] },
+  bob: { id: 'bob', scopes: ['admin'] },
+};
+
+interface Endpoint {
+  registry: JobRegistry;
+  /** Stream requests, and the principal each one was made as. */
+  streams: Array<{ user: string; url: string; lastEventId: string | undefined }>;
+  open: number;
+  /** Answer new stream requests with 403. */
+  deny: boolean;
+}
+
+interface AttackServer {
+  url: string;
+  a: Endpoint;
+  b: Endpoint;
+  close(): Promise<void>;
+}
+
+/** Two job endpoints on one origin (`/api/a/jobs`, `/api/b/jobs`), each with its own registry. */
+async function startAttackServer(): Promise<AttackServer> {
+  const app = express();
+  const endpoints: Record<'a' | 'b', Endpoint> = {} as never;
+  const bundle = await import('node:fs/promises').then((fs) => fs.readFile(BUNDLE, 'utf8'));
+  for (const name of ['a', 'b'] as const) {
+    const registry = await createJobRegistry({ onError: () => {} });
+    const endpoint: Endpoint = { registry, streams: [], open: 0, deny: false };
+    endpoints[name] = endpoint;
+    const prefix = `/api/${name}/jobs`;
+    const router = jobsRouter(registry, {
+      authorize: (req) => PRINCIPALS[req.get('x-user') ?? 'admin'] ?? null,
+      retryMs: 100,
+      throttleMs: 0,
+    });
+    app.use(`${prefix}/events`, (req, res, next) => {
+      endpoint.streams.push({
+        user: req.get('x-user') ?? 'admin',
+        url: req.originalUrl,
+        lastEventId: req.get('last-event-id'),
+      });
+      if (endpoint.deny) return void res.status(403).json({ error: { code: 'forbidden', message: 'denied (test)' } });
+      endpoint.open++;
+      res.on('close', () => endpoint.open--);
+      next();
+    });
+    app.use(prefix, router);
+  }
+  app.get('/realtime-jobs.js', (_req, res) => void res.type('text/javascript').send(bundle));
+  // A tab: `window.open(url, options, filter)` follows the shared feed of `url` with one subscription,
+  // recording every job its callback gets in `window.got[url]`.
+  app.get('/tab', (_req, res) => {
+    res.type('html').send(`<!doctype html><title>tab</title><script type="module">
+      import { configureJobFeed, sharedJobFeed } from '/realtime-jobs.js';
+      window.got = {};
+      window.errors = [];
+      window.addEventListener('error', (event) => window.errors.push(String(event.message)));
+      window.follow = (url, options, filter) => {
+        if (options) configureJobFeed(url, options);
+        window.got[url] ??= [];
+        return sharedJobFeed(url).subscribe(filter, (job) => window.got[url].push(job));
+      };
+      window.feedState = (url) => sharedJobFeed(url).state;
+      window.reconnectFeed = (url) => sharedJobFeed(url).reconnect();
+      window.ready = true;
+    </script>`);
+  });
+  const http: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    ...endpoints,
+    async close() {
+      for (const endpoint of Object.values(endpoints)) await endpoint.registry.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+type Got = Array<{ id: string; version: number; scope?: string; category: string }>;
+type TabWindow = Window & {
+  got: Record<string, Got>;
+  errors: string[];
+  ready: boolean;
+  follow(url: string, options: object, filter: object): () => void;
+  feedState(url: string): string;
+  reconnectFeed(url: string): void;
+};
+
+async function openTab(): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${(server as AttackServer).url}/tab`);
+  await waitInPage(page, 'the tab loaded the bundle', () => (window as unknown as TabWindow).ready);
+  return page;
+}
+
+function follow(page: Page, url: string, options: object, filter: object = {}): Promise<void> {
+  return page.evaluate(
+    ([url, options, filter]) => {
+      (window as unknown as TabWindow).follow(url as string, options as object, filter as object);
+    },
+    [url, options, filter] as const,
+  );
+}
+
+const gotIn = (page: Page, url: string) => page.evaluate((url) => (window as unknown as TabWindow).got[url] ?? [], url);
+
+const streaming = (page: Page, url: string) =>
+  waitInPage(page, `${url} streams`, (url) => (window as unknown as TabWindow).feedState(url) === 'streaming', url);
+
+const A = '/api/a/jobs';
+const B = '/api/b/jobs';
+
+describe('tab sharing under attack, in Chromium', () => {
+  it('two endpoints on one origin never share a stream, and no job of one reaches the other', async () => {
+    server = await startAttackServer();
+    const [tab1, tab2, tab3] = [await openTab(), await openTab(), await openTab()];
+    await follow(tab1, A, {});
+    await streaming(tab1, A);
+    await follow(tab2, B, {});
+    await streaming(tab2, B);
+    // The same endpoint written another way (a trailing slash) is the same stream.
+    await follow(tab3, `${A}/`, {});
+    await follow(tab3, B, {});
+    await streaming(tab3, `${A}/`);
+    await streaming(tab3, B);
+    const jobA = await server.a.registry.enqueue({ category: 'only-a' });
+    const jobB = await server.b.registry.enqueue({ category: 'only-b' });
+    await waitInPage(tab3, 'tab 3 got both', () => {
+      const got = (window as unknown as TabWindow).got;
+      return got['/api/a/jobs/']?.length === 1 && got['/api/b/jobs']?.length === 1;
+    });
+    await waitInPage(tab1, 'tab 1 got A', () => (window as unknown as TabWindow).got['/api/a/jobs']?.length === 1);
+    await waitInPage(tab2, 'tab 2 got B', () => (window as unknown as TabWindow).got['/api/b/jobs']?.length === 1);
+    expect((await gotIn(tab1, A)).map((job) => job.id)).toEqual([jobA.id]);
+    expect((await gotIn(tab2, B)).map((job) => job.id)).toEqual([jobB.id]);
+    expect((await gotIn(tab3, `${A}/`)).map((job) => job.id)).toEqual([jobA.id]);
+    expect((await gotIn(tab3, B)).map((job) => job.id)).toEqual([jobB.id]);
+    expect(server.a.streams).toHaveLength(1);
+    expect(server.b.streams).toHaveLength(1);
+  });
+
+  it('a tab with its own token never gets a job its principal cannot see from a tab with another token', async () => {
+    server = await startAttackServer();
+    const [alice, bob] = [await openTab(), await openTab()];
+    await follow(alice, A, { headers: { 'x-user': 'alice' } });
+    await streaming(alice, A);
+    await follow(bob, A, { headers: { 'x-user': 'bob' } });
+    await streaming(bob, A);
+    const open = await server.a.registry.enqueue({ category: 'c' });
+    const secret = await server.a.registry.enqueue({ category: 'c', scope: 'secret' });
+    const last = await server.a.registry.enqueue({ category: 'c' });
+    await waitInPage(
+      bob,
+      'bob got the last job',
+      (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((job) => job.id === id),
+      last.id,
+    );
+    await waitInPage(
+      alice,
+      'alice got the last job',
+      (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((job) => job.id === id),
+      last.id,
+    );
+    const bobs = new Set((await gotIn(bob, A)).map((job) => job.id));
+    expect(bobs.has(secret.id)).toBe(false);
+    expect([...bobs].sort()).toEqual([open.id, last.id].sort());
+    expect(new Set((await gotIn(alice, A)).map((job) => job.id))).toEqual(new Set([open.id, secret.id, last.id]));
+    // Every stream carried the token of the tab that opened it; bob's jobs came over bob's own stream.
+    expect(server.a.streams.map((stream) => stream.user).sort()).toEqual(['alice', 'bob']);
+  });
+
+  it('messages of another shape on the channel are ignored: no error, the feed goes on', async () => {
+    server = await startAttackServer();
+    const [leader, follower] = [await openTab(), await openTab()];
+    await follow(leader, A, {}, { category: 'c' });
+    await streaming(leader, A);
+    await follow(follower, A, {}, { category: 'c' });
+    await streaming(follower, A);
+    const channel = `realtime-jobs ${server.url}${A}`;
+    // Another script of the page (or another version of the library) on the same channel name.
+    await follower.evaluate((name) => {
+      const other = new BroadcastChannel(name);
+      const junk: unknown[] = [
+        null,
+        'hello',
+        42,
+        [],
+        {},
+        { t: 'nope' },
+        { t: 'job' },
+        { t: 'job', job: 'not a job' },
+        { t: 'job', job: { id: 'x' } },
+        { t: 'snap' },
+        { t: 'snap', filter: null, ids: 5 },
+        { t: 'snap', filter: {}, ids: [] },
+        { t: 'info', state: 'bogus', connection: 'nah' },
+        { t: 'info', id: 7, filter: 'x', state: 'streaming', connection: 'live' },
+        { t: 'error' },
+        { t: 'error', code: 'x' },
+        { t: 'want' },
+        { t: 'want', filter: null },
+        { t: 'want', filter: {} },
+        { t: 'want', filter: { target: 'x' } },
+        { t: 'reconnect', extra: true },
+      ];
+      for (const message of junk) other.postMessage(message);
+      other.close();
+    }, channel);
+    const streamsBefore = server.a.streams.length;
+    const job = await server.a.registry.enqueue({ category: 'c' });
+    for (const tab of [leader, follower]) {
+      await waitInPage(
+        tab,
+        'the tab got the job after the junk',
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((got) => got.id === id),
+        job.id,
+      );
+      const state = await tab.evaluate((url) => (window as unknown as TabWindow).feedState(url), A);
+      expect(state).toBe('streaming');
+      expect(await tab.evaluate(() => (window as unknown as TabWindow).errors)).toEqual([]);
+      // Only jobs, and only of the tab's own category.
+      for (const got of await gotIn(tab, A)) expect(got.category).toBe('c');
+    }
+    // Junk is no reason to reconnect: the one `reconnect` of the junk is a well-formed message.
+    expect(server.a.streams.length - streamsBefore).toBeLessThanOrEqual(1);
+  });
+
+  it('20 tabs opened at once: one leader, one stream, every tab gets every job', async () => {
+    server = await startAttackServer();
+    const tabs = await Promise.all(Array.from({ length: 20 }, () => openTab()));
+    await Promise.all(tabs.map((tab) => follow(tab, A, {})));
+    for (const tab of tabs) await streaming(tab, A);
+    const jobs = [];
+    for (let n = 0; n < 5; n++) jobs.push(await server.a.registry.enqueue({ category: 'c' }));
+    for (const tab of tabs) {
+      await waitInPage(
+        tab,
+        'the tab got 5 jobs',
+        () => (window as unknown as TabWindow).got['/api/a/jobs'].length === 5,
+      );
+      expect((await gotIn(tab, A)).map((job) => job.id)).toEqual(jobs.map((job) => job.id));
+    }
+    expect(server.a.streams).toHaveLength(1);
+    expect(server.a.open).toBe(1);
+  });
+
+  it('a denied leader: every tab shows denied; reconnect from a follower brings all back, nothing lost', async () => {
+    server = await startAttackServer();
+    const [leader, follower] = [await openTab(), await openTab()];
+    await follow(leader, A, {});
+    await streaming(leader, A);
+    await follow(follower, A, {});
+    await streaming(follower, A);
+    server.a.deny = true;
+    // The user pressed reconnect in the follower: the leader's next attempt is refused.
+    const before = server.a.streams.length;
+    await follower.evaluate((url) => (window as unknown as TabWindow).reconnectFeed(url), A);
+    for (const tab of [leader, follower]) {
+      await waitInPage(tab, 'denied', (url) => (window as unknown as TabWindow).feedState(url) === 'denied', A);
+    }
+    const missed = await server.a.registry.enqueue({ category: 'c' });
+    server.a.deny = false;
+    await follower.evaluate((url) => (window as unknown as TabWindow).reconnectFeed(url), A);
+    for (const tab of [leader, follower]) {
+      await streaming(tab, A);
+      await waitInPage(
+        tab,
+        'the missed job arrived',
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((got) => got.id === id),
+        missed.id,
+      );
+    }
+    // One refused attempt, one that succeeded: no storm from two tabs.
+    expect(server.a.streams.length - before).toBe(2);
+  });
+
+  it('configureJobFeed again in the leading tab: one stream in the end, both tabs keep getting jobs once', async () => {
+    server = await startAttackServer();
+    const [leader, follower] = [await openTab(), await openTab()];
+    await follow(leader, A, {});
+    await streaming(leader, A);
+    await follow(follower, A, {});
+    await streaming(follower, A);
+    const first = await server.a.registry.enqueue({ category: 'c' });
+    // Reopens the leader's feed (its subscriptions on the old one end with it) and subscribes again.
+    await follow(leader, A, { pollIntervalMs: 5000 });
+    await streaming(leader, A);
+    await server.a.registry.update(first.id, { state: 'running' });
+    const second = await server.a.registry.enqueue({ category: 'c' });
+    for (const tab of [leader, follower]) {
+      await waitInPage(
+        tab,
+        'the second job arrived',
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((got) => got.id === id),
+        second.id,
+      );
+      expect((await gotIn(tab, A)).filter((job) => job.id === first.id).at(-1)?.version).toBe(2);
+    }
+    // The follower's one subscription saw each version once (the leader's new one starts over).
+    const got = await gotIn(follower, A);
+    expect(got.map((job) => `${job.id}@${job.version}`)).toEqual([`${first.id}@1`, `${first.id}@2`, `${second.id}@1`]);
+    await waitFor(() => server?.a.open === 1, 'one stream open');
+  });
+
+  it('a follower whose filter keeps changing does not make the leader reconnect for each change', async () => {
+    server = await startAttackServer();
+    const [leader, follower] = [await openTab(), await openTab()];
+    const jobs = [];
+    for (let n = 0; n < 10; n++) jobs.push(await server.a.registry.enqueue({ category: `c${n}` }));
+    await follow(leader, A, {}, { category: 'c0' });
+    await streaming(leader, A);
+    await follow(follower, A, {}, { category: 'c0' });
+    await streaming(follower, A);
+    const before = server.a.streams.length;
+    // A filter box: one category after another, each in its own task, the previous one unsubscribed.
+    await follower.evaluate(async (url) => {
+      const win = window as unknown as TabWindow;
+      let off = () => {};
+      for (let n = 1; n < 10; n++) {
+        off();
+        off = win.follow(url, null as never, { category: `c${n}` });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }, A);
+    await waitInPage(follower, 'the follower got c9', () =>
+      (window as unknown as TabWindow).got['/api/a/jobs'].some((job) => job.category === 'c9'),
+    );
+    await streaming(leader, A);
+    const storm = server.a.streams.length - before;
+    console.log(
+      'stream requests for 9 filter changes:',
+      storm,
+      server.a.streams.slice(before).map((s) => s.url),
+    );
+    expect(storm).toBeLessThanOrEqual(3);
+  });
+});
