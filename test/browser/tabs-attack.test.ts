@@ -31,13 +31,13 @@ afterAll(async () => {
 
 afterEach(async () => {
   for (const page of context.pages()) await page.close();
+  await context.clearCookies();
   await server?.close();
   server = undefined;
 });
 
-/** Who the `x-user` header names; none: the page's session (an admin). */
+/** Who the `x-user` header names, else the `user` cookie; neither: bob. */
 const PRINCIPALS: Record<string, Principal> = {
-  admin: { id: 'admin', scopes: ['admin', 'secret'] },
   alice: { id: 'alice', scopes: ['admin', 'secret'] },
   bob: { id: 'bob', scopes: ['admin'] },
 };
@@ -58,6 +58,9 @@ interface AttackServer {
   close(): Promise<void>;
 }
 
+const userOf = (req: express.Request) =>
+  req.get('x-user') ?? /(?:^|; )user=(\w+)/.exec(req.get('cookie') ?? '')?.[1] ?? 'bob';
+
 /** Two job endpoints on one origin (`/api/a/jobs`, `/api/b/jobs`), each with its own registry. */
 async function startAttackServer(): Promise<AttackServer> {
   const app = express();
@@ -69,13 +72,13 @@ async function startAttackServer(): Promise<AttackServer> {
     endpoints[name] = endpoint;
     const prefix = `/api/${name}/jobs`;
     const router = jobsRouter(registry, {
-      authorize: (req) => PRINCIPALS[req.get('x-user') ?? 'admin'] ?? null,
+      authorize: (req) => PRINCIPALS[userOf(req)] ?? null,
       retryMs: 100,
       throttleMs: 0,
     });
     app.use(`${prefix}/events`, (req, res, next) => {
       endpoint.streams.push({
-        user: req.get('x-user') ?? 'admin',
+        user: userOf(req),
         url: req.originalUrl,
         lastEventId: req.get('last-event-id'),
       });
@@ -195,13 +198,13 @@ describe('tab sharing under attack, in Chromium', () => {
     await waitInPage(
       bob,
       'bob got the last job',
-      (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((job) => job.id === id),
+      (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
       last.id,
     );
     await waitInPage(
       alice,
       'alice got the last job',
-      (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((job) => job.id === id),
+      (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
       last.id,
     );
     const bobs = new Set((await gotIn(bob, A)).map((job) => job.id));
@@ -212,6 +215,48 @@ describe('tab sharing under attack, in Chromium', () => {
     expect(server.a.streams.map((stream) => stream.user).sort()).toEqual(['alice', 'bob']);
   });
 
+  it("a tab that sends no cookies (credentials: 'omit') does not follow a tab that does", async () => {
+    server = await startAttackServer();
+    await context.addCookies([{ name: 'user', value: 'alice', url: server.url }]);
+    const [alice, anonymous] = [await openTab(), await openTab()];
+    await follow(alice, A, {});
+    await streaming(alice, A);
+    await follow(anonymous, A, { credentials: 'omit' });
+    await streaming(anonymous, A);
+    const secret = await server.a.registry.enqueue({ category: 'c', scope: 'secret' });
+    const last = await server.a.registry.enqueue({ category: 'c' });
+    for (const tab of [alice, anonymous]) {
+      await waitInPage(
+        tab,
+        'the tab got the last job',
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
+        last.id,
+      );
+    }
+    expect((await gotIn(anonymous, A)).map((job) => job.id)).toEqual([last.id]);
+    expect((await gotIn(alice, A)).map((job) => job.id)).toEqual([secret.id, last.id]);
+    expect(server.a.streams.map((stream) => stream.user).sort()).toEqual(['alice', 'bob']);
+  });
+
+  it('with the same header in every tab (a CSRF token), shareAcrossTabs: true still shares one stream', async () => {
+    server = await startAttackServer();
+    const tabs = [await openTab(), await openTab(), await openTab()];
+    for (const tab of tabs) {
+      await follow(tab, A, { headers: { 'x-user': 'alice' }, shareAcrossTabs: true });
+      await streaming(tab, A);
+    }
+    const job = await server.a.registry.enqueue({ category: 'c', scope: 'secret' });
+    for (const tab of tabs) {
+      await waitInPage(
+        tab,
+        'the tab got the job',
+        () => (window as unknown as TabWindow).got['/api/a/jobs']?.length === 1,
+      );
+      expect((await gotIn(tab, A)).map((got) => got.id)).toEqual([job.id]);
+    }
+    expect(server.a.streams.map((stream) => stream.user)).toEqual(['alice']);
+  });
+
   it('messages of another shape on the channel are ignored: no error, the feed goes on', async () => {
     server = await startAttackServer();
     const [leader, follower] = [await openTab(), await openTab()];
@@ -219,7 +264,9 @@ describe('tab sharing under attack, in Chromium', () => {
     await streaming(leader, A);
     await follow(follower, A, {}, { category: 'c' });
     await streaming(follower, A);
-    const channel = `realtime-jobs ${server.url}${A}`;
+    // A second subscription, for every job: anything passed on as a job would reach it.
+    await follow(follower, A, null as never, {});
+    const channel = `realtime-jobs include ${server.url}${A}`;
     // Another script of the page (or another version of the library) on the same channel name.
     await follower.evaluate((name) => {
       const other = new BroadcastChannel(name);
@@ -237,6 +284,7 @@ describe('tab sharing under attack, in Chromium', () => {
         { t: 'snap', filter: null, ids: 5 },
         { t: 'snap', filter: {}, ids: [] },
         { t: 'info', state: 'bogus', connection: 'nah' },
+        { t: 'info', id: 'x', filter: null, state: 'closed', connection: 'live' },
         { t: 'info', id: 7, filter: 'x', state: 'streaming', connection: 'live' },
         { t: 'error' },
         { t: 'error', code: 'x' },
@@ -255,14 +303,14 @@ describe('tab sharing under attack, in Chromium', () => {
       await waitInPage(
         tab,
         'the tab got the job after the junk',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((got) => got.id === id),
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((got) => got.id === id),
         job.id,
       );
       const state = await tab.evaluate((url) => (window as unknown as TabWindow).feedState(url), A);
       expect(state).toBe('streaming');
       expect(await tab.evaluate(() => (window as unknown as TabWindow).errors)).toEqual([]);
       // Only jobs, and only of the tab's own category.
-      for (const got of await gotIn(tab, A)) expect(got.category).toBe('c');
+      for (const got of await gotIn(tab, A)) expect([got.category, typeof got.version]).toEqual(['c', 'number']);
     }
     // Junk is no reason to reconnect: the one `reconnect` of the junk is a well-formed message.
     expect(server.a.streams.length - streamsBefore).toBeLessThanOrEqual(1);
@@ -279,7 +327,7 @@ describe('tab sharing under attack, in Chromium', () => {
       await waitInPage(
         tab,
         'the tab got 5 jobs',
-        () => (window as unknown as TabWindow).got['/api/a/jobs'].length === 5,
+        () => (window as unknown as TabWindow).got['/api/a/jobs']?.length === 5,
       );
       expect((await gotIn(tab, A)).map((job) => job.id)).toEqual(jobs.map((job) => job.id));
     }
@@ -309,7 +357,7 @@ describe('tab sharing under attack, in Chromium', () => {
       await waitInPage(
         tab,
         'the missed job arrived',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((got) => got.id === id),
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((got) => got.id === id),
         missed.id,
       );
     }
@@ -334,7 +382,7 @@ describe('tab sharing under attack, in Chromium', () => {
       await waitInPage(
         tab,
         'the second job arrived',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs'].some((got) => got.id === id),
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((got) => got.id === id),
         second.id,
       );
       expect((await gotIn(tab, A)).filter((job) => job.id === first.id).at(-1)?.version).toBe(2);
@@ -366,7 +414,7 @@ describe('tab sharing under attack, in Chromium', () => {
       }
     }, A);
     await waitInPage(follower, 'the follower got c9', () =>
-      (window as unknown as TabWindow).got['/api/a/jobs'].some((job) => job.category === 'c9'),
+      (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.category === 'c9'),
     );
     await streaming(leader, A);
     const storm = server.a.streams.length - before;
