@@ -46,10 +46,14 @@ const PRINCIPALS: Record<string, Principal> = {
 interface Endpoint {
   registry: JobRegistry;
   /** Stream requests, and the principal each one was made as. */
-  streams: Array<{ user: string; url: string; lastEventId: string | undefined }>;
+  streams: Array<{ user: string; tab: string | undefined; url: string; lastEventId: string | undefined }>;
   open: number;
   /** Answer new stream requests with 403. */
   deny: boolean;
+  /** Most streams open at once. */
+  maxOpen: number;
+  /** The server is down: every request to the endpoint (and its open streams) is reset. */
+  down(on: boolean): void;
 }
 
 interface AttackServer {
@@ -69,7 +73,19 @@ async function startAttackServer(): Promise<AttackServer> {
   const bundle = await import('node:fs/promises').then((fs) => fs.readFile(BUNDLE, 'utf8'));
   for (const name of ['a', 'b'] as const) {
     const registry = await createJobRegistry({ onError: () => {} });
-    const endpoint: Endpoint = { registry, streams: [], open: 0, deny: false };
+    const sockets = new Set<import('node:net').Socket>();
+    let down = false;
+    const endpoint: Endpoint = {
+      registry,
+      streams: [],
+      open: 0,
+      deny: false,
+      maxOpen: 0,
+      down(on) {
+        down = on;
+        if (on) for (const socket of sockets) socket.destroy();
+      },
+    };
     endpoints[name] = endpoint;
     const prefix = `/api/${name}/jobs`;
     const router = jobsRouter(registry, {
@@ -80,14 +96,22 @@ async function startAttackServer(): Promise<AttackServer> {
     app.use(`${prefix}/events`, (req, res, next) => {
       endpoint.streams.push({
         user: userOf(req),
+        tab: req.get('x-tab'),
         url: req.originalUrl,
         lastEventId: req.get('last-event-id'),
       });
+      if (down) return void req.socket.destroy();
       if (endpoint.deny) return void res.status(403).json({ error: { code: 'forbidden', message: 'denied (test)' } });
       endpoint.open++;
-      res.on('close', () => endpoint.open--);
+      endpoint.maxOpen = Math.max(endpoint.maxOpen, endpoint.open);
+      sockets.add(req.socket);
+      res.on('close', () => {
+        endpoint.open--;
+        sockets.delete(req.socket);
+      });
       next();
     });
+    app.use(prefix, (req, _res, next) => (down ? req.socket.destroy() : next()));
     app.use(prefix, router);
   }
   app.get('/realtime-jobs.js', (_req, res) => void res.type('text/javascript').send(bundle));
@@ -106,6 +130,7 @@ async function startAttackServer(): Promise<AttackServer> {
       };
       window.feedState = (url) => sharedJobFeed(url).state;
       window.reconnectFeed = (url) => sharedJobFeed(url).reconnect();
+      window.connection = (url) => sharedJobFeed(url).connection;
       window.ready = true;
     </script>`);
   });
@@ -364,6 +389,89 @@ describe('tab sharing under attack, in Chromium', () => {
     }
     // One refused attempt, one that succeeded: no storm from two tabs.
     expect(server.a.streams.length - before).toBe(2);
+  });
+
+  it('the server goes down while followers wait: one tab retries, every tab gets what changed meanwhile', async () => {
+    server = await startAttackServer();
+    const tabs = [await openTab(), await openTab(), await openTab()];
+    for (const [n, tab] of tabs.entries()) {
+      // The same user in every tab; `x-tab` tells the server which tab asks.
+      await follow(tab, A, {
+        pollIntervalMs: 200,
+        maxRetryMs: 400,
+        shareAcrossTabs: true,
+        headers: { 'x-tab': `${n}` },
+      });
+      await streaming(tab, A);
+    }
+    const job = await server.a.registry.enqueue({ category: 'c' });
+    const before = server.a.streams.length;
+    server.a.down(true);
+    for (const tab of tabs) {
+      await waitInPage(
+        tab,
+        'the tab is offline',
+        (url) => (window as unknown as TabWindow & { connection(url: string): string }).connection(url) === 'offline',
+        A,
+      );
+    }
+    await server.a.registry.update(job.id, { state: 'running' });
+    const meanwhile = await server.a.registry.enqueue({ category: 'c' });
+    server.a.down(false);
+    for (const tab of tabs) {
+      await streaming(tab, A);
+      await waitInPage(
+        tab,
+        'what changed meanwhile arrived',
+        ([job, meanwhile]) => {
+          const got = (window as unknown as TabWindow).got['/api/a/jobs'] ?? [];
+          return got.some((seen) => seen.id === meanwhile) && got.some((seen) => seen.id === job && seen.version === 2);
+        },
+        [job.id, meanwhile.id],
+      );
+      const keys = (await gotIn(tab, A)).map((seen) => `${seen.id}@${seen.version}`);
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+    // Every attempt, while down and after, came from one tab; never more than one stream open.
+    const attempts = server.a.streams.slice(before);
+    expect(attempts.length).toBeGreaterThan(1);
+    expect(new Set(attempts.map((attempt) => attempt.tab)).size).toBe(1);
+    expect(server.a.maxOpen).toBe(1);
+  });
+
+  it('a hidden leader hands over to a visible tab; with every tab hidden no stream is open', async () => {
+    server = await startAttackServer();
+    const tabs = [await openTab(), await openTab()];
+    for (const tab of tabs) {
+      await follow(tab, A, {});
+      await streaming(tab, A);
+    }
+    const hide = (tab: Page, hidden: boolean) =>
+      tab.evaluate((hidden) => {
+        Object.defineProperty(document, 'visibilityState', {
+          value: hidden ? 'hidden' : 'visible',
+          configurable: true,
+        });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+    const before = server.a.streams.length;
+    await hide(tabs[0] as Page, true);
+    await waitFor(() => server?.a.streams.length === before + 1 && server.a.open === 1, 'the visible tab took over');
+    const job = await server.a.registry.enqueue({ category: 'c' });
+    for (const tab of tabs) {
+      await waitInPage(tab, 'the job arrived', () => (window as unknown as TabWindow).got['/api/a/jobs']?.length === 1);
+    }
+    await hide(tabs[1] as Page, true);
+    await waitFor(() => server?.a.open === 0, 'no stream with every tab hidden');
+    await server.a.registry.update(job.id, { state: 'running' });
+    await hide(tabs[0] as Page, false);
+    for (const tab of tabs) {
+      await waitInPage(tab, 'caught up', () =>
+        (window as unknown as TabWindow).got['/api/a/jobs']?.some((seen) => seen.version === 2),
+      );
+    }
+    expect(server.a.open).toBe(1);
+    expect(server.a.streams.at(-1)?.lastEventId).toBeDefined();
   });
 
   it('configureJobFeed again in the leading tab: one stream in the end, both tabs keep getting jobs once', async () => {
