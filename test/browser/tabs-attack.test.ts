@@ -361,6 +361,38 @@ describe('tab sharing under attack, in Chromium', () => {
     expect(server.a.open).toBe(1);
   });
 
+  it('20 tabs opened at once, each on its own job: one stream for the union, each tab follows its job live', async () => {
+    server = await startAttackServer();
+    const jobs: Job[] = [];
+    for (let n = 0; n < 20; n++) jobs.push(await server.a.registry.enqueue({ category: 'c' }));
+    const tabs = await Promise.all(Array.from({ length: 20 }, () => openTab()));
+    await Promise.all(tabs.map((tab, n) => follow(tab, A, {}, { jobId: jobs[n]?.id })));
+    for (const [n, tab] of tabs.entries()) {
+      await streaming(tab, A);
+      await waitInPage(
+        tab,
+        'its job',
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
+        jobs[n]?.id,
+      );
+    }
+    for (const job of jobs) await server.a.registry.update(job.id, { state: 'running' });
+    for (const [n, tab] of tabs.entries()) {
+      await waitInPage(
+        tab,
+        `tab ${n}: its job running`,
+        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id && job.version === 2),
+        jobs[n]?.id,
+      );
+      // Its own job and no other.
+      expect(new Set((await gotIn(tab, A)).map((job) => job.id))).toEqual(new Set([jobs[n]?.id]));
+    }
+    // The wants arrive together and widen once (1 or 2 requests here); never one per tab and more.
+    expect(server.a.streams.length).toBeLessThanOrEqual(20);
+    expect(server.a.maxOpen).toBe(1);
+    expect(server.a.open).toBe(1);
+  });
+
   it('a denied leader: every tab shows denied; reconnect from a follower brings all back, nothing lost', async () => {
     server = await startAttackServer();
     const [leader, follower] = [await openTab(), await openTab()];
