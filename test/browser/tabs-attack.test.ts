@@ -122,11 +122,15 @@ async function startAttackServer(): Promise<AttackServer> {
       import { configureJobFeed, sharedJobFeed } from '/realtime-jobs.js';
       window.got = {};
       window.errors = [];
+      window.offs = [];
+      window.unfollowAll = () => window.offs.splice(0).forEach((off) => off());
       window.addEventListener('error', (event) => window.errors.push(String(event.message)));
       window.follow = (url, options, filter) => {
         if (options) configureJobFeed(url, options);
         window.got[url] ??= [];
-        return sharedJobFeed(url).subscribe(filter, (job) => window.got[url].push(job));
+        const off = sharedJobFeed(url).subscribe(filter, (job) => window.got[url].push(job));
+        window.offs.push(off);
+        return off;
       };
       window.feedState = (url) => sharedJobFeed(url).state;
       window.reconnectFeed = (url) => sharedJobFeed(url).reconnect();
@@ -156,6 +160,7 @@ type TabWindow = Window & {
   follow(url: string, options: object, filter: object): () => void;
   feedState(url: string): string;
   reconnectFeed(url: string): void;
+  unfollowAll(): void;
 };
 
 async function openTab(): Promise<Page> {
@@ -390,6 +395,30 @@ describe('tab sharing under attack, in Chromium', () => {
     // The wants arrive together and widen once (1 or 2 requests here); never one per tab and more.
     expect(server.a.streams.length).toBeLessThanOrEqual(20);
     await waitFor(() => server?.a.open === 1, 'one stream open');
+  });
+
+  it("the union keeps a closed tab's filter across a hand-over, and starts afresh once no tab follows", async () => {
+    server = await startAttackServer();
+    const [leader, other, last] = [await openTab(), await openTab(), await openTab()];
+    await follow(leader, A, {}, { category: 'c' });
+    await streaming(leader, A);
+    await follow(other, A, {}, { category: 'd' });
+    await follow(last, A, {}, { category: 'c' });
+    await streaming(other, A);
+    await streaming(last, A);
+    await waitFor(() => server?.a.streams.at(-1)?.url.includes('d') === true, 'the union holds d');
+    await other.close();
+    const before = server.a.streams.length;
+    await leader.close();
+    await waitFor(() => (server?.a.streams.length ?? 0) > before, 'the last tab leads');
+    expect(server.a.streams.at(-1)?.url).toMatch(/category=c.*category=d|category=d.*category=c/);
+    // No subscription left, then one again: a fresh connection for what this tab wants.
+    await last.evaluate(() => (window as unknown as TabWindow).unfollowAll());
+    await follow(last, A, null as never, { category: 'e' });
+    await waitFor(() => server?.a.streams.at(-1)?.url.includes('category=e') === true, 'a stream for e');
+    expect(server.a.streams.at(-1)?.url).not.toMatch(/category=[cd]/);
+    expect(server.a.streams.at(-1)?.lastEventId).toBeUndefined();
+    await streaming(last, A);
   });
 
   it('a denied leader: every tab shows denied; reconnect from a follower brings all back, nothing lost', async () => {
