@@ -394,7 +394,10 @@ describe('tab sharing under attack, in Chromium', () => {
     }
     // The wants arrive together and widen once (1 or 2 requests here); never one per tab and more.
     expect(server.a.streams.length).toBeLessThanOrEqual(20);
-    await waitFor(() => server?.a.open === 1, 'one stream open');
+    await waitFor(
+      () => server?.a.open === 1,
+      `one stream open (open ${server.a.open}, ${server.a.streams.length} requests)`,
+    );
   });
 
   it("the union keeps a closed tab's filter across a hand-over, and starts afresh once no tab follows", async () => {

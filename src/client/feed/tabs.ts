@@ -72,11 +72,12 @@ export type FeedSource = Pick<
 
 /**
  * One stream for every tab of an origin on the same endpoint. The tab holding the Web Lock named after
- * the endpoint leads: it runs a {@link FeedMachine} for the union of what all tabs asked for, and puts
- * every job, snapshot end, resume point and state change on a BroadcastChannel; the other tabs follow
- * it, each applying its own subscriptions' filters through its own held jobs. A tab competes for the
- * lock only while it is visible (unless `pauseWhenHidden` is off), so a hidden leader hands over and,
- * with every tab hidden, nobody holds a stream, as a single tab would pause. Hidden tabs keep following.
+ * the endpoint and the credentials mode leads: it runs a {@link FeedMachine} for the union of what all
+ * tabs asked for, and puts every job, snapshot end, resume point and state change on a
+ * BroadcastChannel; the other tabs follow it, each applying its own subscriptions' filters through its
+ * own held jobs. A tab competes for the lock only while it is visible (unless `pauseWhenHidden` is
+ * off), so a hidden leader hands over and, with every tab hidden, nobody holds a stream, as a single
+ * tab would pause. Hidden tabs keep following.
  *
  * Resume stays exact across a hand-over: every tab keeps the leader's last resume point (an id and the
  * filter it is exact for, always taken together) and a new leader resumes from it with
