@@ -41,10 +41,12 @@ export interface JobFeedOptions {
   /** Disconnect while `document.visibilityState` is `hidden`, and catch up when the page is shown. @default true */
   pauseWhenHidden?: boolean;
   /**
-   * Share one stream among all tabs of this origin on the same `url` (a Web Lock elects the tab that
-   * holds it; the others get its events over a BroadcastChannel). Where either API is missing, or with
-   * `false`, each tab opens its own stream.
-   * @default true
+   * Share one stream among all tabs of this origin on the same `url` and `credentials` (a Web Lock
+   * elects the tab that holds it; the others get its events over a BroadcastChannel). Where either API
+   * is missing, or with `false`, each tab opens its own stream. With `headers` or `fetch` given, tabs
+   * share only with `true`: every tab then gets what the leading tab's requests may see, so give
+   * `true` only when every tab's headers are the same principal's (a CSRF header, not a per-tab token).
+   * @default true without `headers` and `fetch`, else false
    */
   shareAcrossTabs?: boolean;
   /**
@@ -118,7 +120,9 @@ export function readFeedOptions(options: JobFeedOptions): FeedSettings {
     heartbeatMs: positive('heartbeatMs', DEFAULT_HEARTBEAT_MS),
     maxRetryMs: positive('maxRetryMs', 30_000),
     maxEventSize: positive('maxEventSize', 1 << 20),
-    share: options.shareAcrossTabs !== false,
+    // Every tab's requests must be the same principal's: another tab's `headers` (a per-tab token) or
+    // `fetch` may see more than this one, so sharing with either is the page's explicit choice.
+    share: options.shareAcrossTabs ?? (headers === undefined && options.fetch === undefined),
     document: options.pauseWhenHidden === false ? undefined : globalThis.document,
   };
 }

@@ -1,6 +1,7 @@
 import type { Job } from '../../protocol/job.js';
 import { JobFeedError, type JobFeedErrorCode } from './errors.js';
 import { coversFilter, type NormalFilter, unionFilters } from './filter.js';
+import { isJob } from './held-jobs.js';
 import { FeedMachine, type MachineListener } from './machine.js';
 import type { FeedSettings } from './options.js';
 import { pollJobs } from './poll.js';
@@ -24,6 +25,24 @@ type Message =
   // A new leader: every tab says again what it wants.
   | { t: 'lead' }
   | { t: 'reconnect' };
+
+/** The states a leader passes on: `idle` and `closed` are a tab's own (it has no subscription, it closed). */
+const STATES: readonly JobFeedState[] = ['connecting', 'streaming', 'polling', 'paused', 'denied'];
+const CONNECTIONS: readonly JobFeedConnection[] = ['live', 'polling', 'offline'];
+
+/** An array of strings. */
+const isList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** A {@link NormalFilter} as another tab sends it: absent fields, or lists of strings. */
+const isFilter = (value: unknown): value is NormalFilter => {
+  const filter = value as NormalFilter | null;
+  return (
+    filter?.target instanceof Object &&
+    Object.values(filter.target).every(isList) &&
+    [filter.jobId ?? [], filter.category ?? []].every(isList)
+  );
+};
 
 /** The part of `navigator.locks` used here. */
 interface Locks {
@@ -53,11 +72,12 @@ export type FeedSource = Pick<
 
 /**
  * One stream for every tab of an origin on the same endpoint. The tab holding the Web Lock named after
- * the endpoint leads: it runs a {@link FeedMachine} for the union of what all tabs asked for, and puts
- * every job, snapshot end, resume point and state change on a BroadcastChannel; the other tabs follow
- * it, each applying its own subscriptions' filters through its own held jobs. A tab competes for the
- * lock only while it is visible (unless `pauseWhenHidden` is off), so a hidden leader hands over and,
- * with every tab hidden, nobody holds a stream, as a single tab would pause. Hidden tabs keep following.
+ * the endpoint and the credentials mode leads: it runs a {@link FeedMachine} for the union of what all
+ * tabs asked for, and puts every job, snapshot end, resume point and state change on a
+ * BroadcastChannel; the other tabs follow it, each applying its own subscriptions' filters through its
+ * own held jobs. A tab competes for the lock only while it is visible (unless `pauseWhenHidden` is
+ * off), so a hidden leader hands over and, with every tab hidden, nobody holds a stream, as a single
+ * tab would pause. Hidden tabs keep following.
  *
  * Resume stays exact across a hand-over: every tab keeps the leader's last resume point (an id and the
  * filter it is exact for, always taken together) and a new leader resumes from it with
@@ -67,7 +87,8 @@ export type FeedSource = Pick<
  * A closure rather than a class: its local names minify, private fields do not.
  */
 export function shareTabs(settings: FeedSettings, on: MachineListener, locks: Locks): FeedSource {
-  const name = `realtime-jobs ${settings.root}`;
+  // Tabs with other credentials are another principal (`omit`: nobody's cookies): another stream.
+  const name = `realtime-jobs ${settings.credentials} ${settings.root}`;
   let channel: BroadcastChannel | null = null;
   /** What this tab's subscriptions asked for since it last was idle. */
   let asked: NormalFilter | null = null;
@@ -203,23 +224,38 @@ export function shareTabs(settings: FeedSettings, on: MachineListener, locks: Lo
     request = null;
   };
 
+  // Anything may arrive on the channel (another script of the origin, another version of this
+  // library): a message of another shape is ignored, never thrown on or passed on.
   const receive = ({ data: message }: MessageEvent<Message>) => {
+    if (typeof message !== 'object' || message === null) return;
     const { t } = message;
     // A leader gets jobs too, from its predecessor's last moments: harmless, held jobs are versioned.
-    if (t === 'job') on.job(message.job, message.snap);
-    else if (t === 'snap') on.snapshot(message.filter, new Set(message.ids));
-    else if (t === 'error') on.error(new JobFeedError(message.code, message.message, message.status));
-    else if (t === 'lead') {
+    if (t === 'job') {
+      if (isJob(message.job)) on.job(message.job, message.snap === true);
+    } else if (t === 'snap') {
+      if (isFilter(message.filter) && isList(message.ids)) on.snapshot(message.filter, new Set(message.ids));
+    } else if (t === 'error') {
+      if (typeof message.message === 'string')
+        on.error(new JobFeedError(message.code, message.message, message.status));
+    } else if (t === 'lead') {
       if (asked) post({ t: 'want', filter: asked });
     } else if (!release) {
-      if (t === 'info') {
+      if (
+        t === 'info' &&
+        typeof (message.id ?? '') === 'string' &&
+        (message.filter === null || isFilter(message.filter)) &&
+        STATES.includes(message.state) &&
+        CONNECTIONS.includes(message.connection)
+      ) {
         seed = { id: message.id, filter: message.filter };
         setState(message.state);
         setConnection(message.connection);
       }
     } else if (t === 'want') {
-      widen(message.filter);
-      sync();
+      if (isFilter(message.filter)) {
+        widen(message.filter);
+        sync();
+      }
     } else if (t === 'reconnect') machine.reconnect(machine.filter);
   };
 
