@@ -274,6 +274,9 @@ class RedisJobStore implements JobStore {
         this.#unexpect(token);
         throw unavailable(error);
       });
+      // `again`: the script ran twice (sent again after a dropped connection) and the first run wrote
+      // it; its event is on its way, or came already.
+      if (status === 'again') return { status: 'ok', value: null, delivered };
       if (status !== 'ok') this.#unexpect(token);
       if (status === 'epoch') {
         await this.#reset();

@@ -18,6 +18,11 @@
  *
  * Every script that writes first checks the epoch: against a Redis that restarted empty it answers
  * `epoch` and writes nothing, so no write lands in a history the clients cannot resume from.
+ *
+ * `create` and `write` may run twice: a connection that drops after Redis ran a script but before its
+ * answer arrived makes ioredis send it again. The second run finds the job exactly as the first left
+ * it (the same JSON: its version and time make it unique) and answers `again`: applied, by this very
+ * write, whose event the first run recorded.
  */
 
 const NOW = `local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
@@ -39,7 +44,7 @@ end`;
 /**
  * create(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length,
  *        write token, slot entry or '')
- * → {'ok', stream id} | {'held', job JSON} | {'exists'} | {'epoch'}
+ * → {'ok', stream id} | {'again'} | {'held', job JSON} | {'exists'} | {'epoch'}
  */
 export const CREATE = `
 ${EPOCH_CHECK}
@@ -48,13 +53,16 @@ ${BUSY}
 ${LEASE}
 local id, key = ARGV[2], ARGV[5]
 local slot = ARGV[12]
+if redis.call('HEXISTS', KEYS[3], id) == 1 then
+  if redis.call('HGET', KEYS[2], id) == ARGV[3] then return {'again'} end
+  return {'exists'}
+end
 if key ~= '' then
   local holder = redis.call('HGET', KEYS[5], key)
   if holder and busy(redis.call('HGET', KEYS[3], holder)) then
     return {'held', redis.call('HGET', KEYS[2], holder)}
   end
 end
-if redis.call('HEXISTS', KEYS[3], id) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[2], id, ARGV[3])
 redis.call('HSET', KEYS[3], id, ARGV[4])
 if key ~= '' then redis.call('HSET', KEYS[5], key, id) end
@@ -87,7 +95,7 @@ end`;
 /**
  * write(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length,
  *       write token, previous version, slot entry or '')
- * → {'ok', stream id} | {'conflict', job JSON or false} | {'busy', job JSON} | {'epoch'}
+ * → {'ok', stream id} | {'again'} | {'conflict', job JSON or false} | {'busy', job JSON} | {'epoch'}
  */
 export const WRITE = `
 ${EPOCH_CHECK}
@@ -97,7 +105,11 @@ ${ROOM}
 local id, key, state = ARGV[2], ARGV[5], ARGV[6]
 local meta = redis.call('HGET', KEYS[3], id)
 if not meta then return {'conflict', false} end
-if string.match(meta, '^%d+') ~= ARGV[12] then return {'conflict', redis.call('HGET', KEYS[2], id)} end
+if string.match(meta, '^%d+') ~= ARGV[12] then
+  local stored = redis.call('HGET', KEYS[2], id)
+  if stored == ARGV[3] then return {'again'} end
+  return {'conflict', stored}
+end
 local slot = redis.call('HGET', KEYS[8], id)
 if not slot and ARGV[13] ~= '' then slot = ARGV[13] end
 if slot and string.find(meta, ' queued$') and state == 'running' and not room(id, slot) then
