@@ -238,6 +238,7 @@ describe('a Redis that drops every connection while a definition starts its jobs
   });
   afterAll(async () => {
     await Promise.all((instances ?? []).map((instance) => instance.close()));
+    console.log(instances.map((i) => i.stderr));
     await redis?.stop();
   });
 
@@ -278,6 +279,17 @@ describe('a Redis that drops every connection while a definition starts its jobs
       expect(final?.state, `${job.id}: ${final?.message}`).toBe('success');
       expect((await ranOver(instances, job.id)).work, `runs of ${job.id}`).toBe(1);
       finals.push(final);
+    }
+    // Every instance followed every change through the drops: its view agrees with the store's.
+    for (const instance of instances) {
+      await waitFor(
+        async () => {
+          const states = await Promise.all(started.map((job) => stateOn(instance, job.id)));
+          return states.every((state) => state === 'success');
+        },
+        `${instance.name} to see all thirty succeed`,
+        5000,
+      );
     }
     // Never two at once: no run found another's lock file.
     for (const instance of instances) expect(await instance.ask({ type: 'overlaps' }), instance.name).toEqual([]);
