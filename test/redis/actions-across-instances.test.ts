@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -293,5 +294,107 @@ describe('a Redis that drops every connection while a definition starts its jobs
     }
     // Never two at once: no run found another's lock file.
     for (const instance of instances) expect(await instance.ask({ type: 'overlaps' }), instance.name).toEqual([]);
+  }, 120_000);
+});
+
+describe('a Redis that restarts without its data during an approve', () => {
+  let redis: PrivateRedis;
+  let a: Instance;
+  let b: Instance;
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    const env = { REDIS_URL: redis.url, PREFIX: 'approve-restart', LEASE_MS: String(LEASE_MS) };
+    [a, b] = await Promise.all([Instance.start('a', env), Instance.start('b', env)]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await redis?.stop();
+  });
+
+  it('the approval either holds everywhere (its work runs once) or is refused; the job never hangs', async () => {
+    for (let round = 0; round < 4; round++) {
+      const job = await b.ask<Job>({ type: 'needs-approval' });
+      await waitFor(async () => (await stateOn(a, job.id)) === 'pending', 'A to see it pending');
+      // Even rounds: the restart and the approval race. Odd rounds: the approval is sent while Redis
+      // is down, and waits for the new, empty one.
+      let answer: Answer;
+      if (round % 2 === 0) [answer] = await Promise.all([act(a, 'approve', job.id), redis.restart()]);
+      else {
+        await redis.stop();
+        const approving = act(a, 'approve', job.id);
+        await redis.restart();
+        answer = await approving;
+      }
+      if (answer.job) {
+        for (const instance of [a, b]) {
+          await waitFor(
+            async () => (await stateOn(instance, job.id)) === 'running',
+            `${instance.name} to see the approved work run (round ${round})`,
+            8000,
+          );
+        }
+        expect((await ranOver([a, b], job.id)).approve).toBe(1);
+        await a.ask({ type: 'release', id: job.id });
+        await waitFor(async () => (await stateOn(b, job.id)) === 'success', 'the approved work to end', 8000);
+      } else {
+        // Refused: the job is still there to approve, on both instances, once Redis is back.
+        expect(answer.error?.code, JSON.stringify(answer)).toBe('unavailable');
+        for (const instance of [a, b]) {
+          await waitFor(async () => (await stateOn(instance, job.id)) === 'pending', `${instance.name} pending`, 8000);
+        }
+      }
+    }
+  });
+});
+
+/** A TCP proxy to Redis that can stop passing Redis's answers on the connections open so far. */
+async function answerSwallowingProxy(target: number): Promise<{ url: string; swallow(): void; close(): void }> {
+  const sockets: Array<{ swallowing: boolean; client: net.Socket; upstream: net.Socket }> = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    const pair = { swallowing: false, client, upstream };
+    sockets.push(pair);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      if (!pair.swallowing) client.write(chunk);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    swallow: () => {
+      for (const pair of sockets) pair.swallowing = true;
+    },
+    close: () => {
+      server.close();
+      for (const pair of sockets) pair.client.destroy();
+    },
+  };
+}
+
+describe('a read whose answer never comes on a connection that stays up', () => {
+  it('the instance opens a new read connection and sees changes again', async () => {
+    const prefix = freshPrefix('lost-read');
+    const proxy = await answerSwallowingProxy(Number(new URL(REDIS_URL).port || 6379));
+    const a = await Instance.start('a', { REDIS_URL: proxy.url, PREFIX: prefix });
+    const b = await Instance.start('b', { REDIS_URL, PREFIX: prefix });
+    try {
+      // A's connections stay open, but nothing Redis answers on them reaches A any more.
+      proxy.swallow();
+      const job = await b.run('unseen', 1, 1);
+      await waitFor(async () => (await stateOn(b, job.id)) === 'success', 'the job to end on B');
+      await waitFor(async () => (await stateOn(a, job.id)) === 'success', 'A to see the job end', 10_000);
+    } finally {
+      await Promise.all([a.kill(), b.close()]);
+      proxy.close();
+      await dropPrefix(prefix);
+    }
   });
 });
