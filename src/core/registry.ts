@@ -156,11 +156,16 @@ class Registry implements JobRegistry {
         const live = needsRunner(next.state);
         return {
           // Whoever brings a job back to work (an approval of a pending job) leases it with that very
-          // write; it owns the job once the write is in (`#start`), not before: a write that loses
-          // the race leaves the job to the winner.
+          // write, and owns it once the write is in (`wrote`), not before: a write that loses the
+          // race leaves the job to the winner.
           lease: live && (this.#owned.has(next.id) || current.state === 'pending'),
           slot: this.#definitions.slotOf(next),
         };
+      },
+      wrote: (current, next) => {
+        // Unless it moved on already (its event came first): a finished job has no owner.
+        const now = this.#jobs.get(next.id)?.state ?? next.state;
+        if (current.state === 'pending' && needsRunner(next.state) && needsRunner(now)) this.#owned.add(next.id);
       },
     });
     this.#runner = createRunner({
@@ -319,8 +324,6 @@ class Registry implements JobRegistry {
 
   /** Queues an owned job to start with `plan` once its slot allows. */
   #start(job: Job, plan: Plan): void {
-    // An approved job becomes this instance's here, once its write won (unless it moved on already).
-    if (needsRunner(this.#jobs.get(job.id)?.state ?? job.state)) this.#owned.add(job.id);
     this.#hooks?.owned?.(job);
     this.#queue.add(job, plan);
   }
