@@ -30,6 +30,8 @@ export interface JobWriterHost {
   adopt(job: Job): void;
   /** What the store is told about a write: the lease and the concurrency slot. */
   optionsFor(current: Job, next: Job): WriteOptions;
+  /** A write of `next` over `current` is in (not called for one that lost a race). */
+  wrote?(current: Job, next: Job): void;
 }
 
 /**
@@ -105,7 +107,10 @@ export class JobWriter {
       }
       const next = applyPatch(current, change, new Date().toISOString());
       const result = await this.host.store.write(next, this.host.optionsFor(current, next));
-      if (result.ok) return this.host.get(id) ?? result.event.job;
+      if (result.ok) {
+        this.host.wrote?.(current, next);
+        return this.host.get(id) ?? result.event.job;
+      }
       if (!result.current) throw new JobsError('not_found', `No job with id ${JSON.stringify(id)}`, { jobId: id });
       if (result.current.version > current.version) this.host.adopt(result.current);
       if (result.busy) throw new SlotBusy(result.current);

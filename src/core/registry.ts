@@ -109,6 +109,12 @@ export async function createJobRegistry(options: JobRegistryOptions = {}): Promi
 class Registry implements JobRegistry {
   /** Every job this instance knows, newest snapshot, indexed for lists and pages. */
   readonly #jobs = new JobIndex();
+  /**
+   * The version of each job its store's events (or load) last brought: an event at or below it was
+   * applied already. Apart from what `#jobs` holds, since a write that lost a race takes the newer
+   * snapshot early (`adopt`), and the event that brings it must still be fanned out and acted on.
+   */
+  readonly #applied = new Map<string, number>();
   readonly #logs = new Map<string, LogLine[]>();
   readonly #subscribers = new Subscribers<(event: JobEvent) => void>();
   readonly #closeListeners = new Set<() => void>();
@@ -141,15 +147,25 @@ class Registry implements JobRegistry {
     this.#writer = new JobWriter({
       store,
       get: (id) => this.#jobs.get(id),
-      adopt: (job) => this.#jobs.set(Object.freeze(job)),
+      adopt: (job) => {
+        // Only ever forwards: the read loop may have brought newer versions while the write was out.
+        const held = this.#jobs.get(job.id);
+        if (!held || held.version < job.version) this.#jobs.set(Object.freeze(job));
+      },
       optionsFor: (current, next) => {
         const live = needsRunner(next.state);
-        // Whoever brings a job back to work (an approval of a pending job) owns it from then on.
-        if (live && current.state === 'pending') this.#owned.add(next.id);
         return {
-          lease: live && this.#owned.has(next.id),
+          // Whoever brings a job back to work (an approval of a pending job) leases it with that very
+          // write, and owns it once the write is in (`wrote`), not before: a write that loses the
+          // race leaves the job to the winner.
+          lease: live && (this.#owned.has(next.id) || current.state === 'pending'),
           slot: this.#definitions.slotOf(next),
         };
+      },
+      wrote: (current, next) => {
+        // Unless it moved on already (its event came first): a finished job has no owner.
+        const now = this.#jobs.get(next.id)?.state ?? next.state;
+        if (current.state === 'pending' && needsRunner(next.state) && needsRunner(now)) this.#owned.add(next.id);
       },
     });
     this.#runner = createRunner({
@@ -198,13 +214,17 @@ class Registry implements JobRegistry {
   /** Takes what the store loaded, then finishes the jobs whose runner is gone. */
   async load(loaded: StoreLoad, code: string, orphanMessage: string): Promise<void> {
     this.#jobs.clear();
+    this.#applied.clear();
     this.#logs.clear();
     // In page order, oldest first, so the index appends instead of inserting (ISO times in one format
     // compare as strings; localeCompare is slow).
     const oldestFirst = [...loaded.jobs].sort((a, b) =>
       a.queuedAt !== b.queuedAt ? (a.queuedAt < b.queuedAt ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
     );
-    for (const job of oldestFirst) this.#jobs.set(Object.freeze(job));
+    for (const job of oldestFirst) {
+      this.#jobs.set(Object.freeze(job));
+      this.#applied.set(job.id, job.version);
+    }
     for (const [id, lines] of Object.entries(loaded.logs)) this.#logs.set(id, [...lines]);
     this.#head = loaded.head;
     await Promise.all(loaded.orphans.map((job) => this.endOrphan(job, code, orphanMessage)));
@@ -250,9 +270,11 @@ class Registry implements JobRegistry {
       if (lines.length > this.limits.logLines) lines.splice(0, lines.length - this.limits.logLines);
       this.#logs.set(job.id, lines);
     } else {
+      // Already applied (loaded state, a replayed event)?
+      if ((this.#applied.get(job.id) ?? 0) >= job.version) return;
+      this.#applied.set(job.id, job.version);
       const held = this.#jobs.get(job.id);
-      if (held && held.version >= job.version) return; // already applied (loaded state, a replayed event)
-      this.#jobs.set(Object.freeze(job));
+      if (!held || held.version <= job.version) this.#jobs.set(Object.freeze(job));
       if (!needsRunner(job.state)) {
         this.#owned.delete(job.id);
         this.#queue.forget(job.id);
@@ -505,7 +527,10 @@ class Registry implements JobRegistry {
       if (job.finishedAt !== null && Date.parse(job.finishedAt) < cutoff) removed.push(job.id);
     }
     this.#jobs.deleteMany(removed);
-    for (const id of removed) this.#logs.delete(id);
+    for (const id of removed) {
+      this.#logs.delete(id);
+      this.#applied.delete(id);
+    }
     if (removed.length > 0) this.store.remove(removed).catch((error) => this.report(error));
   }
 

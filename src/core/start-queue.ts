@@ -26,8 +26,11 @@ export class StartQueue {
   readonly #host: StartQueueHost;
   readonly #plans = new Map<string, Plan>();
   readonly #starting = new Set<string>();
-  /** Jobs whose start failed on the store and was reported; reported again only after a success. */
-  readonly #failing = new Set<string>();
+  /**
+   * Jobs whose start failed on the store (reported once, not again until a success), with the attempt
+   * that start wrote: the write may have landed all the same, its answer lost.
+   */
+  readonly #failing = new Map<string, number>();
   #timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(host: StartQueueHost) {
@@ -78,12 +81,19 @@ export class StartQueue {
     const job = this.#host.get(id);
     if (!plan || this.#starting.has(id) || this.#host.isClosed()) return;
     if (job?.state !== 'queued') {
+      // A start that failed on the store but landed (the connection dropped after Redis ran it): the
+      // job runs at the attempt this instance wrote, and only this instance starts its queued jobs,
+      // so the work is ours to run. Dropping it would leave the job running, leased, for ever.
+      const landed = job?.state === 'running' && this.#failing.get(id) === job.attempt;
       this.#plans.delete(id);
+      this.#failing.delete(id);
+      if (landed) this.#host.execute(job, plan);
       return;
     }
     this.#starting.add(id);
+    const attempt = job.attempt + 1;
     try {
-      const started = await this.#host.start(id, job.attempt + 1);
+      const started = await this.#host.start(id, attempt);
       this.#plans.delete(id);
       this.#failing.delete(id);
       this.#host.execute(started, plan);
@@ -99,7 +109,7 @@ export class StartQueue {
       // renewed, so no other instance takes it: dropping its plan would leave it queued for ever. The
       // next look (every second) tries again; the failure is reported once, not every second.
       if (!this.#failing.has(id)) this.#host.report(error);
-      this.#failing.add(id);
+      this.#failing.set(id, attempt);
     } finally {
       this.#starting.delete(id);
     }

@@ -155,6 +155,8 @@ export interface JobStore {
   /**
    * Records a new job (version 1). With `job.key` set, and a busy job holding the same key (the key
    * string is `category`, `target` and `key` together), that job is answered and nothing is written.
+   * A retry without a `key` is held the same way by the busy retry of the same job (`retryOf`): see
+   * {@link idempotencyKey}.
    */
   create(job: Job, options?: WriteOptions): Promise<CreateResult>;
   /** Records the next version of a job, if the stored version is `job.version - 1`. */
@@ -175,9 +177,13 @@ export interface JobStore {
   health(): StoreHealth;
 }
 
-/** The idempotency key of a job, as stores index it: category, target and key together. */
+/**
+ * The idempotency key of a job, as stores index it: category, target and key together. A retry
+ * without a key is keyed by the job it retries, so that two retries of one job at once (a double
+ * click reaching two instances) make one job, whichever instance each reached.
+ */
 export function idempotencyKey(job: Job): string | null {
-  if (job.key === null) return null;
+  if (job.key === null) return job.retryOf === null ? null : JSON.stringify(['retry', job.retryOf]);
   const entries = Object.entries(job.target).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([job.category, entries, job.key]);
 }

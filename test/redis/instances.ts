@@ -27,7 +27,10 @@ export class Instance {
     });
   }
 
-  static async start(name: string, env: { REDIS_URL: string; PREFIX: string; LEASE_MS?: string }): Promise<Instance> {
+  static async start(
+    name: string,
+    env: { REDIS_URL: string; PREFIX: string; LEASE_MS?: string; LOCK_FILE?: string },
+  ): Promise<Instance> {
     fixture ??= bundleFixture(new URL('./fixtures/instance.ts', import.meta.url));
     const child = fork(await fixture, [], {
       env: { ...process.env, ...env, NAME: name },

@@ -68,6 +68,12 @@ const epochId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
 /** How long one blocking read waits before it looks again (and notices a close). */
 const READ_BLOCK_MS = 2000;
 const READ_COUNT = 1000;
+/**
+ * A blocking read still unanswered this long after it was sent, on a connection that is up, is lost:
+ * ioredis can lose track of a command whose connection drops at the wrong moment (and then never
+ * settles it). The read loop then opens a new connection and reads on from where it was.
+ */
+const READ_STALL_MS = READ_BLOCK_MS + 3000;
 const SCRIPT_KEYS = 10;
 
 /**
@@ -164,6 +170,8 @@ class RedisJobStore implements JobStore {
   #fault: string | null = null;
   #resetting: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
+  /** Ends the read loop's wait at once (on close), whatever its read does. */
+  #stopReading: () => void = () => {};
 
   constructor(settings: Settings) {
     this.#settings = settings;
@@ -192,8 +200,7 @@ class RedisJobStore implements JobStore {
       if (this.#epoch) void this.#checkEpoch();
     });
     this.#client = client;
-    this.#reader = client.duplicate({ maxRetriesPerRequest: null });
-    this.#reader.on('error', (error: Error) => this.#setFault(`Redis: ${error.message}`));
+    this.#reader = this.#newReader();
     try {
       await answersWithin(client, this.#settings.openTimeoutMs);
       await this.#reportEvictionPolicy();
@@ -274,6 +281,9 @@ class RedisJobStore implements JobStore {
         this.#unexpect(token);
         throw unavailable(error);
       });
+      // `again`: the script ran twice (sent again after a dropped connection) and the first run wrote
+      // it; its event is on its way, or came already.
+      if (status === 'again') return { status: 'ok', value: null, delivered };
       if (status !== 'ok') this.#unexpect(token);
       if (status === 'epoch') {
         await this.#reset();
@@ -331,6 +341,7 @@ class RedisJobStore implements JobStore {
     for (const waiter of this.#waiting.values()) waiter.reject(new JobsError('closed', 'redisStore: closed'));
     this.#waiting.clear();
     await this.#disconnect();
+    this.#stopReading();
     await this.#loop?.catch(() => {});
   }
 
@@ -400,19 +411,29 @@ class RedisJobStore implements JobStore {
   }
 
   async #readLoop(): Promise<void> {
-    const reader = this.#reader as Redis;
     const stream = this.#keys[3] as string;
+    /** The read in flight: kept across a stall while the connection is down (it is sent again then). */
+    let pending: Promise<unknown> | null = null;
     while (!this.#closed) {
+      const reader = this.#reader as Redis;
       try {
-        const answer = (await reader.xread(
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          READ_BLOCK_MS,
-          'STREAMS',
-          stream,
-          this.#delivered,
-        )) as Array<[string, Array<[string, string[]]>]> | null;
+        pending ??= reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', stream, this.#delivered);
+        const read = pending;
+        const answer = (await this.#orStall(read)) as
+          | typeof STALLED
+          | Array<[string, Array<[string, string[]]>]>
+          | null;
+        if (answer === STALLED) {
+          if (reader.status !== 'ready') continue; // down: ioredis sends the read again once it is back
+          // Up, yet no answer: this read is lost. A new connection reads on from the same position.
+          read.catch(() => {});
+          pending = null;
+          this.#context?.onError(new Error('redisStore: a read got no answer; the read connection was replaced'));
+          reader.disconnect();
+          this.#reader = this.#newReader();
+          continue;
+        }
+        pending = null;
         if (this.#closed) return;
         if (this.#resetting) await this.#resetting.catch(() => {});
         for (const [, entries] of answer ?? []) {
@@ -426,11 +447,28 @@ class RedisJobStore implements JobStore {
           }
         }
       } catch (error) {
+        pending = null;
         if (this.#closed) return;
         this.#setFault(`redisStore: the read loop failed: ${errorMessage(error)}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
+  }
+
+  /** What `read` answers, or STALLED once it has had no answer for READ_STALL_MS or the store closed. */
+  #orStall(read: Promise<unknown>): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<typeof STALLED>((resolve) => {
+      timer = setTimeout(() => resolve(STALLED), READ_STALL_MS);
+      this.#stopReading = () => resolve(STALLED);
+    });
+    return Promise.race([read, stalled]).finally(() => clearTimeout(timer));
+  }
+
+  #newReader(): Redis {
+    const reader = (this.#client as Client).duplicate({ maxRetriesPerRequest: null });
+    reader.on('error', (error: Error) => this.#setFault(`Redis: ${error.message}`));
+    return reader;
   }
 
   #deliver(id: string, flat: string[]): void {
@@ -671,6 +709,8 @@ async function answersWithin(client: Redis, ms: number): Promise<void> {
     clearTimeout(timer);
   }
 }
+
+const STALLED = Symbol('stalled');
 
 interface Waiter {
   job: Job;

@@ -5,7 +5,8 @@
  * KEYS (the same order for every script):
  *   1 epoch     string  the current epoch; missing after a restart that lost the data
  *   2 jobs      hash    job id → job JSON
- *   3 versions  hash    job id → "<version> <state>" (checked without decoding the JSON)
+ *   3 versions  hash    job id → "<version> <state>" (checked without decoding the JSON), and
+ *                       "<job id> w" → "<instance> <write token>" of the write that stored it
  *   4 events    stream  one entry per change: e = epoch, j = job JSON, i = writing instance,
  *                       v = the writer's token for the write (how it knows its own events)
  *   5 keys      hash    idempotency key → id of the busy job holding it
@@ -18,9 +19,17 @@
  *
  * Every script that writes first checks the epoch: against a Redis that restarted empty it answers
  * `epoch` and writes nothing, so no write lands in a history the clients cannot resume from.
+ *
+ * `create` and `write` may run twice: a connection that drops after Redis ran a script but before its
+ * answer arrived makes ioredis send it again. The second run finds the job exactly as the first left
+ * it (the same JSON, written by the same instance with the same write token) and answers `again`:
+ * applied, by this very write, whose event the first run recorded. Another write of the same JSON (a
+ * stale copy) is a conflict like any.
  */
 
 const NOW = `local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
+/** Whether the job's stored JSON was written by this very write (ARGV: json 3, owner 8, token 11). */
+const SAME_WRITE = `local function same_write(id) return redis.call('HGET', KEYS[2], id) == ARGV[3] and redis.call('HGET', KEYS[3], id .. ' w') == ARGV[8] .. ' ' .. ARGV[11] end`;
 const EPOCH_CHECK = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'epoch'} end`;
 /** Busy states, as the second word of a `versions` entry. */
 const BUSY = `local function busy(meta) return meta ~= false and (string.find(meta, ' queued$') or string.find(meta, ' pending$') or string.find(meta, ' running$')) end`;
@@ -39,24 +48,28 @@ end`;
 /**
  * create(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length,
  *        write token, slot entry or '')
- * → {'ok', stream id} | {'held', job JSON} | {'exists'} | {'epoch'}
+ * → {'ok', stream id} | {'again'} | {'held', job JSON} | {'exists'} | {'epoch'}
  */
 export const CREATE = `
 ${EPOCH_CHECK}
 ${NOW}
 ${BUSY}
 ${LEASE}
+${SAME_WRITE}
 local id, key = ARGV[2], ARGV[5]
 local slot = ARGV[12]
+if redis.call('HEXISTS', KEYS[3], id) == 1 then
+  if same_write(id) then return {'again'} end
+  return {'exists'}
+end
 if key ~= '' then
   local holder = redis.call('HGET', KEYS[5], key)
   if holder and busy(redis.call('HGET', KEYS[3], holder)) then
     return {'held', redis.call('HGET', KEYS[2], holder)}
   end
 end
-if redis.call('HEXISTS', KEYS[3], id) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[2], id, ARGV[3])
-redis.call('HSET', KEYS[3], id, ARGV[4])
+redis.call('HSET', KEYS[3], id, ARGV[4], id .. ' w', ARGV[8] .. ' ' .. ARGV[11])
 if key ~= '' then redis.call('HSET', KEYS[5], key, id) end
 if slot ~= '' and (ARGV[6] == 'queued' or ARGV[6] == 'running') then redis.call('HSET', KEYS[8], id, slot) end
 lease(id, ARGV[6], ARGV[7], ARGV[8], ARGV[9])
@@ -87,17 +100,21 @@ end`;
 /**
  * write(epoch, id, json, version-state, idempotency key or '', state, lease flag, owner, lease ms, max length,
  *       write token, previous version, slot entry or '')
- * → {'ok', stream id} | {'conflict', job JSON or false} | {'busy', job JSON} | {'epoch'}
+ * → {'ok', stream id} | {'again'} | {'conflict', job JSON or false} | {'busy', job JSON} | {'epoch'}
  */
 export const WRITE = `
 ${EPOCH_CHECK}
 ${NOW}
 ${LEASE}
 ${ROOM}
+${SAME_WRITE}
 local id, key, state = ARGV[2], ARGV[5], ARGV[6]
 local meta = redis.call('HGET', KEYS[3], id)
 if not meta then return {'conflict', false} end
-if string.match(meta, '^%d+') ~= ARGV[12] then return {'conflict', redis.call('HGET', KEYS[2], id)} end
+if string.match(meta, '^%d+') ~= ARGV[12] then
+  if same_write(id) then return {'again'} end
+  return {'conflict', redis.call('HGET', KEYS[2], id)}
+end
 local slot = redis.call('HGET', KEYS[8], id)
 if not slot and ARGV[13] ~= '' then slot = ARGV[13] end
 if slot and string.find(meta, ' queued$') and state == 'running' and not room(id, slot) then
@@ -106,7 +123,7 @@ end
 if slot and (state == 'queued' or state == 'running') then redis.call('HSET', KEYS[8], id, slot)
 else redis.call('HDEL', KEYS[8], id) end
 redis.call('HSET', KEYS[2], id, ARGV[3])
-redis.call('HSET', KEYS[3], id, ARGV[4])
+redis.call('HSET', KEYS[3], id, ARGV[4], id .. ' w', ARGV[8] .. ' ' .. ARGV[11])
 if key ~= '' and state ~= 'queued' and state ~= 'pending' and state ~= 'running' then
   if redis.call('HGET', KEYS[5], key) == id then redis.call('HDEL', KEYS[5], key) end
 end
@@ -208,7 +225,7 @@ local keep = tonumber(ARGV[2])
 for i = 3, #ARGV do
   local id = ARGV[i]
   redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[3], id, id .. ' w')
   redis.call('HDEL', KEYS[8], id)
   local last = tonumber(redis.call('HGET', KEYS[10], id) or '0')
   for seq = math.max(1, last - keep + 1), last do redis.call('HDEL', KEYS[9], id .. '#' .. seq) end
