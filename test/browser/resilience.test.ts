@@ -52,11 +52,13 @@ const shown = (page: Page) =>
     };
   });
 
-// Short intervals keep the suite quick; the server's heartbeat matches the page's (150 ms), and its
-// `retry:` is long (3 s), so whatever reaches the page within two polling intervals came by polling.
-const POLL_MS = 400;
-const HEARTBEAT_MS = 150;
-const RETRY_MS = 3000;
+// Short intervals keep the suite quick, yet long enough that a machine busy with other suites (two
+// cores) does not miss "within two intervals" by its own delays; the server's heartbeat matches the
+// page's (300 ms), and its `retry:` is long (5 s), so whatever reaches the page within two polling
+// intervals came by polling.
+const POLL_MS = 1000;
+const HEARTBEAT_MS = 300;
+const RETRY_MS = 5000;
 const FEED_OPTIONS = `{ pollIntervalMs: ${POLL_MS}, heartbeatMs: ${HEARTBEAT_MS}, maxRetryMs: 1000 }`;
 
 describe('the tile and its button when the stream fails, in Chromium, against a server in its own process', () => {
@@ -149,12 +151,12 @@ describe('the tile and its button when the stream fails, in Chromium, against a 
       expect(await shown(page)).toEqual({
         state: 'success',
         connection: 'polling',
-        notice: 'Live updates paused; checking every 0.4 s',
+        notice: `Live updates paused; checking every ${POLL_MS / 1000} s`,
         buttonDisabled: false,
       });
 
       await control('/test/stream-failure/none');
-      await waitInPage(page, 'live again', streaming, undefined, 5000);
+      await waitInPage(page, 'live again', streaming, undefined, 3 * RETRY_MS);
       expect(await shown(page)).toMatchObject({ connection: 'live', notice: null });
       await page.close();
     });
