@@ -7,21 +7,13 @@ import type { JobFeedStateDetail } from '../../src/client/shared.js';
 import { RESTART_MESSAGE } from '../../src/core/registry.js';
 import { renderJobStatus } from '../../src/html/render.js';
 import type { Job } from '../../src/protocol/job.js';
-import { launchChromium } from '../support/browser.js';
 import { PREFIX, pageHtml, type StreamFailure, startTestServer } from './server.js';
-import { bundleCrashServer, type ChildServer, ensureBundle, startChildServer, waitInPage } from './setup.js';
+import { bundleCrashServer, type ChildServer, startChildServer, useChromium, waitInPage } from './setup.js';
 
-let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let context: BrowserContext;
 
-beforeAll(async () => {
-  await ensureBundle();
-  chromium = await launchChromium();
-  context = chromium.context;
-});
-
-afterAll(async () => {
-  await chromium?.close();
+useChromium((launched) => {
+  context = launched;
 });
 
 /** The page's record of its shared feed, from the `job-feed-state` events. */

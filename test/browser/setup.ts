@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import { launchChromium } from '../support/browser.js';
 import { ensureBuilt } from '../support/build.js';
 import { bundleFixture } from '../support/bundle.js';
 import { BUNDLE, LIST_BUNDLE, ROOT } from './server.js';
@@ -11,6 +13,22 @@ import { BUNDLE, LIST_BUNDLE, ROOT } from './server.js';
  */
 export async function ensureBundle(): Promise<void> {
   await ensureBuilt([BUNDLE, LIST_BUNDLE], ['client', 'html', 'protocol'], 'the browser bundle to be built');
+}
+
+/**
+ * Chromium for the tests of one file, the browser bundles built first: launched before them (its
+ * context handed to `launched`), closed after them.
+ */
+export function useChromium(launched: (context: BrowserContext) => void): void {
+  let chromium: Awaited<ReturnType<typeof launchChromium>> | undefined;
+  beforeAll(async () => {
+    await ensureBundle();
+    chromium = await launchChromium();
+    launched(chromium.context);
+  });
+  afterAll(async () => {
+    await chromium?.close();
+  });
 }
 
 /** Bundles the crash server for `node` (packages stay external and resolve from the repo). */

@@ -3,26 +3,18 @@
 // do not stall, and closing the leading tab moves the stream to another tab within a second, with no
 // update lost.
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { renderJobStatus } from '../../src/html/render.js';
 import type { Job } from '../../src/protocol/job.js';
-import { launchChromium } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 import { PREFIX, pageHtml, startTestServer, type TestServer } from './server.js';
-import { ensureBundle, waitInPage } from './setup.js';
+import { useChromium, waitInPage } from './setup.js';
 
-let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let context: BrowserContext;
 let server: TestServer;
 
-beforeAll(async () => {
-  await ensureBundle();
-  chromium = await launchChromium();
-  context = chromium.context;
-});
-
-afterAll(async () => {
-  await chromium?.close();
+useChromium((launched) => {
+  context = launched;
 });
 
 afterEach(async () => {
