@@ -108,7 +108,17 @@ export function createJobFeed(options: JobFeedOptions): JobFeed {
         queueMicrotask(reconcile);
       }
       return () => {
-        if (subscriptions.delete(subscription) && subscriptions.size === 0) machine.idle();
+        if (!subscriptions.delete(subscription) || subscriptions.size > 0) return;
+        // Decided at the end of the task: a page that swaps its tiles for new ones (a fragment
+        // refreshed: the old elements unsubscribe, the new ones subscribe) and wants exactly what the
+        // feed follows keeps its connection and resume point. Anything else starts over, as before.
+        queueMicrotask(() => {
+          const filter = wanted();
+          const current = machine.filter;
+          if (filter && current && coversFilter(filter, current) && coversFilter(current, filter)) return;
+          machine.idle();
+          if (filter) machine.run(filter);
+        });
       };
     },
     onStateChange(listener) {

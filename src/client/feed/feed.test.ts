@@ -150,6 +150,20 @@ describe('createJobFeed against the real routes', () => {
     await waitFor(() => pulls.jobs.some((j) => j.id === pull.id), 'snapshot job delivered');
   });
 
+  it('keeps its stream when the last subscription is replaced in the same task (a tile swapped for a new one)', async () => {
+    const { url, registry, streams } = await realServer();
+    const { feed } = feedFor(url);
+    const old = collect(feed, { category: 'sync-push' });
+    await waitFor(() => feed.state === 'streaming', 'streaming');
+    // What a fragment refresh does: the old element unsubscribes, the new one subscribes, one task.
+    old.off();
+    const replacement = collect(feed, { category: 'sync-push' });
+    const job = await registry.enqueue({ category: 'sync-push' });
+    await waitFor(() => replacement.jobs.some((seen) => seen.id === job.id), 'the new job, live');
+    expect(feed.state).toBe('streaming');
+    expect(streams()).toHaveLength(1);
+  });
+
   it('starts from a fresh snapshot when a new subscription follows the last one ending', async () => {
     const { url, registry, streams } = await realServer();
     const { feed } = feedFor(url);
@@ -158,6 +172,7 @@ describe('createJobFeed against the real routes', () => {
     await registry.enqueue({ category: 'sync-push' });
     await waitFor(() => first.jobs.length === 1, 'first job');
     first.off();
+    await Promise.resolve(); // the feed lets go at the end of the task
     expect(feed.state).toBe('idle');
     const pull = await registry.enqueue({ category: 'sync-pull' });
     const second = collect(feed, { category: 'sync-pull' });

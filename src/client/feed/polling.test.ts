@@ -206,6 +206,7 @@ describe('any failure of the stream switches to polling within one interval, and
     await advance(POLL_MS);
     expect(feed.state).toBe('polling');
     off();
+    await Promise.resolve(); // the feed lets go at the end of the task
     expect(feed.state).toBe('idle');
     await advance(10 * POLL_MS);
     expect(routes.listRequests).toHaveLength(1);

@@ -85,7 +85,8 @@ describe('exact resume', () => {
     routes.jobs.set('job-1', job({ version: 5, message: 'before the restart' }));
     routes.jobs.set('gone', job({ id: 'gone' }));
     const { feed, off } = await startFeed(routes);
-    off(); // idle: the next subscription starts from a snapshot
+    off(); // idle (at the end of the task): the next subscription starts from a snapshot
+    await Promise.resolve();
 
     // The server restarted with a rebuilt log: job-1 went back to version 2, `gone` is gone.
     routes.jobs.clear();

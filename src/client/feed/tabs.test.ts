@@ -208,6 +208,7 @@ describe('tabs sharing one stream', () => {
     const off = feed.subscribe({ category: 'alpha' }, () => {});
     await waitFor(() => feed.state === 'streaming', 'streams for alpha');
     off();
+    await Promise.resolve(); // the feed goes idle at the end of the task
     feed.subscribe({ category: 'beta' }, () => {});
     await waitFor(() => urls.length === 2 && feed.state === 'streaming', 'streams for beta');
     expect(urls).toEqual(['/jobs/events?category=alpha', '/jobs/events?category=beta']);
