@@ -295,6 +295,14 @@ describe('tab sharing under attack, in Chromium', () => {
     await streaming(follower, A);
     // A second subscription, for every job: anything passed on as a job would reach it.
     await follow(follower, A, null as never, {});
+    // The leader widens its stream to every job for it before the junk comes: after that, only the
+    // junk could make it open another.
+    await waitFor(
+      () => server?.a.streams.at(-1)?.url.includes('category=') === false && server.a.open === 1,
+      'the leader widened to every job',
+      STREAMS_SETTLE_MS,
+    );
+    const streamsBefore = server.a.streams.length;
     const channel = `realtime-jobs include ${server.url}${A}`;
     // Another script of the page (or another version of the library) on the same channel name.
     await follower.evaluate((name) => {
@@ -326,7 +334,6 @@ describe('tab sharing under attack, in Chromium', () => {
       for (const message of junk) other.postMessage(message);
       other.close();
     }, channel);
-    const streamsBefore = server.a.streams.length;
     const job = await server.a.registry.enqueue({ category: 'c' });
     for (const tab of [leader, follower]) {
       await waitInPage(
