@@ -173,6 +173,18 @@ function follow(page: Page, url: string, options: object, filter: object = {}): 
 
 const gotIn = (page: Page, url: string) => page.evaluate((url) => (window as unknown as TabWindow).got[url] ?? [], url);
 
+/** Waits until `page` got the job `id` on endpoint A (that very `version`, when given). */
+const gotJob = (page: Page, id: string | undefined, what: string, version?: number) =>
+  waitInPage(
+    page,
+    what,
+    ([id, version]) =>
+      (window as unknown as TabWindow).got['/api/a/jobs']?.some(
+        (job) => job.id === id && (version === null || job.version === version),
+      ),
+    [id, version ?? null] as const,
+  );
+
 const streaming = (page: Page, url: string) =>
   waitInPage(page, `${url} streams`, (url) => (window as unknown as TabWindow).feedState(url) === 'streaming', url);
 
@@ -224,18 +236,8 @@ describe('tab sharing under attack, in Chromium', () => {
     const open = await server.a.registry.enqueue({ category: 'c' });
     const secret = await server.a.registry.enqueue({ category: 'c', scope: 'secret' });
     const last = await server.a.registry.enqueue({ category: 'c' });
-    await waitInPage(
-      bob,
-      'bob got the last job',
-      (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
-      last.id,
-    );
-    await waitInPage(
-      alice,
-      'alice got the last job',
-      (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
-      last.id,
-    );
+    await gotJob(bob, last.id, 'bob got the last job');
+    await gotJob(alice, last.id, 'alice got the last job');
     const bobs = new Set((await gotIn(bob, A)).map((job) => job.id));
     expect(bobs.has(secret.id)).toBe(false);
     expect([...bobs].sort()).toEqual([open.id, last.id].sort());
@@ -255,12 +257,7 @@ describe('tab sharing under attack, in Chromium', () => {
     const secret = await server.a.registry.enqueue({ category: 'c', scope: 'secret' });
     const last = await server.a.registry.enqueue({ category: 'c' });
     for (const tab of [alice, anonymous]) {
-      await waitInPage(
-        tab,
-        'the tab got the last job',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
-        last.id,
-      );
+      await gotJob(tab, last.id, 'the tab got the last job');
     }
     expect((await gotIn(anonymous, A)).map((job) => job.id)).toEqual([last.id]);
     expect((await gotIn(alice, A)).map((job) => job.id)).toEqual([secret.id, last.id]);
@@ -336,12 +333,7 @@ describe('tab sharing under attack, in Chromium', () => {
     }, channel);
     const job = await server.a.registry.enqueue({ category: 'c' });
     for (const tab of [leader, follower]) {
-      await waitInPage(
-        tab,
-        'the tab got the job after the junk',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((got) => got.id === id),
-        job.id,
-      );
+      await gotJob(tab, job.id, 'the tab got the job after the junk');
       const state = await tab.evaluate((url) => (window as unknown as TabWindow).feedState(url), A);
       expect(state).toBe('streaming');
       expect(await tab.evaluate(() => (window as unknown as TabWindow).errors)).toEqual([]);
@@ -379,21 +371,11 @@ describe('tab sharing under attack, in Chromium', () => {
     await Promise.all(tabs.map((tab, n) => follow(tab, A, {}, { jobId: jobs[n]?.id })));
     for (const [n, tab] of tabs.entries()) {
       await streaming(tab, A);
-      await waitInPage(
-        tab,
-        'its job',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id),
-        jobs[n]?.id,
-      );
+      await gotJob(tab, jobs[n]?.id, 'its job');
     }
     for (const job of jobs) await server.a.registry.update(job.id, { state: 'running' });
     for (const [n, tab] of tabs.entries()) {
-      await waitInPage(
-        tab,
-        `tab ${n}: its job running`,
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((job) => job.id === id && job.version === 2),
-        jobs[n]?.id,
-      );
+      await gotJob(tab, jobs[n]?.id, `tab ${n}: its job running`, 2);
       // Its own job and no other.
       expect(new Set((await gotIn(tab, A)).map((job) => job.id))).toEqual(new Set([jobs[n]?.id]));
     }
@@ -450,12 +432,7 @@ describe('tab sharing under attack, in Chromium', () => {
     await follower.evaluate((url) => (window as unknown as TabWindow).reconnectFeed(url), A);
     for (const tab of [leader, follower]) {
       await streaming(tab, A);
-      await waitInPage(
-        tab,
-        'the missed job arrived',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((got) => got.id === id),
-        missed.id,
-      );
+      await gotJob(tab, missed.id, 'the missed job arrived');
     }
     // One refused attempt, one that succeeded: no storm from two tabs.
     expect(server.a.streams.length - before).toBe(2);
@@ -562,12 +539,7 @@ describe('tab sharing under attack, in Chromium', () => {
     await server.a.registry.update(first.id, { state: 'running' });
     const second = await server.a.registry.enqueue({ category: 'c' });
     for (const tab of [leader, follower]) {
-      await waitInPage(
-        tab,
-        'the second job arrived',
-        (id) => (window as unknown as TabWindow).got['/api/a/jobs']?.some((got) => got.id === id),
-        second.id,
-      );
+      await gotJob(tab, second.id, 'the second job arrived');
       expect((await gotIn(tab, A)).filter((job) => job.id === first.id).at(-1)?.version).toBe(2);
     }
     // The follower's one subscription saw each version once (the leader's new one starts over).
